@@ -1,0 +1,50 @@
+# Developer entry points. `make local` and `make test` are the two commands in README.md.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .venv-sam
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: local test lint typecheck sam-tools sam-check bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tollway needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet pip==25.3
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## Start the local stack (emulator, mock upstream, relay + admin on one port).
+local: $(STAMP)
+	$(BIN)/tollway local
+
+## The whole test suite: unit and integration (loopback, emulator, mock upstream).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## SAM CLI pins its own boto3, so it lives in a venv of its own.
+$(SAM_VENV)/.installed-stamp:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet pip==25.3
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==1.170.0 cfn-lint==1.58.0
+	@touch $@
+
+sam-tools: $(SAM_VENV)/.installed-stamp
+
+sam-check: sam-tools
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint -t template.yaml
+	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam build -t template.yaml
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam

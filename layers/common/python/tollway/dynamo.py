@@ -1,0 +1,185 @@
+"""Small DynamoDB helpers: the low-level client, attribute values, and error classification.
+
+The hot path uses the low-level client with hand-built attribute values: the resource layer and
+``TypeSerializer`` cost CPU on every call and add nothing here.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tollway.errors import StoreUnavailable
+from tollway.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = [
+    "AttrValue",
+    "B",
+    "N",
+    "S",
+    "TransactionCancelled",
+    "boto_config",
+    "cancellation_reasons",
+    "error_code",
+    "make_client",
+    "num",
+    "opt_num",
+    "opt_str",
+    "retry_store",
+    "transact",
+]
+
+AttrValue = dict[str, Any]
+T = TypeVar("T")
+
+
+def S(value: str) -> AttrValue:
+    return {"S": value}
+
+
+def N(value: int) -> AttrValue:
+    return {"N": str(value)}
+
+
+def B(value: bool) -> AttrValue:
+    return {"BOOL": value}
+
+
+def num(item: Mapping[str, AttrValue], name: str) -> int:
+    return int(item[name]["N"])
+
+
+def opt_num(item: Mapping[str, AttrValue], name: str) -> int | None:
+    value = item.get(name)
+    return None if value is None else int(value["N"])
+
+
+def opt_str(item: Mapping[str, AttrValue], name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else str(value["S"])
+
+
+def boto_config(settings: Settings, *, pool: int = 64) -> Config:
+    """Client config: standard retries (writes are repeat-safe), short timeouts, a pool for threads."""
+    return Config(
+        region_name=settings.region,
+        retries={"max_attempts": 4, "mode": "standard"},
+        connect_timeout=3,
+        read_timeout=10,
+        max_pool_connections=pool,
+        tcp_keepalive=True,
+    )
+
+
+def make_client(settings: Settings) -> DynamoDBClient:
+    """A low-level DynamoDB client (the emulator's endpoint locally)."""
+    session = boto3.session.Session()
+    client: DynamoDBClient = session.client(
+        "dynamodb", endpoint_url=settings.aws_endpoint_url, config=boto_config(settings)
+    )
+    return client
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def cancellation_reasons(exc: ClientError) -> list[dict[str, Any]]:
+    reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons", [])  # type: ignore[assignment]
+    return reasons
+
+
+class TransactionCancelled(Exception):
+    """A transaction's conditions failed; ``reasons`` are index-aligned with its items."""
+
+    def __init__(self, reasons: list[dict[str, Any]]) -> None:
+        super().__init__("transaction cancelled")
+        self.reasons = reasons
+
+    def failed(self, index: int) -> dict[str, Any] | None:
+        """The old item (possibly empty) if item ``index`` failed its condition, else ``None``."""
+        if index >= len(self.reasons):
+            return None
+        reason = self.reasons[index]
+        if reason.get("Code") != "ConditionalCheckFailed":
+            return None
+        item: dict[str, Any] = reason.get("Item", {})
+        return item
+
+
+_RETRYABLE_CANCEL = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+_RETRYABLE = {
+    "TransactionConflictException",
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+}
+
+
+def _jitter_sleep(attempt: int) -> None:
+    # Full jitter: concurrent transactions on one balance spread out instead of colliding again.
+    time.sleep(random.uniform(0, min(0.2, 0.01 * (2**attempt))))
+
+
+def transact(client: DynamoDBClient, items: Sequence[Mapping[str, Any]], *, attempts: int = 8) -> None:
+    """TransactWriteItems, retrying ``TransactionConflict`` and throttling with jitter.
+
+    DynamoDB cancels concurrent transactions on one item with ``TransactionConflict``; that is never a
+    reason to refuse a customer, so it is retried here.
+
+    Raises:
+        TransactionCancelled: a condition failed (the caller decides what it means).
+        StoreUnavailable: the store kept failing.
+    """
+    for attempt in range(attempts):
+        try:
+            client.transact_write_items(TransactItems=list(items))  # type: ignore[arg-type]
+            return
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "TransactionCanceledException":
+                reasons = cancellation_reasons(exc)
+                if any(r.get("Code") in _RETRYABLE_CANCEL for r in reasons):
+                    _jitter_sleep(attempt)
+                    continue
+                raise TransactionCancelled(reasons) from exc
+            if code in _RETRYABLE:
+                _jitter_sleep(attempt)
+                continue
+            raise StoreUnavailable("The billing store rejected the request.") from exc
+        except BotoCoreError as exc:
+            if attempt + 1 < attempts:
+                _jitter_sleep(attempt)
+                continue
+            raise StoreUnavailable("The billing store is unreachable.") from exc
+    raise StoreUnavailable("The billing store is busy; nothing was charged. Please retry.")
+
+
+def retry_store(call: Callable[[], T], *, attempts: int = 5) -> T:
+    """Run a single-item call, retrying throttling/5xx beyond botocore's own retries; map failures."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except ClientError as exc:
+            if error_code(exc) in _RETRYABLE and attempt + 1 < attempts:
+                _jitter_sleep(attempt)
+                continue
+            raise
+        except BotoCoreError as exc:
+            if attempt + 1 < attempts:
+                _jitter_sleep(attempt)
+                continue
+            raise StoreUnavailable("The billing store is unreachable.") from exc
+    raise StoreUnavailable("The billing store is busy.")  # pragma: no cover - loop always returns or raises

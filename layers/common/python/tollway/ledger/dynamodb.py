@@ -1,0 +1,491 @@
+"""The ledger on DynamoDB.
+
+Timeline of one billed request (4 writes; the first is the only one before the upstream call)::
+
+    reserve ─ TransactWriteItems on the small hot tables
+    │   accounts[a]  balance -= hold        IF exists AND status = active AND balance >= hold
+    │   keys[h]      remaining -= hold      IF status = active AND not expired AND remaining >= hold
+    │                (unlimited key: ConditionCheck status/expiry AND remaining absent)
+    │   holds[r]     put {state: open}      IF attribute_not_exists(hold_id)     ← makes a repeat a no-op
+    ▼
+    upstream call
+    ▼
+    settle ─ TransactWriteItems on the small hot tables
+    │   holds[r]     state = settled + entries + record   IF state = open         ← settle-once
+    │   accounts[a]  balance += hold − charged            (an overrun: IF balance >= taken)
+    │   keys[h]      remaining += hold − charged          (limited keys only)
+    ▼
+    history ─ BatchWriteItem: ledger entries + usage record (content fully determined by the settled
+    │         marker, keyed by request id: a repeat rewrites identical items)
+    ▼
+    close ─ DeleteItem holds[r]  IF state = settled
+
+A crash after settle leaves the settled marker; maintenance writes its history and closes it. A crash
+before settle leaves an open hold; maintenance refunds it once it is older than the function timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from tollway.dynamo import AttrValue, B, N, S, TransactionCancelled, error_code, retry_store, transact
+from tollway.errors import StoreUnavailable
+from tollway.ledger.model import (
+    AuditReport,
+    Hold,
+    HoldRejected,
+    HoldRequest,
+    HoldState,
+    Movement,
+    RejectReason,
+)
+from tollway.ledger.settlement import build_credit_movement, build_settle_movement, plan_settle
+from tollway.records import UsageRecord
+from tollway.records_dynamo import entry_to_item, record_to_item
+from tollway.tables import Tables
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = ["DynamoLedger"]
+
+_ACTIVE = S("active")
+_OPEN = S(HoldState.OPEN.value)
+_SETTLED = S(HoldState.SETTLED.value)
+
+
+class DynamoLedger:
+    """:class:`tollway.ledger.LedgerStore` on DynamoDB."""
+
+    def __init__(self, client: DynamoDBClient, tables: Tables, *, usage_shards: int = 8, usage_ttl_days: int = 0):
+        self._c = client
+        self._t = tables
+        self._shards = usage_shards
+        self._ttl_days = usage_ttl_days
+
+    # ---- reserve -------------------------------------------------------------------------------
+
+    def reserve(self, request: HoldRequest) -> None:
+        now_s = int(time.time())
+        amount = N(request.amount)
+        account_op: dict[str, Any] = {
+            "Update": {
+                "TableName": self._t.accounts,
+                "Key": {"account_id": S(request.account_id)},
+                "UpdateExpression": "SET balance = balance - :amt",
+                # account exists AND is active AND can pay the whole worst case
+                "ConditionExpression": "attribute_exists(account_id) AND #st = :active AND balance >= :amt",
+                "ExpressionAttributeNames": {"#st": "status"},
+                "ExpressionAttributeValues": {":amt": amount, ":active": _ACTIVE},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        key_names = {"#st": "status"}
+        key_values: dict[str, AttrValue] = {":active": _ACTIVE, ":now": N(now_s)}
+        # key active AND not expired (also enforced here so a warm cache never lets a stale key through)
+        key_cond = "#st = :active AND (attribute_not_exists(expires_at) OR expires_at > :now)"
+        key_op: dict[str, Any]
+        if request.key_limited:
+            key_op = {
+                "Update": {
+                    "TableName": self._t.keys,
+                    "Key": {"key_hash": S(request.key_hash)},
+                    "UpdateExpression": "SET remaining = remaining - :amt",
+                    # ... AND the key's own limit covers the worst case
+                    "ConditionExpression": key_cond + " AND remaining >= :amt",
+                    "ExpressionAttributeNames": key_names,
+                    "ExpressionAttributeValues": {**key_values, ":amt": amount},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+        else:
+            key_op = {
+                "ConditionCheck": {
+                    "TableName": self._t.keys,
+                    "Key": {"key_hash": S(request.key_hash)},
+                    # ... AND still unlimited (a limit added since the key was cached must be enforced)
+                    "ConditionExpression": key_cond + " AND attribute_not_exists(remaining)",
+                    "ExpressionAttributeNames": key_names,
+                    "ExpressionAttributeValues": key_values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+        hold_op = {
+            "Put": {
+                "TableName": self._t.holds,
+                "Item": {
+                    "hold_id": S(request.hold_id),
+                    "account_id": S(request.account_id),
+                    "state": _OPEN,
+                    "kind": S("request"),
+                    "amount": amount,
+                    "created_at": N(request.created_at),
+                    "key_hash": S(request.key_hash),
+                    "key_id": S(request.key_id),
+                    "key_limited": B(request.key_limited),
+                },
+                # a new hold only: a repeated reserve (boto3 retry after success) fails here and is a no-op
+                "ConditionExpression": "attribute_not_exists(hold_id)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        try:
+            transact(self._c, [account_op, key_op, hold_op])
+        except TransactionCancelled as cancelled:
+            old_hold = cancelled.failed(2)
+            if old_hold:
+                if old_hold["account_id"]["S"] == request.account_id and int(old_hold["amount"]["N"]) == request.amount:
+                    return  # this very reserve already happened
+                raise StoreUnavailable("A request id was reused.") from cancelled
+            raise _rejection(cancelled, request, now_s) from cancelled
+
+    # ---- settle --------------------------------------------------------------------------------
+
+    def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int) -> Movement | None:
+        available: int | None = None
+        request = hold
+        for _ in range(4):
+            plan = plan_settle(cost, request.amount, available)
+            movement = build_settle_movement(request, plan, record, now)
+            items = [self._settle_hold_op(movement, now)]
+            if plan.delta:
+                items.append(self._settle_balance_op(request, plan.delta, plan.take_excess))
+                if request.key_limited:
+                    items.append(self._settle_key_op(request, plan.delta, plan.take_excess))
+            try:
+                transact(self._c, items)
+                return movement
+            except TransactionCancelled as cancelled:
+                old_hold = cancelled.failed(0)
+                if old_hold is not None:
+                    # Settled already (a repeat, or maintenance got there first) or closed: nothing to do.
+                    return _movement_of(old_hold) if old_hold else None
+                old_key = cancelled.failed(2) if len(items) > 2 else None
+                if old_key is not None and "remaining" not in old_key:
+                    # The key was rotated away or made unlimited meanwhile: settle the account alone.
+                    request = _without_key_limit(request)
+                    continue
+                old_account = cancelled.failed(1)
+                learned = [int(o["balance"]["N"]) for o in (old_account,) if o and "balance" in o]
+                learned += [int(old_key["remaining"]["N"])] if old_key else []
+                # An overrun takes what is there; the rest is a shortfall the operator sees.
+                available = max(0, min(learned)) if learned else 0
+        plan = plan_settle(cost, request.amount, 0)
+        movement = build_settle_movement(request, plan, record, now)
+        items = [self._settle_hold_op(movement, now)]
+        if plan.delta:
+            items.append(self._settle_balance_op(request, plan.delta, 0))
+            if request.key_limited:
+                items.append(self._settle_key_op(request, plan.delta, 0))
+        try:
+            transact(self._c, items)
+        except TransactionCancelled as cancelled:
+            old_hold = cancelled.failed(0)
+            if old_hold is not None:
+                return _movement_of(old_hold) if old_hold else None
+            raise StoreUnavailable("Could not settle the request.") from cancelled
+        return movement
+
+    def _settle_hold_op(self, movement: Movement, now: int) -> dict[str, Any]:
+        values: dict[str, AttrValue] = {
+            ":open": _OPEN,
+            ":settled": _SETTLED,
+            ":now": N(now),
+            ":charge": N(movement.charge),
+            ":shortfall": N(movement.shortfall),
+            ":entries": S(movement.entries_json()),
+        }
+        expression = "SET #st = :settled, settled_at = :now, charge = :charge, shortfall = :shortfall, entries = :entries"
+        record = movement.record_json()
+        if record is not None:
+            values[":record"] = S(record)
+            expression += ", #rec = :record"
+        return {
+            "Update": {
+                "TableName": self._t.holds,
+                "Key": {"hold_id": S(movement.movement_id)},
+                "UpdateExpression": expression,
+                # settle once: only an open hold can be settled (request, maintenance and retries race here)
+                "ConditionExpression": "#st = :open",
+                "ExpressionAttributeNames": {"#st": "state", **({"#rec": "record"} if record is not None else {})},
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _settle_balance_op(self, request: HoldRequest, delta: int, take_excess: int) -> dict[str, Any]:
+        values: dict[str, AttrValue] = {":delta": N(delta)}
+        condition = "attribute_exists(account_id)"
+        if take_excess:
+            # an overrun takes only what the balance holds: never below zero
+            condition += " AND balance >= :take"
+            values[":take"] = N(take_excess)
+        return {
+            "Update": {
+                "TableName": self._t.accounts,
+                "Key": {"account_id": S(request.account_id)},
+                "UpdateExpression": "ADD balance :delta",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _settle_key_op(self, request: HoldRequest, delta: int, take_excess: int) -> dict[str, Any]:
+        values: dict[str, AttrValue] = {":delta": N(delta)}
+        # the key still has a limit (ADD on a missing attribute would silently create one)
+        condition = "attribute_exists(remaining)"
+        if take_excess:
+            condition += " AND remaining >= :take"
+            values[":take"] = N(take_excess)
+        return {
+            "Update": {
+                "TableName": self._t.keys,
+                "Key": {"key_hash": S(request.key_hash)},
+                "UpdateExpression": "ADD remaining :delta",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    # ---- credits -------------------------------------------------------------------------------
+
+    def credit(
+        self, account_id: str, amount: int, *, movement_id: str, reason: str, actor: str | None, now: int
+    ) -> Movement:
+        movement = build_credit_movement(account_id, amount, movement_id=movement_id, reason=reason, actor=actor, now=now)
+        values: dict[str, AttrValue] = {":amt": N(amount)}
+        condition = "attribute_exists(account_id)"
+        if amount < 0:
+            # a debit never takes the balance below zero
+            condition += " AND balance >= :need"
+            values[":need"] = N(-amount)
+        account_op = {
+            "Update": {
+                "TableName": self._t.accounts,
+                "Key": {"account_id": S(account_id)},
+                "UpdateExpression": "ADD balance :amt",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        try:
+            transact(self._c, [account_op, self.marker_put(movement, now)])
+        except TransactionCancelled as cancelled:
+            old_marker = cancelled.failed(1)
+            if old_marker:
+                # This credit already happened (a repeat); its history may already be written too.
+                return _movement_of(old_marker) or movement
+            old_account = cancelled.failed(0)
+            if old_account is not None and not old_account:
+                raise HoldRejected(RejectReason.ACCOUNT_MISSING) from cancelled
+            balance = int(old_account["balance"]["N"]) if old_account else None
+            raise HoldRejected(RejectReason.BALANCE, account_balance=balance) from cancelled
+        return movement
+
+    def marker_put(self, movement: Movement, now: int) -> dict[str, Any]:
+        """The transaction item that records a movement born settled (credits, account creation)."""
+        item: dict[str, AttrValue] = {
+            "hold_id": S(movement.movement_id),
+            "account_id": S(movement.account_id),
+            "state": _SETTLED,
+            "kind": S("credit"),
+            "amount": N(0),
+            "created_at": N(now),
+            "settled_at": N(now),
+            "charge": N(0),
+            "shortfall": N(0),
+            "entries": S(movement.entries_json()),
+        }
+        return {
+            "Put": {
+                "TableName": self._t.holds,
+                "Item": item,
+                # one marker per movement id: a repeated credit is a no-op
+                "ConditionExpression": "attribute_not_exists(hold_id)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    # ---- history and close ---------------------------------------------------------------------
+
+    def write_history(self, movement: Movement) -> None:
+        requests: dict[str, list[dict[str, Any]]] = {}
+        if movement.entries:
+            requests[self._t.ledger] = [{"PutRequest": {"Item": entry_to_item(e)}} for e in movement.entries]
+        if movement.record is not None:
+            item = record_to_item(movement.record, shards=self._shards, ttl_days=self._ttl_days)
+            requests.setdefault(self._t.usage, []).append({"PutRequest": {"Item": item}})
+        # Unconditional puts are repeat-safe here: every item is a pure function of the settled marker,
+        # which never changes once settled, and is keyed by the movement's id.
+        for attempt in range(8):
+            if not requests:
+                return
+            response = retry_store(lambda: self._c.batch_write_item(RequestItems=requests))  # type: ignore[arg-type]
+            requests = response.get("UnprocessedItems", {})  # type: ignore[assignment]
+            if requests:
+                time.sleep(min(0.5, 0.02 * 2**attempt))
+        raise StoreUnavailable("Could not write the request's history; maintenance will finish it.")
+
+    def close(self, movement_id: str) -> None:
+        try:
+            retry_store(
+                lambda: self._c.delete_item(
+                    TableName=self._t.holds,
+                    Key={"hold_id": S(movement_id)},
+                    # only a settled marker is closed; an open hold is never dropped unpaid
+                    ConditionExpression="#st = :settled",
+                    ExpressionAttributeNames={"#st": "state"},
+                    ExpressionAttributeValues={":settled": _SETTLED},
+                )
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise StoreUnavailable("Could not close the hold.") from exc
+
+    def put_record(self, record: UsageRecord) -> None:
+        item = record_to_item(record, shards=self._shards, ttl_days=self._ttl_days)
+        try:
+            retry_store(
+                lambda: self._c.put_item(
+                    TableName=self._t.usage,
+                    Item=item,
+                    # one record per request id
+                    ConditionExpression="attribute_not_exists(request_id)",
+                )
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise StoreUnavailable("Could not write the usage record.") from exc
+
+    # ---- reads ---------------------------------------------------------------------------------
+
+    def holds(self) -> list[Hold]:
+        paginator = self._c.get_paginator("scan")
+        out: list[Hold] = []
+        for page in paginator.paginate(TableName=self._t.holds, ConsistentRead=True):
+            out.extend(_hold_of(item) for item in page.get("Items", []))
+        return out
+
+    def balance(self, account_id: str) -> int | None:
+        item = retry_store(
+            lambda: self._c.get_item(
+                TableName=self._t.accounts, Key={"account_id": S(account_id)}, ConsistentRead=True
+            )
+        ).get("Item")
+        return None if item is None else int(item["balance"]["N"])
+
+    def account_ids(self) -> list[str]:
+        paginator = self._c.get_paginator("scan")
+        ids: list[str] = []
+        for page in paginator.paginate(TableName=self._t.accounts, ProjectionExpression="account_id"):
+            ids.extend(item["account_id"]["S"] for item in page.get("Items", []))
+        return ids
+
+    def audit(self, account_id: str, holds: list[Hold] | None = None) -> AuditReport:
+        holds = self.holds() if holds is None else holds
+        written: dict[str, int] = {}
+        paginator = self._c.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._t.ledger,
+            KeyConditionExpression="account_id = :a",
+            ExpressionAttributeValues={":a": S(account_id)},
+            ProjectionExpression="entry_id, amount",
+            ConsistentRead=True,
+        ):
+            for item in page.get("Items", []):
+                written[item["entry_id"]["S"]] = int(item["amount"]["N"])
+        pending = open_total = 0
+        for hold in holds:
+            if hold.account_id != account_id:
+                continue
+            if hold.state is HoldState.OPEN:
+                open_total += hold.amount
+            elif hold.movement is not None:
+                pending += sum(e.amount for e in hold.movement.entries if e.entry_id not in written)
+        balance = self.balance(account_id)
+        return AuditReport(
+            account_id=account_id,
+            balance=0 if balance is None else balance,
+            entries_total=sum(written.values()),
+            pending_total=pending,
+            open_holds_total=open_total,
+            entries=len(written),
+        )
+
+
+def _rejection(cancelled: TransactionCancelled, request: HoldRequest, now_s: int) -> HoldRejected:
+    """Turn a cancelled reserve into what it means, statuses before money."""
+    old_account = cancelled.failed(0)
+    old_key = cancelled.failed(1)
+    if old_account is not None:
+        if not old_account:
+            return HoldRejected(RejectReason.ACCOUNT_MISSING)
+        if old_account.get("status", {}).get("S") != "active":
+            return HoldRejected(RejectReason.ACCOUNT_DISABLED)
+    remaining: int | None = None
+    if old_key is not None:
+        if not old_key:
+            return HoldRejected(RejectReason.KEY_MISSING)
+        if old_key.get("status", {}).get("S") != "active":
+            return HoldRejected(RejectReason.KEY_DISABLED)
+        expires = old_key.get("expires_at")
+        if expires is not None and int(expires["N"]) <= now_s:
+            return HoldRejected(RejectReason.KEY_EXPIRED)
+        has_limit = "remaining" in old_key
+        remaining = int(old_key["remaining"]["N"]) if has_limit else None
+        if has_limit != request.key_limited:
+            return HoldRejected(RejectReason.KEY_KIND_CHANGED, key_remaining=remaining)
+    balance = int(old_account["balance"]["N"]) if old_account else None
+    if balance is not None and balance < request.amount:
+        return HoldRejected(RejectReason.BALANCE, account_balance=balance, key_remaining=remaining)
+    if remaining is not None:
+        return HoldRejected(RejectReason.KEY_LIMIT, account_balance=balance, key_remaining=remaining)
+    raise StoreUnavailable("The reserve was refused for an unknown reason.")  # pragma: no cover
+
+
+def _without_key_limit(request: HoldRequest) -> HoldRequest:
+    return HoldRequest(
+        hold_id=request.hold_id,
+        account_id=request.account_id,
+        key_hash=request.key_hash,
+        key_id=request.key_id,
+        key_limited=False,
+        amount=request.amount,
+        created_at=request.created_at,
+    )
+
+
+def _movement_of(item: Mapping[str, Any]) -> Movement | None:
+    if item.get("state", {}).get("S") != HoldState.SETTLED.value or "entries" not in item:
+        return None
+    return Movement.from_parts(
+        movement_id=item["hold_id"]["S"],
+        account_id=item["account_id"]["S"],
+        entries=item["entries"]["S"],
+        record=item["record"]["S"] if "record" in item else None,
+        charge=int(item.get("charge", {"N": "0"})["N"]),
+        shortfall=int(item.get("shortfall", {"N": "0"})["N"]),
+    )
+
+
+def _hold_of(item: Mapping[str, Any]) -> Hold:
+    return Hold(
+        hold_id=item["hold_id"]["S"],
+        account_id=item["account_id"]["S"],
+        state=HoldState(item["state"]["S"]),
+        amount=int(item["amount"]["N"]),
+        created_at=int(item["created_at"]["N"]),
+        kind=item.get("kind", {}).get("S", "request"),
+        key_hash=item.get("key_hash", {}).get("S"),
+        key_id=item.get("key_id", {}).get("S"),
+        key_limited=bool(item.get("key_limited", {}).get("BOOL", False)),
+        settled_at=int(item["settled_at"]["N"]) if "settled_at" in item else None,
+        movement=_movement_of(item),
+    )

@@ -1,0 +1,223 @@
+"""Ledger data: holds, balance movements and entries.
+
+Every balance movement goes through the *holds* table, which stays small:
+
+- a request **reserves** with an *open hold* (one atomic write that also debits the account and,
+  for a limited key, the key);
+- it **settles** by turning the hold into a *settled marker* that carries the ledger entries and the
+  usage record still to be written (one atomic write that also returns the unused part);
+- the history (entries, record) is then written with idempotent puts, and the marker is **closed**.
+
+Credits (top-ups, sign-up gifts, redemptions, adjustments) are movements that start settled. If a
+process dies between the steps, maintenance finds the marker and finishes the job.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from tollway.records import UsageRecord
+
+__all__ = [
+    "AuditReport",
+    "EntryKind",
+    "Hold",
+    "HoldRejected",
+    "HoldRequest",
+    "HoldState",
+    "LedgerEntry",
+    "Movement",
+    "RejectReason",
+]
+
+
+class HoldState(StrEnum):
+    OPEN = "open"
+    SETTLED = "settled"
+
+
+class EntryKind(StrEnum):
+    """The kinds of ledger entry. ``amount`` is signed: credits and refunds add, charges and debits take."""
+
+    CREDIT = "credit"  # top-up, sign-up gift, redemption, positive adjustment
+    DEBIT = "debit"  # negative adjustment by an operator
+    CHARGE = "charge"  # a request's (or a task's) cost
+    REFUND = "refund"  # money given back after a charge (e.g. a failed Midjourney task)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One balance movement, kept forever. ``entry_id`` = ``<movement id>#<kind>``: repeat-safe."""
+
+    account_id: str
+    entry_id: str
+    kind: EntryKind
+    amount: int
+    movement_id: str
+    created_at: int
+    reason: str
+    actor: str | None = None
+    key_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "account_id": self.account_id,
+            "entry_id": self.entry_id,
+            "kind": self.kind.value,
+            "amount": self.amount,
+            "movement_id": self.movement_id,
+            "created_at": self.created_at,
+            "reason": self.reason,
+        }
+        if self.actor is not None:
+            out["actor"] = self.actor
+        if self.key_id is not None:
+            out["key_id"] = self.key_id
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LedgerEntry:
+        return cls(
+            account_id=data["account_id"],
+            entry_id=data["entry_id"],
+            kind=EntryKind(data["kind"]),
+            amount=int(data["amount"]),
+            movement_id=data["movement_id"],
+            created_at=int(data["created_at"]),
+            reason=data["reason"],
+            actor=data.get("actor"),
+            key_id=data.get("key_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRequest:
+    """What a request reserves before calling upstream."""
+
+    hold_id: str
+    account_id: str
+    key_hash: str
+    key_id: str
+    key_limited: bool
+    amount: int
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A row of the holds table: an open hold or a settled marker."""
+
+    hold_id: str
+    account_id: str
+    state: HoldState
+    amount: int
+    created_at: int
+    kind: str = "request"
+    key_hash: str | None = None
+    key_id: str | None = None
+    key_limited: bool = False
+    settled_at: int | None = None
+    movement: Movement | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """A settled balance movement whose history is still to be written (or already was)."""
+
+    movement_id: str
+    account_id: str
+    entries: tuple[LedgerEntry, ...]
+    record: UsageRecord | None
+    charge: int = 0
+    shortfall: int = 0
+
+    def entries_json(self) -> str:
+        return json.dumps([e.to_json() for e in self.entries], separators=(",", ":"))
+
+    def record_json(self) -> str | None:
+        return None if self.record is None else json.dumps(self.record.to_json(), separators=(",", ":"))
+
+    @classmethod
+    def from_parts(
+        cls, movement_id: str, account_id: str, entries: str, record: str | None, charge: int, shortfall: int
+    ) -> Movement:
+        return cls(
+            movement_id=movement_id,
+            account_id=account_id,
+            entries=tuple(LedgerEntry.from_json(e) for e in json.loads(entries)),
+            record=None if record is None else UsageRecord.from_json(json.loads(record)),
+            charge=charge,
+            shortfall=shortfall,
+        )
+
+
+class RejectReason(StrEnum):
+    ACCOUNT_MISSING = "account_missing"
+    ACCOUNT_DISABLED = "account_disabled"
+    BALANCE = "balance"
+    KEY_MISSING = "key_missing"
+    KEY_DISABLED = "key_disabled"
+    KEY_EXPIRED = "key_expired"
+    KEY_LIMIT = "key_limit"
+    KEY_KIND_CHANGED = "key_kind_changed"  # the key became limited or unlimited since it was cached
+
+
+class HoldRejected(Exception):
+    """The reserve's conditions failed. Carries what the failed condition revealed (no extra read)."""
+
+    def __init__(
+        self,
+        reason: RejectReason,
+        *,
+        account_balance: int | None = None,
+        key_remaining: int | None = None,
+    ) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+        self.account_balance = account_balance
+        self.key_remaining = key_remaining
+
+    @property
+    def available(self) -> int | None:
+        """The most a retried reserve could take, when the rejection was about money."""
+        known = [v for v in (self.account_balance, self.key_remaining) if v is not None]
+        return min(known) if known else None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """Invariant 5 for one account: Σ entries (written or pending) − open holds = balance."""
+
+    account_id: str
+    balance: int
+    entries_total: int
+    pending_total: int
+    open_holds_total: int
+    entries: int
+
+    @property
+    def expected_balance(self) -> int:
+        return self.entries_total + self.pending_total - self.open_holds_total
+
+    @property
+    def difference(self) -> int:
+        return self.balance - self.expected_balance
+
+    @property
+    def ok(self) -> bool:
+        return self.difference == 0 and self.balance >= 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "balance": self.balance,
+            "entries_total": self.entries_total,
+            "pending_total": self.pending_total,
+            "open_holds_total": self.open_holds_total,
+            "entries": self.entries,
+            "difference": self.difference,
+            "ok": self.ok,
+        }

@@ -1,0 +1,60 @@
+"""The ledger store protocol. Implemented on DynamoDB (``dynamodb.py``) and in memory (``memory.py``);
+both pass the same contract tests.
+
+Every method is safe to repeat: a repeated reserve, settle, history write or close (a boto3 retry of a
+write that already succeeded, a Lambda retry, maintenance racing the request) changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tollway.ledger.model import AuditReport, Hold, HoldRequest, Movement
+from tollway.records import UsageRecord
+
+__all__ = ["LedgerStore"]
+
+
+class LedgerStore(Protocol):
+    def reserve(self, request: HoldRequest) -> None:
+        """Debit the account (and a limited key) by ``request.amount`` and record an open hold, atomically.
+
+        Raises:
+            HoldRejected: a condition failed (status, expiry, balance, key limit), with what it revealed.
+        """
+
+    def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int) -> Movement | None:
+        """Settle a hold at ``cost``: return the unused part (or take an overrun as far as the balance
+        and the key limit allow, the rest being a shortfall), and mark the hold settled with the
+        entries and the record to write. Returns ``None`` if the hold no longer exists (already closed).
+        """
+
+    def credit(
+        self, account_id: str, amount: int, *, movement_id: str, reason: str, actor: str | None, now: int
+    ) -> Movement:
+        """Add ``amount`` (negative: a debit, refused below zero) to the balance, with a settled marker.
+
+        Raises:
+            HoldRejected: the account is missing, or a debit would take the balance below zero.
+        """
+
+    def write_history(self, movement: Movement) -> None:
+        """Write a settled movement's ledger entries and usage record (idempotent puts)."""
+
+    def close(self, movement_id: str) -> None:
+        """Delete a settled marker once its history is written (no-op if already gone)."""
+
+    def put_record(self, record: UsageRecord) -> None:
+        """Write a usage record that has no balance movement (a refusal); idempotent."""
+
+    def holds(self) -> list[Hold]:
+        """Every row of the holds table (it stays small: in-flight requests and unfinished markers)."""
+
+    def balance(self, account_id: str) -> int | None:
+        """The account's current balance, or ``None`` if it does not exist (strongly consistent)."""
+
+    def audit(self, account_id: str) -> AuditReport:
+        """Invariant 5 for one account."""
+
+    def account_ids(self) -> list[str]:
+        """Every account id (for audit.run over all accounts)."""

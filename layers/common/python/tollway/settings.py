@@ -1,0 +1,79 @@
+"""The one settings object. Read once per execution environment; tests pass values to the constructor.
+
+Environment variables carry names and ARNs (``TOLLWAY_ACCOUNTS_TABLE``…), never provider keys: those
+live in Secrets Manager and are fetched lazily with a TTL cache.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Configuration of every tollway function and of the local stack."""
+
+    model_config = SettingsConfigDict(env_prefix="TOLLWAY_", extra="forbid", frozen=True)
+
+    # Where the state lives. The defaults are the template's logical ids, which is what the local
+    # emulator names its tables; on AWS the template passes the real names.
+    accounts_table: str = "AccountsTable"
+    keys_table: str = "KeysTable"
+    holds_table: str = "HoldsTable"
+    ledger_table: str = "LedgerTable"
+    usage_table: str = "UsageTable"
+    config_table: str = "ConfigTable"
+    secrets_prefix: str = "tollway/local/"
+    region: str = "us-east-1"
+    aws_endpoint_url: str | None = Field(default=None, description="Emulator endpoint (local stack only).")
+    stage: str = "local"
+
+    # Requests.
+    max_request_bytes: int = Field(
+        default=4_000_000,
+        description="Body limit; below the ≈4.4 MB API Gateway/Lambda allow once base64 is counted.",
+    )
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+
+    # Billing.
+    min_answer_tokens: int = 16
+    min_answer_tokens_reasoning: int = 1024
+    default_group: str = "default"
+    signup_credit_usd: str = "0.20"
+    usage_ttl_days: int = Field(default=0, description="0 keeps usage records forever.")
+    usage_day_shards: int = 8
+
+    # Caches (seconds).
+    key_cache_ttl_s: float = 60.0
+    negative_key_cache_ttl_s: float = 5.0
+    config_cache_ttl_s: float = 30.0
+    secret_cache_ttl_s: float = 300.0
+
+    # Upstreams.
+    upstream_connect_timeout_s: float = 10.0
+    upstream_read_timeout_s: float = 600.0
+    upstream_max_connections: int = 512
+    max_channel_attempts: int = 3
+    # A REGIONAL API Gateway cuts a response after 5 idle minutes, the wait for the first byte
+    # included: a non-streaming call gets a clear 504 just before that.
+    non_stream_deadline_s: float = 290.0
+    heartbeat_s: float = 15.0
+    max_request_duration_s: float = 870.0
+    max_sse_event_bytes: int = 8 * 1024 * 1024
+
+    # Maintenance.
+    hold_timeout_s: float = Field(default=960.0, description="Open holds older than this are orphans.")
+    settled_grace_s: float = Field(default=60.0, description="Settled markers older than this are repaired.")
+
+    # The local stack's admin transport (AWS uses IAM instead).
+    admin_secret: SecretStr | None = None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

@@ -1,0 +1,71 @@
+"""boto3 clients pointed at a running emulator, with dummy credentials.
+
+The credentials are passed explicitly (never read from, or written to, the environment) so a client
+made here can never reach a real AWS account by accident. `environment()` gives the same settings
+as environment variables, for a child process such as the relay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3  # type: ignore[import-untyped, unused-ignore]
+from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
+
+__all__ = [
+    "DEFAULT_REGION",
+    "DUMMY_ACCESS_KEY_ID",
+    "DUMMY_SECRET_ACCESS_KEY",
+    "client",
+    "environment",
+    "session_kwargs",
+]
+
+DEFAULT_REGION = "us-east-1"
+DUMMY_ACCESS_KEY_ID = "testing"
+DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - moto accepts any key; this one is public on purpose
+
+
+def session_kwargs(region: str = DEFAULT_REGION) -> dict[str, str]:
+    """Keyword arguments for `boto3.Session(...)` with the emulator's dummy credentials."""
+    return {
+        "aws_access_key_id": DUMMY_ACCESS_KEY_ID,
+        "aws_secret_access_key": DUMMY_SECRET_ACCESS_KEY,
+        "region_name": region,
+    }
+
+
+def client(
+    service: str,
+    endpoint: str,
+    *,
+    region: str = DEFAULT_REGION,
+    max_attempts: int | None = None,
+    max_pool_connections: int = 32,
+) -> Any:
+    """A boto3 low-level client for `service` talking to the emulator at `endpoint`.
+
+    `max_attempts=1` turns retries off (concurrency tests want to see every failure).
+    """
+    retries: dict[str, Any] = {"mode": "standard"}
+    if max_attempts is not None:
+        retries["max_attempts"] = max_attempts
+    config = Config(
+        retries=retries,
+        max_pool_connections=max_pool_connections,
+        # The endpoint is an IP address: virtual-hosted bucket names cannot resolve.
+        s3={"addressing_style": "path"},
+    )
+    session = boto3.session.Session(**session_kwargs(region))
+    return session.client(service, endpoint_url=endpoint, config=config)
+
+
+def environment(endpoint: str, region: str = DEFAULT_REGION) -> dict[str, str]:
+    """Environment variables that point boto3 in a child process at the emulator."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+    }
