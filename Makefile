@@ -29,15 +29,25 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## SAM CLI pins its own boto3, so it lives in a venv of its own.
-$(SAM_VENV)/.installed-stamp:
+## SAM CLI pins its own boto3, so it lives in a venv of its own (never in .venv). The stamp names the
+## versions, so changing a pin here reinstalls.
+SAM_CLI_VERSION := 1.170.0
+CFN_LINT_VERSION := 1.58.0
+SAM_STAMP := $(SAM_VENV)/.installed-sam-$(SAM_CLI_VERSION)-cfn-lint-$(CFN_LINT_VERSION)
+
+$(SAM_STAMP):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "the SAM tools need Python 3.11 or newer")'
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet pip==25.3
-	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==1.170.0 cfn-lint==1.58.0
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pip==25.3
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
+	@rm -f $(SAM_VENV)/.installed-*
 	@touch $@
 
-sam-tools: $(SAM_VENV)/.installed-stamp
+sam-tools: $(SAM_STAMP)
 
+## Offline: no AWS credentials, no Docker. `sam build` runs the makefile targets in layers/common and
+## functions/*, which cross-install Lambda (CPython 3.13, arm64) wheels with the SAM venv's python3.
 sam-check: sam-tools
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint -t template.yaml

@@ -8,9 +8,11 @@ DynamoDB item writes are narrowed further by `tracking.py`, which records the ke
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["Effect", "classify", "operation_name"]
 

@@ -47,7 +47,7 @@ def client(
 
     `max_attempts=1` turns retries off (concurrency tests want to see every failure).
     """
-    retries: dict[str, Any] = {"mode": "standard"}
+    retries: Any = {"mode": "standard"}
     if max_attempts is not None:
         retries["max_attempts"] = max_attempts
     config = Config(
@@ -56,7 +56,12 @@ def client(
         # The endpoint is an IP address: virtual-hosted bucket names cannot resolve.
         s3={"addressing_style": "path"},
     )
-    session = boto3.session.Session(**session_kwargs(region))
+    # Typed as Any: the stubs' overloads want a literal service name.
+    session: Any = boto3.session.Session(
+        aws_access_key_id=DUMMY_ACCESS_KEY_ID,
+        aws_secret_access_key=DUMMY_SECRET_ACCESS_KEY,
+        region_name=region,
+    )
     return session.client(service, endpoint_url=endpoint, config=config)
 
 

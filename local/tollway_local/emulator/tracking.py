@@ -16,13 +16,15 @@ needed. moto is pinned (5.2.5) and the patched signatures are checked by the uni
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["ChangeLog", "Drained", "ItemKey", "activate", "install"]
 
@@ -140,7 +142,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    Table.put_item = _wrap_put(Table.put_item)
-    Table.delete_item = _wrap_delete(Table.delete_item)
-    DynamoDBBackend.update_item = _wrap_update(DynamoDBBackend.update_item)
+    Table.put_item = _wrap_put(Table.put_item)  # type: ignore[method-assign]
+    Table.delete_item = _wrap_delete(Table.delete_item)  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = _wrap_update(DynamoDBBackend.update_item)  # type: ignore[method-assign]
     _installed = True

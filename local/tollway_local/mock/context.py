@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Receive, Scope
 
-from tollway_local.mock.config import MockConfig, Pacing
-from tollway_local.mock.faults import Faults
-from tollway_local.mock.stats import MockStats, RequestRecord
+if TYPE_CHECKING:
+    from tollway_local.mock.config import MockConfig, Pacing
+    from tollway_local.mock.faults import Faults
+    from tollway_local.mock.stats import MockStats, RequestRecord
 
 
 @dataclass(slots=True)

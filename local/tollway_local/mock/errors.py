@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: Fake internal details inside every 5xx message, so relay tests can prove none of it reaches a customer.
 LEAK_URL = "http://internal.mock/secret"

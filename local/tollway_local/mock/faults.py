@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from tollway_local.mock.errors import FAULT_ERRORS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 #: `cut`, `malformed_sse`, `stall`, `sse_error` without `_after=K` fire halfway through the tokens.
 HALF = -1
@@ -87,11 +90,10 @@ def specs_from_texts(texts: Iterable[str]) -> list[str]:
 
 
 def _earliest(current: int | None, new: int) -> int:
-    if current is None:
+    """Two K of one `*_after` mode: the smaller wins, and an explicit K beats the bare (halfway) form."""
+    if current is None or current == HALF:
         return new
-    if HALF in (current, new):
-        return new if current == HALF else current
-    return min(current, new)
+    return current if new == HALF else min(current, new)
 
 
 def parse_faults(specs: Iterable[str]) -> Faults:
@@ -100,28 +102,29 @@ def parse_faults(specs: Iterable[str]) -> Faults:
     Raises:
         UnknownFaultError: a spec is not a known mode, or has a missing/extra `=N`.
     """
-    faults = NO_FAULTS
+    fields: dict[str, Any] = {}
     modes: list[str] = []
     for spec in specs:
-        match = _SPEC.match(spec.strip().lower())
+        normal = spec.strip().lower()
+        match = _SPEC.match(normal)
         if match is None:
             raise UnknownFaultError(spec)
         name, value = match.group(1), match.group(2)
-        number = int(value) if value is not None else None
-        faults = _apply(faults, spec, name, number)
-        modes.append(spec.strip().lower())
-    return replace(faults, modes=tuple(modes)) if modes else faults
+        _apply(fields, spec, name, int(value) if value is not None else None)
+        modes.append(normal)
+    return Faults(modes=tuple(modes), **fields) if modes else NO_FAULTS
 
 
-def _apply(faults: Faults, spec: str, name: str, number: int | None) -> Faults:
+def _apply(fields: dict[str, Any], spec: str, name: str, number: int | None) -> None:
     if name in FAULT_ERRORS and number is None:
-        return faults if faults.error else replace(faults, error=name)
-    if name in FLAG_MODES and number is None:
-        return replace(faults, **{name: True})
-    if name == "slow_first" and number is not None:
-        return replace(faults, slow_first_ms=max(faults.slow_first_ms, number))
-    base = name.removesuffix("_after")
-    if base in AFTER_MODES and (number is None) == (base == name):
+        fields.setdefault("error", name)
+    elif name in FLAG_MODES and number is None:
+        fields[name] = True
+    elif name == "slow_first" and number is not None:
+        fields["slow_first_ms"] = max(fields.get("slow_first_ms", 0), number)
+    else:
+        base = name.removesuffix("_after")
+        if base not in AFTER_MODES or (number is None) != (base == name):
+            raise UnknownFaultError(spec)
         field = f"{base}_after"
-        return replace(faults, **{field: _earliest(getattr(faults, field), HALF if number is None else number)})
-    raise UnknownFaultError(spec)
+        fields[field] = _earliest(fields.get(field), HALF if number is None else number)

@@ -16,16 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import orjson
-from starlette.types import Receive, Scope, Send
 
-from tollway_local.mock.context import MockRequest
 from tollway_local.mock.errors import MockHTTPError, fault_error, mid_stream_error_event
 from tollway_local.mock.faults import resolve_after
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+    from starlette.types import Receive, Scope, Send
+
+    from tollway_local.mock.config import MockConfig
+    from tollway_local.mock.context import MockRequest
+    from tollway_local.mock.stats import RequestRecord
 
 # Stream event kinds: PRE (before the first token, e.g. the role chunk), TOKEN (one visible token),
 # POST (after the tokens: final chunk, [DONE]), USAGE (a POST event that carries the usage object).
@@ -46,7 +52,7 @@ _JSON = b"application/json"
 _SSE = b"text/event-stream; charset=utf-8"
 
 
-class ConnectionCut(Exception):  # noqa: N818 - a signal to uvicorn, not an error condition
+class ConnectionCut(Exception):
     """Raised out of the ASGI app after the response started: uvicorn then closes the socket abruptly."""
 
 
@@ -88,30 +94,33 @@ async def sleep_watching(receive: Receive, seconds: float) -> bool:
 
 
 def response_headers(
-    req: MockRequest, content_type: bytes, extra: Iterable[tuple[str, str]] = ()
+    record: RequestRecord, config: MockConfig, content_type: bytes, extra: Iterable[tuple[str, str]] = ()
 ) -> list[tuple[bytes, bytes]]:
-    request_id = req.request_id.encode()
+    request_id = record.mock_request_id.encode()
     headers = [
         (b"content-type", content_type),
         (b"x-mock-request-id", request_id),
         (b"x-request-id", b"req_" + request_id),
     ]
-    headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in (*req.config.extra_headers, *extra))
+    headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in (*config.extra_headers, *extra))
     return headers
 
 
 class ErrorResponse:
     """An OpenAI-shaped error answer."""
 
-    def __init__(self, req: MockRequest, error: MockHTTPError) -> None:
-        self.req = req
+    def __init__(self, record: RequestRecord, config: MockConfig, error: MockHTTPError) -> None:
+        self.record = record
+        self.config = config
         self.error = error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        record = self.req.record
-        record.status = self.error.status
-        record.error_code = self.error.code or self.error.body["error"]["type"]
-        await send_whole(send, self.error.status, response_headers(self.req, _JSON, self.error.headers), self.error.render())
+        record, error = self.record, self.error
+        record.status = error.status
+        record.error_code = error.code or error.body["error"]["type"]
+        await send_whole(
+            send, error.status, response_headers(record, self.config, _JSON, error.headers), error.render()
+        )
         record.outcome = "completed"
 
 
@@ -145,14 +154,14 @@ class JSONResult:
             record.outcome = "client_disconnected"
             return
         if faults.sse_error_after is not None:  # a mid-stream error has no stream to happen in: answer a 500
-            await ErrorResponse(req, fault_error("http500"))(scope, receive, send)
+            await ErrorResponse(record, req.config, fault_error("http500"))(scope, receive, send)
             return
         body = orjson.dumps(self.payload)
         if faults.malformed_sse_after is not None:
             body = MALFORMED_BODY
         elif faults.empty_stream:
             body = b""
-        headers = response_headers(req, _JSON, self.headers)
+        headers = response_headers(record, req.config, _JSON, self.headers)
         record.status = 200
         if faults.cut_after is None and faults.stall_after is None:
             await send_whole(send, 200, headers, body)
@@ -197,7 +206,9 @@ class EventStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         req, stats, record = self.req, self.req.stats, self.req.record
-        await send({"type": "http.response.start", "status": 200, "headers": response_headers(req, _SSE)})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": response_headers(record, req.config, _SSE)}
+        )
         record.status = 200
         stats.stream_started(record)
         try:
@@ -231,12 +242,13 @@ class EventStream:
         loop = asyncio.get_running_loop()
         start = loop.time()
         triggers = self._triggers()
+        paced = pacing.paced
         sent = 0
         for kind, step, data in self.events:
             while triggers and kind != PRE and sent >= triggers[0][0]:
                 if await self._fire(triggers.pop(0)[1], send):
                     return
-            if pacing.paced and kind < POST:
+            if paced and kind < POST:
                 delay = start + pacing.delay_before(step, reasoning_tokens=self.reasoning_tokens) - loop.time()
                 if delay > MIN_SLEEP_S:
                     await asyncio.sleep(delay)
@@ -265,4 +277,3 @@ class EventStream:
             await asyncio.sleep(self.req.config.max_stall_s)
         self._cut = True
         return True
-

@@ -80,9 +80,12 @@ class MockStats:
     def __post_init__(self) -> None:
         self.log = deque(maxlen=self.log_size)
 
+    def next_id(self) -> str:
+        return f"mock-{self.instance}-{next(self._ids):06d}"
+
     def new_record(self, method: str, path: str, query: str, headers: dict[str, str]) -> RequestRecord:
         record = RequestRecord(
-            mock_request_id=f"mock-{self.instance}-{next(self._ids):06d}",
+            mock_request_id=self.next_id(),
             method=method,
             path=path,
             query=query,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 VOCABULARY: tuple[str, ...] = tuple(
     " " + word
@@ -20,7 +22,8 @@ VOCABULARY: tuple[str, ...] = tuple(
         "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et "
         "dolore magna aliqua enim ad minim veniam quis nostrud exercitation ullamco laboris nisi aliquip ex ea "
         "commodo consequat duis aute irure in reprehenderit voluptate velit esse cillum fugiat nulla pariatur "
-        "excepteur sint occaecat cupidatat non proident sunt culpa qui officia deserunt mollit anim id est laborum"
+        "excepteur sint occaecat cupidatat non proident sunt culpa qui officia deserunt mollit anim id est laborum "
+        "curabitur vitae"
     ).split()
 )
 if len(VOCABULARY) != 64:  # token ids are drawn with getrandbits(6)

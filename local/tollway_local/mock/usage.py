@@ -19,11 +19,13 @@ user message only; the first occurrence of each wins.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tollway_local.mock.errors import bad_request
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
 
 DEFAULT_COMPLETION_TOKENS = 24
 TOKENS_PER_MESSAGE = 3
@@ -157,7 +159,9 @@ def validate_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     messages = body.get("messages")
     if messages is None:
-        raise bad_request("Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter")
+        raise bad_request(
+            "Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter"
+        )
     if not isinstance(messages, list) or not messages:
         raise bad_request("Invalid 'messages': expected a non-empty array.", param="messages", code="invalid_value")
     if not all(isinstance(m, dict) for m in messages):

@@ -128,9 +128,14 @@ _RETRYABLE = {
 }
 
 
+# The system source needs no seed, so environments restored from one SnapStart snapshot do not all
+# draw the same jitter.
+_random = random.SystemRandom()
+
+
 def _jitter_sleep(attempt: int) -> None:
     # Full jitter: concurrent transactions on one balance spread out instead of colliding again.
-    time.sleep(random.uniform(0, min(0.2, 0.01 * (2**attempt))))
+    time.sleep(_random.uniform(0, min(0.2, 0.01 * (2**attempt))))
 
 
 def transact(client: DynamoDBClient, items: Sequence[Mapping[str, Any]], *, attempts: int = 8) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from tollway.dynamo import AttrValue
@@ -13,8 +13,17 @@ from tollway.records import RecordStatus, UsageRecord
 
 __all__ = ["day_of", "day_shard", "entry_to_item", "item_to_entry", "item_to_record", "record_to_item"]
 
-_OPTIONAL_STR = ("key_id", "model", "upstream_model", "channel_id", "error_code", "usage_source", "service_tier",
-                 "group", "task_id")
+_OPTIONAL_STR = (
+    "key_id",
+    "model",
+    "upstream_model",
+    "channel_id",
+    "error_code",
+    "usage_source",
+    "service_tier",
+    "group",
+    "task_id",
+)
 _OPTIONAL_NUM = ("latency_ms", "ttft_ms")
 
 

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     region: str = "us-east-1"
     aws_endpoint_url: str | None = Field(default=None, description="Emulator endpoint (local stack only).")
     stage: str = "local"
+    price_file: str | None = Field(
+        default=None, description="A price file merged over the shipped one (before operator overrides)."
+    )
 
     # Requests.
     max_request_bytes: int = Field(
@@ -41,6 +44,7 @@ class Settings(BaseSettings):
 
     # Billing.
     min_answer_tokens: int = 16
+    default_max_output_tokens: int = Field(default=4096, description="Output bound for models with no known maximum.")
     min_answer_tokens_reasoning: int = 1024
     default_group: str = "default"
     signup_credit_usd: str = "0.20"

@@ -26,6 +26,8 @@ before settle leaves an open hold; maintenance refunds it once it is older than 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -127,6 +129,8 @@ class DynamoLedger:
                     "key_hash": S(request.key_hash),
                     "key_id": S(request.key_id),
                     "key_limited": B(request.key_limited),
+                    "endpoint": S(request.endpoint),
+                    **({"model": S(request.model)} if request.model else {}),
                 },
                 # a new hold only: a repeated reserve (boto3 retry after success) fails here and is a no-op
                 "ConditionExpression": "attribute_not_exists(hold_id)",
@@ -199,7 +203,9 @@ class DynamoLedger:
             ":shortfall": N(movement.shortfall),
             ":entries": S(movement.entries_json()),
         }
-        expression = "SET #st = :settled, settled_at = :now, charge = :charge, shortfall = :shortfall, entries = :entries"
+        expression = (
+            "SET #st = :settled, settled_at = :now, charge = :charge, shortfall = :shortfall, entries = :entries"
+        )
         record = movement.record_json()
         if record is not None:
             values[":record"] = S(record)
@@ -258,7 +264,9 @@ class DynamoLedger:
     def credit(
         self, account_id: str, amount: int, *, movement_id: str, reason: str, actor: str | None, now: int
     ) -> Movement:
-        movement = build_credit_movement(account_id, amount, movement_id=movement_id, reason=reason, actor=actor, now=now)
+        movement = build_credit_movement(
+            account_id, amount, movement_id=movement_id, reason=reason, actor=actor, now=now
+        )
         values: dict[str, AttrValue] = {":amt": N(amount)}
         condition = "attribute_exists(account_id)"
         if amount < 0:
@@ -327,7 +335,7 @@ class DynamoLedger:
         for attempt in range(8):
             if not requests:
                 return
-            response = retry_store(lambda: self._c.batch_write_item(RequestItems=requests))  # type: ignore[arg-type]
+            response = retry_store(functools.partial(self._c.batch_write_item, RequestItems=requests))  # type: ignore[arg-type]
             requests = response.get("UnprocessedItems", {})  # type: ignore[assignment]
             if requests:
                 time.sleep(min(0.5, 0.02 * 2**attempt))
@@ -375,9 +383,7 @@ class DynamoLedger:
 
     def balance(self, account_id: str) -> int | None:
         item = retry_store(
-            lambda: self._c.get_item(
-                TableName=self._t.accounts, Key={"account_id": S(account_id)}, ConsistentRead=True
-            )
+            lambda: self._c.get_item(TableName=self._t.accounts, Key={"account_id": S(account_id)}, ConsistentRead=True)
         ).get("Item")
         return None if item is None else int(item["balance"]["N"])
 
@@ -433,7 +439,10 @@ def _rejection(cancelled: TransactionCancelled, request: HoldRequest, now_s: int
     if old_key is not None:
         if not old_key:
             return HoldRejected(RejectReason.KEY_MISSING)
-        if old_key.get("status", {}).get("S") != "active":
+        key_status = old_key.get("status", {}).get("S")
+        if key_status == "revoked":
+            return HoldRejected(RejectReason.KEY_REVOKED)
+        if key_status != "active":
             return HoldRejected(RejectReason.KEY_DISABLED)
         expires = old_key.get("expires_at")
         if expires is not None and int(expires["N"]) <= now_s:
@@ -451,15 +460,7 @@ def _rejection(cancelled: TransactionCancelled, request: HoldRequest, now_s: int
 
 
 def _without_key_limit(request: HoldRequest) -> HoldRequest:
-    return HoldRequest(
-        hold_id=request.hold_id,
-        account_id=request.account_id,
-        key_hash=request.key_hash,
-        key_id=request.key_id,
-        key_limited=False,
-        amount=request.amount,
-        created_at=request.created_at,
-    )
+    return dataclasses.replace(request, key_limited=False)
 
 
 def _movement_of(item: Mapping[str, Any]) -> Movement | None:
@@ -488,4 +489,6 @@ def _hold_of(item: Mapping[str, Any]) -> Hold:
         key_limited=bool(item.get("key_limited", {}).get("BOOL", False)),
         settled_at=int(item["settled_at"]["N"]) if "settled_at" in item else None,
         movement=_movement_of(item),
+        endpoint=item.get("endpoint", {}).get("S", ""),
+        model=item.get("model", {}).get("S"),
     )

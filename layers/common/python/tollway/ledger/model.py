@@ -104,6 +104,8 @@ class HoldRequest:
     key_limited: bool
     amount: int
     created_at: int
+    endpoint: str = ""
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,22 @@ class Hold:
     key_limited: bool = False
     settled_at: int | None = None
     movement: Movement | None = None
+    endpoint: str = ""
+    model: str | None = None
+
+    def request(self) -> HoldRequest:
+        """The hold as the request that made it (what settle needs)."""
+        return HoldRequest(
+            hold_id=self.hold_id,
+            account_id=self.account_id,
+            key_hash=self.key_hash or "",
+            key_id=self.key_id or "",
+            key_limited=self.key_limited,
+            amount=self.amount,
+            created_at=self.created_at,
+            endpoint=self.endpoint,
+            model=self.model,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +178,7 @@ class RejectReason(StrEnum):
     BALANCE = "balance"
     KEY_MISSING = "key_missing"
     KEY_DISABLED = "key_disabled"
+    KEY_REVOKED = "key_revoked"
     KEY_EXPIRED = "key_expired"
     KEY_LIMIT = "key_limit"
     KEY_KIND_CHANGED = "key_kind_changed"  # the key became limited or unlimited since it was cached

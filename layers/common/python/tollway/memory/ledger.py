@@ -35,6 +35,8 @@ class MemoryLedger:
                 raise HoldRejected(RejectReason.ACCOUNT_DISABLED)
             if key is None:
                 raise HoldRejected(RejectReason.KEY_MISSING)
+            if key.status is KeyStatus.REVOKED:
+                raise HoldRejected(RejectReason.KEY_REVOKED)
             if key.status is not KeyStatus.ACTIVE:
                 raise HoldRejected(RejectReason.KEY_DISABLED)
             if key.expired(time.time()):
@@ -58,6 +60,8 @@ class MemoryLedger:
                 key_hash=request.key_hash,
                 key_id=request.key_id,
                 key_limited=request.key_limited,
+                endpoint=request.endpoint,
+                model=request.model,
             )
 
     def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int) -> Movement | None:
@@ -74,15 +78,7 @@ class MemoryLedger:
             if key is not None and key.remaining is not None:
                 available = min(available, key.remaining)
             plan = plan_settle(cost, stored.amount, available)
-            request = HoldRequest(
-                hold_id=stored.hold_id,
-                account_id=stored.account_id,
-                key_hash=stored.key_hash or "",
-                key_id=stored.key_id or "",
-                key_limited=stored.key_limited,
-                amount=stored.amount,
-                created_at=stored.created_at,
-            )
+            request = stored.request()
             movement = build_settle_movement(request, plan, record, now)
             b.accounts[account.account_id] = dataclasses.replace(account, balance=account.balance + plan.delta)
             if key is not None and key.remaining is not None:

@@ -1,0 +1,127 @@
+"""The relay's ASGI app. ``create_app`` is a pure factory (no I/O); uvicorn calls ``app_from_env``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from tollway.errors import NotFound, TollwayError
+from tollway.services import LazyServices, Services
+from tollway.settings import Settings, get_settings
+from tollway.upstream.client import UpstreamClient
+
+from relay.asgi import PathNormalizer, RequestIdMiddleware
+from relay.endpoints.chat import ChatCompletions
+from relay.errors import http_exception_handler, tollway_error_handler, unexpected_error_handler
+from relay.pipeline import Pipeline
+
+__all__ = ["app_from_env", "create_app", "openai_routes"]
+
+# Endpoints this relay refuses clearly rather than failing confusingly.
+_UNSUPPORTED = ("files", "batches", "realtime", "uploads", "fine_tuning", "vector_stores", "assistants", "threads")
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def openai_routes(pipeline: Pipeline) -> list[BaseRoute]:
+    """Every OpenAI route, served with and without the ``/v1`` prefix."""
+    chat = ChatCompletions()
+
+    async def chat_completions(request: Request) -> Response:
+        return await pipeline.handle(request, chat)
+
+    async def models(request: Request) -> Response:
+        svc = await pipeline.services()
+        context = await pipeline.authenticate(request, svc)
+        catalog = await pipeline.catalog(svc)
+        names = [m for m in catalog.models_for(context.group) if context.key.allows_model(m)]
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "tollway"} for m in names]
+        return _json({"object": "list", "data": data})
+
+    async def unsupported(request: Request) -> Response:
+        parts = [p for p in request.url.path.split("/") if p and p != "v1"]
+        name = parts[0] if parts else "this"
+        raise NotFound(f"The {name} API is not supported by this relay.", code="unsupported_endpoint")
+
+    routes: list[BaseRoute] = []
+    for prefix in ("/v1", ""):
+        routes += [
+            Route(f"{prefix}/chat/completions", chat_completions, methods=["POST"]),
+            Route(f"{prefix}/models", models, methods=["GET"]),
+        ]
+        for kind in _UNSUPPORTED:
+            routes.append(Route(f"{prefix}/{kind}", unsupported, methods=["GET", "POST", "DELETE"]))
+            routes.append(Route(f"{prefix}/{kind}/{{rest:path}}", unsupported, methods=["GET", "POST", "DELETE"]))
+    return routes
+
+
+def create_app(
+    settings: Settings,
+    services: LazyServices,
+    *,
+    upstream: UpstreamClient | None = None,
+    extra_routes: list[BaseRoute] | None = None,
+) -> Starlette:
+    """The relay app (the local stack adds its admin and callback routes through ``extra_routes``)."""
+    client = upstream or UpstreamClient(settings)
+    pipeline = Pipeline(services, client, settings)
+
+    async def healthz(request: Request) -> Response:
+        return Response(b"ok", media_type="text/plain")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # boto3 calls run in worker threads; give concurrent requests enough of them.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 128
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    routes = [Route("/healthz", healthz, methods=["GET"]), *openai_routes(pipeline), *(extra_routes or [])]
+    known = {r.path for r in routes if isinstance(r, Route)}
+    suffixes = {"/chat/completions", "/models"}
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["*"],
+                expose_headers=["X-Request-Id"],
+                max_age=600,
+            ),
+            Middleware(PathNormalizer, known=known, suffixes=suffixes),
+        ],
+        exception_handlers={
+            TollwayError: tollway_error_handler,
+            HTTPException: http_exception_handler,
+            Exception: unexpected_error_handler,
+        },
+        lifespan=lifespan,
+    )
+    app.state.pipeline = pipeline
+    return app
+
+
+def app_from_env() -> Starlette:
+    """uvicorn's factory (``--factory relay.app:app_from_env``): settings from the environment, stores
+    on DynamoDB, everything created lazily on the first request."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    return create_app(settings, LazyServices(lambda: Services.on_aws(settings)))

@@ -1,0 +1,94 @@
+"""Pure-ASGI plumbing shared by every route: request ids, path normalisation, bounded body reads.
+
+Written as raw ASGI middleware (not ``BaseHTTPMiddleware``) so streaming responses pass straight through.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from tollway.errors import RequestTooLarge
+from tollway.ids import request_id
+
+__all__ = ["PathNormalizer", "RequestIdMiddleware", "read_body", "request_id_of"]
+
+
+def request_id_of(scope: Scope) -> str:
+    state = scope.setdefault("state", {})
+    rid = state.get("request_id")
+    if rid is None:
+        rid = request_id()
+        state["request_id"] = rid
+        state["started"] = time.monotonic()
+    return str(rid)
+
+
+class RequestIdMiddleware:
+    """Every response carries ``X-Request-Id`` (the id its usage record is filed under)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id_of(scope).encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", rid))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class PathNormalizer:
+    """Clients set base URLs differently (``https://host``, ``…/v1``, even ``…/v1/chat/completions``);
+    an unknown path that *ends* with a known OpenAI route is served as that route under ``/v1``."""
+
+    def __init__(self, app: ASGIApp, known: Iterable[str], suffixes: Iterable[str]) -> None:
+        self.app = app
+        self.known = frozenset(known)
+        self.suffixes = tuple(sorted(suffixes, key=len, reverse=True))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path not in self.known and len(path) > 1:
+                trimmed = path.rstrip("/")
+                if trimmed in self.known:
+                    scope = dict(scope, path=trimmed)
+                else:
+                    for suffix in self.suffixes:
+                        if trimmed.endswith(suffix):
+                            scope = dict(scope, path="/v1" + suffix)
+                            break
+        await self.app(scope, receive, send)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing more than ``limit`` bytes without reading them all.
+
+    Raises:
+        RequestTooLarge: the declared or actual size is over the limit.
+    """
+    too_large = RequestTooLarge(
+        f"Request body is over tollway's limit of {limit:,} bytes ({limit / 1_000_000:.1f} MB)."
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)

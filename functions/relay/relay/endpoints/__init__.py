@@ -1,0 +1,1 @@
+"""One module per OpenAI endpoint; each describes itself to the shared pipeline."""

@@ -1,0 +1,496 @@
+"""The relay's one mechanism: route → auth → reserve → upstream → settle.
+
+Every billable endpoint goes through :meth:`Pipeline.handle` with its :class:`EndpointSpec`. Money
+rules enforced here, in order:
+
+1. authenticate (401 has no account, so no record);
+2. validate, price, route — a refusal after authentication writes the request's one usage record;
+3. reserve the worst case in one atomic write (clamping the output limit to what the money pays for);
+4. try channels in priority/weight order until one answers, never after a byte reached the client;
+5. settle at the real cost (nothing for a failed call), then write the history and close the hold.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import anyio
+import httpx2
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from tollway.auth import KeyContext
+from tollway.billing import Reservation, StaleKey
+from tollway.config.catalog import Catalog
+from tollway.config.model import Channel, ChannelStatus
+from tollway.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    NoAvailableChannel,
+    NotFound,
+    PermissionDenied,
+    TollwayError,
+    UpstreamFailed,
+    UpstreamTimeout,
+)
+from tollway.ledger.model import HoldRequest
+from tollway.pricing.engine import cost_of
+from tollway.pricing.schema import ModelPrice
+from tollway.pricing.usage import Usage
+from tollway.records import RecordStatus, UsageRecord
+from tollway.routing import order_channels
+from tollway.services import LazyServices, Services
+from tollway.settings import Settings
+from tollway.sse import SSEError, SSEParser, encode_error
+from tollway.upstream.client import UpstreamClient, UpstreamResponse
+from tollway.upstream.failures import Failure, FailureKind, classify_response, classify_transport_error
+
+from relay.asgi import read_body, request_id_of
+from relay.endpoints.base import BrokenStream, EndpointSpec, Prepared, StreamMeter
+from relay.responses import CompletedResponse, RelayStream
+
+__all__ = ["Pipeline", "bearer_secret"]
+
+log = logging.getLogger("tollway.relay")
+T = TypeVar("T")
+
+_ERROR_HEAD_BYTES = 64 * 1024
+_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+
+
+def bearer_secret(request: Request) -> str | None:
+    """The customer's key from ``Authorization: Bearer`` or ``x-api-key``."""
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    key = request.headers.get("x-api-key")
+    return key.strip() if key else None
+
+
+@dataclass
+class Call:
+    """One request's running facts, from which its usage record is built."""
+
+    request_id: str
+    started: float
+    created_at: int
+    endpoint: str
+    context: KeyContext
+    model: str | None = None
+    stream: bool = False
+    channel: Channel | None = None
+    attempts: int = 0
+    hold: HoldRequest | None = None
+    ttft_ms: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    def record(
+        self,
+        status: RecordStatus,
+        http_status: int,
+        *,
+        usage: Usage | None = None,
+        usage_source: str | None = None,
+        error_code: str | None = None,
+    ) -> UsageRecord:
+        channel = self.channel
+        return UsageRecord(
+            request_id=self.request_id,
+            created_at=self.created_at,
+            account_id=self.context.account.account_id,
+            key_id=self.context.key.key_id,
+            endpoint=self.endpoint,
+            status=status,
+            http_status=http_status,
+            model=self.model,
+            upstream_model=None if channel is None or self.model is None else channel.upstream_model(self.model),
+            channel_id=None if channel is None else channel.channel_id,
+            stream=self.stream,
+            error_code=error_code,
+            tokens={} if usage is None else usage.tokens_dict(),
+            units={} if usage is None else usage.units_dict(),
+            usage_source=usage_source,
+            service_tier=None if usage is None else usage.service_tier,
+            group=self.context.group,
+            latency_ms=self.elapsed_ms(),
+            ttft_ms=self.ttft_ms,
+            attempts=self.attempts,
+        )
+
+
+@dataclass
+class Billing:
+    """What settling needs: the price, the ratio, the hold."""
+
+    price: ModelPrice
+    ratio: Decimal
+    hold: HoldRequest
+
+
+class Pipeline:
+    def __init__(self, services: LazyServices, upstream: UpstreamClient, settings: Settings) -> None:
+        self._lazy = services
+        self._upstream = upstream
+        self._settings = settings
+
+    # ---- small helpers ---------------------------------------------------------------------------
+
+    async def services(self) -> Services:
+        ready = self._lazy.ready
+        return ready if ready is not None else await anyio.to_thread.run_sync(self._lazy.get)
+
+    @staticmethod
+    async def blocking(fn: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(fn, *args)
+
+    async def catalog(self, svc: Services) -> Catalog:
+        fresh = svc.catalog.fresh()
+        return fresh if fresh is not None else await self.blocking(svc.catalog.get)
+
+    async def authenticate(self, request: Request, svc: Services) -> KeyContext:
+        secret = bearer_secret(request)
+        if not secret:
+            raise AuthenticationFailed("Missing API key: send it as 'Authorization: Bearer sk-…'.")
+        hit, context = svc.keys.cached(secret)
+        if not hit:
+            context = await self.blocking(svc.keys.lookup, secret)
+        if context is None:
+            raise AuthenticationFailed("Incorrect API key provided.")
+        return context
+
+    # ---- the mechanism ---------------------------------------------------------------------------
+
+    async def handle(self, request: Request, spec: EndpointSpec) -> Response:
+        svc = await self.services()
+        context = await self.authenticate(request, svc)
+        state = request.scope["state"]
+        call = Call(
+            request_id=request_id_of(request.scope),
+            started=state.get("started", time.monotonic()),
+            created_at=svc.clock_ms(),
+            endpoint=spec.name,
+            context=context,
+        )
+        try:
+            prepared, billing, channels, reservation = await self._admit(request, spec, svc, call)
+        except TollwayError as error:
+            if not isinstance(error, AuthenticationFailed):
+                await self.blocking(
+                    svc.biller.record_refusal, call.record(RecordStatus.REFUSED, error.status, error_code=error.code)
+                )
+            raise
+        try:
+            if prepared.stream:
+                return await self._stream(spec, svc, call, prepared, billing, channels, reservation)
+            return await self._complete(spec, svc, call, prepared, billing, channels, reservation)
+        except TollwayError as error:
+            await self._settle(
+                svc, call, billing, 0, call.record(RecordStatus.ERROR, error.status, error_code=error.code)
+            )
+            raise
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._settle(
+                    svc, call, billing, 0, call.record(RecordStatus.ERROR, 500, error_code="internal_error")
+                )
+            raise
+
+    async def _admit(
+        self, request: Request, spec: EndpointSpec, svc: Services, call: Call
+    ) -> tuple[Prepared, Billing, list[Channel], Reservation]:
+        context = call.context
+        key = context.key
+        if key.expired(time.time()):
+            raise PermissionDenied("This API key has expired.", code="key_expired")
+        if not key.allows_ip(request.client.host if request.client else None):
+            raise PermissionDenied("This API key may not be used from this IP address.", code="ip_not_allowed")
+        raw = await read_body(request, self._settings.max_request_bytes)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from exc
+        prepared = spec.prepare(data, raw)
+        call.model, call.stream = prepared.model, prepared.stream
+        if not key.allows_model(prepared.model):
+            raise PermissionDenied(f"This API key may not use the model '{prepared.model}'.", code="model_not_allowed")
+        catalog = await self.catalog(svc)
+        price = catalog.price(prepared.model)
+        if price is None or (price.endpoints is not None and spec.name not in price.endpoints):
+            raise NotFound(
+                f"The model '{prepared.model}' does not exist or is not available on this endpoint.",
+                code="model_not_found",
+                param="model",
+            )
+        prepared.reasoning = price.reasoning
+        channels = order_channels(catalog.channels_for(prepared.model, context.group))
+        if not channels:
+            raise NoAvailableChannel(f"No channel currently serves '{prepared.model}'; try again later.")
+        ratio = catalog.group_ratio(context.group)
+        budget = spec.budget(prepared, price, ratio)
+        limit = prepared.requested_output
+        model_max = price.max_output_tokens
+        if limit is None:
+            limit = model_max or self._settings.default_max_output_tokens
+        elif model_max is not None:
+            limit = min(limit, model_max)
+        minimal = self._settings.min_answer_tokens_reasoning if price.reasoning else self._settings.min_answer_tokens
+        minimal = min(minimal, limit)
+        reservation = await self._reserve(svc, call, budget, limit, minimal)
+        call.hold = reservation.hold
+        return prepared, Billing(price=price, ratio=ratio, hold=reservation.hold), channels, reservation
+
+    async def _reserve(self, svc: Services, call: Call, budget: Any, limit: int, minimal: int) -> Reservation:
+        def run(context: KeyContext) -> Reservation:
+            return svc.biller.reserve(
+                context,
+                hold_id=call.request_id,
+                budget=budget,
+                output_limit=limit,
+                min_output=minimal,
+                now_ms=call.created_at,
+                endpoint=call.endpoint,
+                model=call.model,
+            )
+
+        try:
+            return await self.blocking(run, call.context)
+        except StaleKey:
+            # The key gained or lost its own limit since it was cached: read it again, once.
+            svc.keys.forget(call.context.key.key_hash)
+            fresh = await self.blocking(svc.accounts.get_key, call.context.key.key_hash)
+            if fresh is None:
+                raise AuthenticationFailed("Incorrect API key provided.") from None
+            call.context = KeyContext(key=fresh, account=call.context.account)
+            return await self.blocking(run, call.context)
+
+    # ---- upstream --------------------------------------------------------------------------------
+
+    async def _open(
+        self,
+        spec: EndpointSpec,
+        svc: Services,
+        call: Call,
+        prepared: Prepared,
+        channels: list[Channel],
+        output_limit: int | None,
+    ) -> UpstreamResponse:
+        """Try channels in order; the first 2xx wins. Raises the client-facing error of the last failure."""
+        failures: list[Failure] = []
+        for channel in channels[: self._settings.max_channel_attempts]:
+            call.attempts += 1
+            call.channel = channel
+            hit, secret = svc.channel_secrets.cached(channel.channel_id)
+            if not hit:
+                secret = await self.blocking(svc.channel_secrets.get, channel.channel_id)
+            upstream_model = channel.upstream_model(prepared.model)
+            body = spec.upstream_body(prepared, output_limit, upstream_model)
+            try:
+                response = await self._upstream.open(channel, spec.upstream_path, upstream_model, secret, body)
+            except httpx2.TimeoutException:
+                failures.append(classify_transport_error(timeout=True))
+                continue
+            except httpx2.TransportError:
+                failures.append(classify_transport_error(timeout=False))
+                continue
+            if 200 <= response.status < 300:
+                return response
+            try:
+                head = await response.read_limited(_ERROR_HEAD_BYTES)
+            except httpx2.HTTPError:
+                head = b""
+            finally:
+                await response.aclose()
+            failure = classify_response(response.status, head, response.headers)
+            log.warning("channel %s answered %s for %s", channel.channel_id, response.status, call.request_id)
+            if failure.evict_secret:
+                svc.channel_secrets.evict(channel.channel_id)
+            if failure.disable_reason:
+                await self._auto_disable(svc, channel, failure.disable_reason)
+            if failure.kind is FailureKind.TERMINAL:
+                raise failure.error
+            failures.append(failure)
+        if failures and all(f.rate_limited for f in failures):
+            raise failures[-1].error
+        raise failures[-1].error if failures else NoAvailableChannel("No channel could take the request.")
+
+    async def _auto_disable(self, svc: Services, channel: Channel, reason: str) -> None:
+        changed = await self.blocking(
+            lambda: svc.config.set_channel_status(
+                channel.channel_id, ChannelStatus.AUTO_DISABLED, reason, only_if=ChannelStatus.ENABLED
+            )
+        )
+        if changed:
+            log.warning("channel %s disabled automatically: %s", channel.channel_id, reason)
+            svc.catalog.invalidate()
+
+    # ---- non-streaming ---------------------------------------------------------------------------
+
+    async def _complete(
+        self,
+        spec: EndpointSpec,
+        svc: Services,
+        call: Call,
+        prepared: Prepared,
+        billing: Billing,
+        channels: list[Channel],
+        reservation: Reservation,
+    ) -> Response:
+        try:
+            with anyio.fail_after(self._settings.non_stream_deadline_s):
+                response = await self._open(spec, svc, call, prepared, channels, reservation.output_limit)
+                try:
+                    body = await response.read_limited(_MAX_RESPONSE_BYTES)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise UpstreamTimeout(
+                "The upstream did not answer within the gateway's limit; use stream=true for long generations."
+            ) from None
+        except httpx2.HTTPError:
+            raise UpstreamFailed("The upstream's answer broke off; nothing was charged.") from None
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise UpstreamFailed("The upstream sent a malformed answer; nothing was charged.") from None
+        if not isinstance(parsed, dict):
+            raise UpstreamFailed("The upstream sent a malformed answer; nothing was charged.")
+        usage = spec.usage_of(parsed)
+        source = "upstream"
+        if usage is None:
+            usage, source = spec.estimate(prepared, spec.output_of(parsed)), "estimated"
+        call.ttft_ms = call.elapsed_ms()
+        cost = cost_of(billing.price, usage, billing.ratio).micros
+        record = call.record(RecordStatus.OK, 200, usage=usage, usage_source=source)
+        movement = await self.blocking(lambda: svc.biller.settle(billing.hold, cost, record, now_ms=svc.clock_ms()))
+
+        async def after() -> None:
+            if movement is not None:
+                await self.blocking(svc.biller.finish, movement)
+
+        return CompletedResponse(body, 200, after)
+
+    async def _settle(self, svc: Services, call: Call, billing: Billing, cost: int, record: UsageRecord) -> None:
+        def run() -> None:
+            movement = svc.biller.settle(billing.hold, cost, record, now_ms=svc.clock_ms())
+            if movement is not None:
+                svc.biller.finish(movement)
+
+        await self.blocking(run)
+
+    # ---- streaming -------------------------------------------------------------------------------
+
+    async def _stream(
+        self,
+        spec: EndpointSpec,
+        svc: Services,
+        call: Call,
+        prepared: Prepared,
+        billing: Billing,
+        channels: list[Channel],
+        reservation: Reservation,
+    ) -> Response:
+        response = await self._open(spec, svc, call, prepared, channels, reservation.output_limit)
+        session = StreamSession(self, spec, svc, call, prepared, billing, response)
+        return RelayStream(session, self._settings.heartbeat_s, self._settings.max_request_duration_s)
+
+    async def settle_now(self, svc: Services, call: Call, billing: Billing, cost: int, record: UsageRecord) -> None:
+        await self._settle(svc, call, billing, cost, record)
+
+
+class StreamSession:
+    """One relayed stream: forwards events, meters them, and settles once at the end."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        spec: EndpointSpec,
+        svc: Services,
+        call: Call,
+        prepared: Prepared,
+        billing: Billing,
+        upstream: UpstreamResponse,
+    ) -> None:
+        self._pipeline = pipeline
+        self._spec = spec
+        self._svc = svc
+        self._call = call
+        self._prepared = prepared
+        self._billing = billing
+        self._upstream = upstream
+        self._meter: StreamMeter = spec.meter(prepared)
+        self._broken: str | None = None
+        self._finished = False
+
+    async def pump(self, emit: Callable[[bytes], Awaitable[None]]) -> None:
+        parser = SSEParser(self._pipeline._settings.max_sse_event_bytes)
+        meter = self._meter
+        try:
+            async for chunk in self._upstream.aiter_raw():
+                out = [b for b in map(meter.on_event, parser.feed(chunk)) if b]
+                if out:
+                    if self._call.ttft_ms is None:
+                        self._call.ttft_ms = self._call.elapsed_ms()
+                    await emit(b"".join(out))
+                if meter.done:
+                    return
+            tail = [b for b in map(meter.on_event, parser.flush()) if b]
+            if tail:
+                await emit(b"".join(tail))
+            if not meter.done:
+                if meter.usage is None:
+                    raise BrokenStream("the upstream ended the stream early")
+                await emit(b"data: [DONE]\n\n")
+        except (BrokenStream, SSEError, httpx2.HTTPError) as exc:
+            self._broken = str(exc) or type(exc).__name__
+            upstream_error = exc.error if isinstance(exc, BrokenStream) else None
+            message = "The upstream stream broke off; nothing was charged for this request."
+            body: dict[str, Any] = {
+                "error": {"message": message, "type": "upstream_error", "param": None, "code": "upstream_error"}
+            }
+            if upstream_error:
+                from tollway.upstream.failures import scrub
+
+                body["error"]["message"] = scrub(str(upstream_error.get("message") or message))
+                body["error"]["code"] = upstream_error.get("code") or "upstream_error"
+            log.warning("stream %s broke: %s", self._call.request_id, self._broken)
+            await emit(encode_error(body))
+
+    async def finish(self, client_closed: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            await self._upstream.aclose()
+        except Exception:
+            log.debug("closing upstream of %s failed", self._call.request_id)
+        meter, call, billing = self._meter, self._call, self._billing
+        usage = meter.usage
+        source = "upstream"
+        if usage is None:
+            usage, source = self._spec.estimate(self._prepared, meter.produced_output), "estimated"
+        if self._broken is not None and not client_closed:
+            # A broken upstream stream costs the customer nothing.
+            record = call.record(
+                RecordStatus.ERROR, 502, usage=usage, usage_source=source, error_code="upstream_stream_broken"
+            )
+            cost = 0
+        elif client_closed:
+            record = call.record(RecordStatus.CLIENT_CLOSED, 200, usage=usage, usage_source=source)
+            cost = cost_of(billing.price, usage, billing.ratio).micros
+        elif not meter.done and meter.usage is None:
+            record = call.record(RecordStatus.ERROR, 200, usage=usage, usage_source=source, error_code="max_duration")
+            cost = cost_of(billing.price, usage, billing.ratio).micros
+        else:
+            record = call.record(RecordStatus.OK, 200, usage=usage, usage_source=source)
+            cost = cost_of(billing.price, usage, billing.ratio).micros
+        await self._pipeline.settle_now(self._svc, call, billing, cost, record)

@@ -1,0 +1,113 @@
+"""ASGI responses that settle money at the right moment.
+
+- :class:`CompletedResponse` (non-streaming): the charge is already settled when it is built; it sends
+  the body, then writes the history before completing the response.
+- :class:`RelayStream` (streaming): forwards upstream events as they arrive, sends heartbeats while the
+  upstream is silent, notices a client disconnect, and settles in a shielded ``finally`` before the
+  response completes (on Lambda the invocation may freeze once the response ends).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import anyio
+from starlette.background import BackgroundTask
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from tollway.sse import HEARTBEAT
+
+__all__ = ["CompletedResponse", "RelayStream", "StreamBody"]
+
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class CompletedResponse(Response):
+    def __init__(self, body: bytes, status_code: int, after: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(content=body, status_code=status_code, media_type="application/json")
+        self._after = after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        try:
+            await send({"type": "http.response.body", "body": self.body, "more_body": True})
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._after()
+        try:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            pass  # the client left after receiving everything it asked for
+
+
+class StreamBody(Protocol):
+    """What a :class:`RelayStream` drives."""
+
+    async def pump(self, emit: Callable[[bytes], Awaitable[None]]) -> None:
+        """Forward the upstream's events through ``emit`` until the upstream ends."""
+
+    async def finish(self, client_closed: bool) -> None:
+        """Close the upstream and settle (runs shielded, exactly once)."""
+
+
+class RelayStream(Response):
+    def __init__(self, body: StreamBody, heartbeat_s: float, max_duration_s: float) -> None:
+        super().__init__(status_code=200)
+        self._body = body
+        self._heartbeat_s = heartbeat_s
+        self._max_duration_s = max_duration_s
+        self.background: BackgroundTask | None = None
+        self.client_closed = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lock = anyio.Lock()
+        last_send = time.monotonic()
+
+        async def emit(data: bytes) -> None:
+            nonlocal last_send
+            async with lock:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+                last_send = time.monotonic()
+
+        async def heartbeat() -> None:
+            # SSE comments keep API Gateway (5-minute idle cut) and proxies from closing a silent stream.
+            while True:
+                await anyio.sleep(max(0.05, self._heartbeat_s - (time.monotonic() - last_send)))
+                if time.monotonic() - last_send >= self._heartbeat_s:
+                    await emit(HEARTBEAT)
+
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def watch_disconnect() -> None:
+                    while True:
+                        message = await receive()
+                        if message["type"] == "http.disconnect":
+                            self.client_closed = True
+                            tg.cancel_scope.cancel()
+                            return
+
+                tg.start_soon(watch_disconnect)
+                try:
+                    await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+                    tg.start_soon(heartbeat)
+                    with anyio.move_on_after(self._max_duration_s):
+                        await self._body.pump(emit)
+                except OSError:
+                    self.client_closed = True  # ASGI ≥ 2.4 servers report a gone client on send
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._body.finish(self.client_closed)
+                if not self.client_closed:
+                    try:
+                        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    except OSError:
+                        pass

@@ -1,0 +1,109 @@
+"""channel.* — upstreams. The key goes to the secret store and is never shown again."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from pydantic import Field, HttpUrl, SecretStr
+
+from tollway.admin.commands._common import not_found
+from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.config.model import Channel, ChannelStatus
+from tollway.ids import channel_id
+
+log = logging.getLogger(__name__)
+
+
+class AddChannel(Args):
+    name: str = Field(min_length=1, max_length=200)
+    type: Literal["openai", "azure", "mock"] = "openai"
+    base_url: HttpUrl
+    api_key: SecretStr | None = Field(default=None, description="Stored in the secret store, never shown again.")
+    models: list[str] = Field(min_length=1)
+    groups: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
+    model_map: dict[str, str] = Field(default_factory=dict, description="Requested name → upstream name.")
+    priority: int = 0
+    weight: int = Field(default=1, ge=0)
+    connect_timeout_s: float | None = Field(default=None, gt=0, le=60)
+    read_timeout_s: float | None = Field(default=None, gt=0, le=900)
+    headers: dict[str, str] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    channel_id: str | None = Field(default=None, pattern=r"^[a-z0-9_\-]{2,64}$")
+
+
+@REGISTRY.command("channel.add", AddChannel, summary="Add an upstream channel (its key goes to the secret store).")
+def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
+    svc = context.services
+    now = context.clock_ms()
+    channel = Channel(
+        channel_id=args.channel_id or channel_id(),
+        name=args.name,
+        type=args.type,
+        base_url=str(args.base_url).rstrip("/"),
+        models=tuple(args.models),
+        groups=tuple(args.groups),
+        model_map=dict(args.model_map),
+        priority=args.priority,
+        weight=args.weight,
+        status=ChannelStatus.ENABLED,
+        connect_timeout_s=args.connect_timeout_s,
+        read_timeout_s=args.read_timeout_s,
+        headers=dict(args.headers),
+        settings=dict(args.settings),
+        has_key=args.api_key is not None,
+        created_at=now,
+        updated_at=now,
+    )
+    if svc.config.get_channel(channel.channel_id) is not None:
+        raise CommandError("conflict", f"Channel {channel.channel_id} already exists.")
+    # Two stores: the secret first, then the record; if the record fails, the secret is removed again,
+    # so nothing is left half-applied.
+    if args.api_key is not None:
+        svc.channel_secrets.put(channel.channel_id, args.api_key.get_secret_value())
+    try:
+        svc.config.put_channel(channel, create=True)
+    except Exception as exc:
+        if args.api_key is not None:
+            try:
+                svc.channel_secrets.delete(channel.channel_id)
+            except Exception:
+                log.exception("could not remove the secret of channel %s after a failed add", channel.channel_id)
+        if isinstance(exc, ValueError):
+            raise CommandError("conflict", f"Channel {channel.channel_id} already exists.") from exc
+        raise
+    svc.catalog.invalidate()
+    return channel.to_json()
+
+
+class NoArgs(Args):
+    pass
+
+
+@REGISTRY.command("channel.list", NoArgs, mutating=False, summary="List channels with their status.")
+def list_channels(args: NoArgs, context: AdminContext) -> list[dict[str, Any]]:
+    return [c.to_json() for c in context.services.config.list_channels()]
+
+
+class ChannelRef(Args):
+    channel_id: str = Field(min_length=1)
+
+
+def _status(args: ChannelRef, context: AdminContext, status: ChannelStatus, reason: str | None) -> dict[str, Any]:
+    if not context.services.config.set_channel_status(args.channel_id, status, reason):
+        raise not_found("channel", args.channel_id)
+    context.services.catalog.invalidate()
+    channel = context.services.config.get_channel(args.channel_id)
+    if channel is None:  # pragma: no cover - removed concurrently
+        raise not_found("channel", args.channel_id)
+    return channel.to_json()
+
+
+@REGISTRY.command("channel.enable", ChannelRef, summary="Enable a channel (also one disabled automatically).")
+def enable_channel(args: ChannelRef, context: AdminContext) -> dict[str, Any]:
+    return _status(args, context, ChannelStatus.ENABLED, None)
+
+
+@REGISTRY.command("channel.disable", ChannelRef, summary="Disable a channel.")
+def disable_channel(args: ChannelRef, context: AdminContext) -> dict[str, Any]:
+    return _status(args, context, ChannelStatus.DISABLED, f"disabled by {context.actor}")

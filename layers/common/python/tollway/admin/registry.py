@@ -1,0 +1,145 @@
+"""The admin command registry.
+
+Commands are named ``<group>.<verb>`` (``account.create``, ``key.create``, ``channel.add``,
+``usage.query``, ``audit.run``, …). Each has a pydantic argument model (``extra="forbid"``: a misspelt
+argument is an error, not silently ignored) and one handler. Every transport — direct Lambda invoke,
+the IAM-authorised ``POST /admin/{command}`` route, the local stack's ``POST /admin/{command}`` and the
+``tollway admin`` CLI — ends in :meth:`Registry.dispatch`, which always answers an envelope::
+
+    {"ok": true,  "command": "account.create", "result": {...}}
+    {"ok": false, "command": "account.create", "error": {"code", "message", "details"?}}
+
+Error codes ``unknown_command`` and ``invalid_args`` are usage errors (CLI exit 2); every other code is a
+command error (CLI exit 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tollway.errors import TollwayError
+from tollway.services import Services
+
+__all__ = ["REGISTRY", "USAGE_ERRORS", "AdminContext", "Args", "Command", "CommandError", "Registry", "http_status_of"]
+
+log = logging.getLogger(__name__)
+
+USAGE_ERRORS = frozenset({"unknown_command", "invalid_args"})
+_HTTP = {"unknown_command": 404, "invalid_args": 400, "not_found": 404, "conflict": 409, "insufficient_balance": 409}
+
+
+class Args(BaseModel):
+    """Base of every argument model: unknown arguments are refused, values are validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+A = TypeVar("A", bound=Args)
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out; nothing was half-applied."""
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+@dataclass
+class AdminContext:
+    services: Services
+    actor: str
+    clock_ms: Callable[[], int] = field(default_factory=lambda: lambda: int(time.time() * 1000))
+
+
+@dataclass(frozen=True)
+class Command(Generic[A]):
+    name: str
+    args: type[A]
+    handler: Callable[[A, AdminContext], Any]
+    mutating: bool
+    summary: str
+
+    @property
+    def group(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def verb(self) -> str:
+        return self.name.split(".", 1)[1]
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._commands: dict[str, Command[Any]] = {}
+
+    def command(
+        self, name: str, args: type[A], *, mutating: bool = True, summary: str = ""
+    ) -> Callable[[Callable[[A, AdminContext], Any]], Callable[[A, AdminContext], Any]]:
+        if name.count(".") != 1:
+            raise ValueError(f"command names are <group>.<verb>: {name!r}")
+
+        def register(handler: Callable[[A, AdminContext], Any]) -> Callable[[A, AdminContext], Any]:
+            if name in self._commands:
+                raise ValueError(f"command {name} registered twice")
+            self._commands[name] = Command(name, args, handler, mutating, summary or (handler.__doc__ or "").strip())
+            return handler
+
+        return register
+
+    def get(self, name: str) -> Command[Any] | None:
+        return self._commands.get(name)
+
+    def commands(self) -> list[Command[Any]]:
+        return [self._commands[k] for k in sorted(self._commands)]
+
+    def dispatch(self, name: str, raw_args: Any, context: AdminContext) -> dict[str, Any]:
+        """Run a command and wrap its outcome in the envelope. Never raises for a command's own errors."""
+        command = self._commands.get(name)
+        if command is None:
+            return _failure(name, "unknown_command", f"Unknown command {name!r}.", {"known": sorted(self._commands)})
+        if raw_args is None:
+            raw_args = {}
+        if not isinstance(raw_args, dict):
+            return _failure(name, "invalid_args", "Arguments must be a JSON object.")
+        try:
+            args = command.args.model_validate(raw_args)
+        except ValidationError as exc:
+            problems = [
+                {"field": ".".join(str(p) for p in e["loc"]) or "(args)", "problem": e["msg"]} for e in exc.errors()
+            ]
+            text = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+            return _failure(name, "invalid_args", f"Invalid arguments: {text}", problems)
+        try:
+            result = command.handler(args, context)
+        except CommandError as exc:
+            return _failure(name, exc.code, exc.message, exc.details)
+        except TollwayError as exc:
+            return _failure(name, exc.code, exc.message)
+        log.info("admin command %s by %s", name, context.actor)
+        return {"ok": True, "command": name, "result": result}
+
+
+def http_status_of(envelope: dict[str, Any]) -> int:
+    """The HTTP status an envelope travels with on the admin routes."""
+    if envelope.get("ok"):
+        return 200
+    return _HTTP.get(str(envelope.get("error", {}).get("code")), 422)
+
+
+def _failure(name: str, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"ok": False, "command": name, "error": error}
+
+
+REGISTRY = Registry()

@@ -1,0 +1,153 @@
+"""Reserve → settle → history → close, as one small service every endpoint shares.
+
+``reserve`` implements invariant 3: reserve the worst case the request allows; if the balance (or the
+key's limit) cannot pay for it, learn what is available from the failed condition — no extra read —
+and retry once with the output limit the money pays for, down to a minimal useful answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from tollway.auth import KeyContext
+from tollway.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, TollwayError
+from tollway.ledger.model import HoldRejected, HoldRequest, Movement, RejectReason
+from tollway.ledger.ports import LedgerStore
+from tollway.money import format_usd
+from tollway.pricing.engine import OutputBudget
+from tollway.records import UsageRecord
+
+__all__ = ["Biller", "Reservation", "StaleKey"]
+
+log = logging.getLogger(__name__)
+
+
+class StaleKey(Exception):
+    """The cached key no longer matches the store (it gained or lost its own limit): reload and retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    hold: HoldRequest
+    output_limit: int | None  # the output limit the upstream must get (None: no output dimension)
+    clamped: bool  # True when tollway lowered (or set) the limit to what the money pays for
+
+
+def _status_error(reason: RejectReason) -> TollwayError | None:
+    match reason:
+        case RejectReason.ACCOUNT_DISABLED | RejectReason.ACCOUNT_MISSING:
+            return PermissionDenied("This account is disabled.", code="account_disabled")
+        case RejectReason.KEY_DISABLED:
+            return PermissionDenied("This API key is disabled.", code="key_disabled")
+        case RejectReason.KEY_EXPIRED:
+            return PermissionDenied("This API key has expired.", code="key_expired")
+        case RejectReason.KEY_MISSING | RejectReason.KEY_REVOKED:
+            return AuthenticationFailed("Incorrect API key provided.")
+    return None
+
+
+def _quota_error(rejected: HoldRejected, needed: int) -> InsufficientQuota:
+    if rejected.reason is RejectReason.KEY_LIMIT:
+        remaining = rejected.key_remaining or 0
+        return InsufficientQuota(
+            f"This API key's limit cannot pay for this request: it needs up to ${format_usd(needed)} "
+            f"and the key has ${format_usd(remaining)} left."
+        )
+    balance = rejected.account_balance or 0
+    return InsufficientQuota(
+        f"Insufficient balance: this request needs up to ${format_usd(needed)} and the account has "
+        f"${format_usd(balance)}. Add credit or lower max_tokens."
+    )
+
+
+class Biller:
+    def __init__(self, ledger: LedgerStore) -> None:
+        self._ledger = ledger
+
+    def reserve(
+        self,
+        context: KeyContext,
+        *,
+        hold_id: str,
+        budget: OutputBudget,
+        output_limit: int | None,
+        min_output: int,
+        now_ms: int,
+        endpoint: str = "",
+        model: str | None = None,
+    ) -> Reservation:
+        """Reserve the worst case of a request (blocking; call from a worker thread).
+
+        ``output_limit`` is the limit the request would run with (the client's, capped by the model's
+        maximum), or None for requests without an output dimension (per-call prices).
+
+        Raises:
+            InsufficientQuota: not even a minimal answer is affordable.
+            PermissionDenied, AuthenticationFailed: the account or key may not spend.
+            StaleKey: the cached key is out of date.
+        """
+        limit = output_limit if output_limit is not None else 0
+        amount = budget.hold_micros(limit)
+        try:
+            hold = self._try(context, hold_id, amount, now_ms, endpoint, model)
+            return Reservation(hold=hold, output_limit=output_limit, clamped=False)
+        except HoldRejected as rejected:
+            self._raise_for_status(rejected)
+            available = rejected.available
+            if output_limit is None or available is None:
+                raise _quota_error(rejected, amount) from rejected
+            affordable = budget.affordable_output_tokens(available)
+            if affordable < min_output:
+                raise _quota_error(rejected, budget.hold_micros(min_output)) from rejected
+            clamped = min(affordable, output_limit)
+            amount = budget.hold_micros(clamped)
+        try:
+            hold = self._try(context, hold_id, amount, now_ms, endpoint, model)
+        except HoldRejected as again:
+            self._raise_for_status(again)
+            # Someone else spent meanwhile; one retry is the contract, then a clear 402.
+            raise _quota_error(again, amount) from again
+        return Reservation(hold=hold, output_limit=clamped, clamped=True)
+
+    def _try(
+        self, context: KeyContext, hold_id: str, amount: int, now_ms: int, endpoint: str, model: str | None
+    ) -> HoldRequest:
+        hold = HoldRequest(
+            endpoint=endpoint,
+            model=model,
+            hold_id=hold_id,
+            account_id=context.account.account_id,
+            key_hash=context.key.key_hash,
+            key_id=context.key.key_id,
+            key_limited=context.key.limited,
+            amount=amount,
+            created_at=now_ms,
+        )
+        self._ledger.reserve(hold)
+        return hold
+
+    @staticmethod
+    def _raise_for_status(rejected: HoldRejected) -> None:
+        if rejected.reason is RejectReason.KEY_KIND_CHANGED:
+            raise StaleKey from rejected
+        error = _status_error(rejected.reason)
+        if error is not None:
+            raise error from rejected
+
+    def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now_ms: int) -> Movement | None:
+        """Settle at ``cost`` (blocking). The returned movement still needs :meth:`finish`."""
+        return self._ledger.settle(hold, cost, record, now=now_ms)
+
+    def finish(self, movement: Movement) -> None:
+        """Write a settled movement's history and close it (blocking). A failure here is repaired by
+        maintenance from the settled marker, so it is logged, not raised."""
+        try:
+            self._ledger.write_history(movement)
+            self._ledger.close(movement.movement_id)
+        except Exception:
+            log.exception("history of %s not written; maintenance will finish it", movement.movement_id)
+
+    def record_refusal(self, record: UsageRecord) -> None:
+        """The one record of a request refused before any hold (blocking)."""
+        self._ledger.put_record(record)

@@ -1,0 +1,102 @@
+"""Server-sent events: an incremental, bounded parser and the encoders the relay sends.
+
+The parser turns arbitrary network chunks into whole events without ever holding more than
+``max_event_bytes`` of an unfinished event: an upstream that never ends a line cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = ["HEARTBEAT", "SSEError", "SSEEvent", "SSEParser", "encode_data", "encode_error"]
+
+HEARTBEAT = b": ping\n\n"
+
+
+class SSEError(ValueError):
+    """The upstream's event stream is broken (an event over the size limit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One event: ``block`` is its text without the blank-line terminator."""
+
+    block: bytes
+    event: str | None
+    data: bytes | None
+
+    @property
+    def raw(self) -> bytes:
+        return self.block + b"\n\n"
+
+    @property
+    def is_comment(self) -> bool:
+        return self.data is None and self.event is None
+
+
+def _parse_block(block: bytes) -> SSEEvent:
+    event: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            value = line[5:]
+            data.append(value[1:] if value.startswith(b" ") else value)
+        elif line.startswith(b"event:"):
+            event = line[6:].strip().decode("utf-8", "replace")
+    return SSEEvent(block=block, event=event, data=b"\n".join(data) if data else None)
+
+
+class SSEParser:
+    def __init__(self, max_event_bytes: int = 8 * 1024 * 1024) -> None:
+        self._buf = b""
+        self._max = max_event_bytes
+        self._pending_cr = False
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Events completed by ``chunk`` (in order).
+
+        Raises:
+            SSEError: an unfinished event grew past the limit.
+        """
+        if self._pending_cr:
+            chunk = b"\r" + chunk
+            self._pending_cr = False
+        if chunk.endswith(b"\r"):
+            chunk = chunk[:-1]
+            self._pending_cr = True
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf = self._buf + chunk if self._buf else chunk
+        events: list[SSEEvent] = []
+        start = 0
+        while True:
+            end = buf.find(b"\n\n", start)
+            if end < 0:
+                break
+            block = buf[start:end]
+            start = end + 2
+            if block:
+                events.append(_parse_block(block))
+        self._buf = buf[start:]
+        if len(self._buf) > self._max:
+            raise SSEError(f"an upstream event exceeded {self._max} bytes")
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """An unterminated final event, if any (upstream closed without the blank line)."""
+        block = self._buf.strip(b"\n")
+        self._buf = b""
+        return [_parse_block(block)] if block else []
+
+
+def encode_data(obj: Any) -> bytes:
+    """``data: <json>\\n\\n``."""
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def encode_error(body: dict[str, Any]) -> bytes:
+    """A final error event, the way OpenAI's SDKs recognise it (a data object with an ``error`` key)."""
+    return encode_data(body)

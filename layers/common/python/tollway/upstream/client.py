@@ -1,0 +1,120 @@
+"""The HTTP client for upstreams: one pooled ``httpx2.AsyncClient`` per process, created lazily.
+
+httpx2 is the maintained fork of httpx with the same API; httpx 0.28's connection pool collapses past
+≈16 concurrent requests (O(connections²) bookkeeping per request, measured in
+shared/reference/python-relay-floor.md), which the local stack and any multi-concurrency deployment hit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+
+from tollway.config.model import Channel
+from tollway.settings import Settings
+
+__all__ = ["UpstreamClient", "UpstreamResponse", "build_request_target"]
+
+
+def build_request_target(
+    channel: Channel, path: str, upstream_model: str, secret: str | None
+) -> tuple[str, dict[str, str]]:
+    """The URL and headers of a call to ``path`` (e.g. ``/chat/completions``) on a channel."""
+    headers: dict[str, str] = {"content-type": "application/json", "accept-encoding": "identity"}
+    base = channel.base_url.rstrip("/")
+    if channel.type == "azure":
+        # Azure OpenAI: deployment-based URLs, an api-version query and the api-key header.
+        version = str(channel.settings.get("api_version", "2024-10-21"))
+        url = f"{base}/openai/deployments/{upstream_model}{path}?api-version={version}"
+        if secret:
+            headers["api-key"] = secret
+    else:
+        url = base + path
+        if secret:
+            headers["authorization"] = f"Bearer {secret}"
+    # Operator-set extra headers (never the customer's) go last and may override defaults.
+    headers.update({k.lower(): v for k, v in channel.headers.items()})
+    return url, headers
+
+
+class UpstreamResponse:
+    """An open upstream response (its body not yet read)."""
+
+    def __init__(self, response: httpx2.Response) -> None:
+        self._r = response
+
+    @property
+    def status(self) -> int:
+        return self._r.status_code
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in self._r.headers.items()}
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        return self._r.aiter_raw()
+
+    async def read_limited(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes of the body (the rest is dropped with the connection)."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in self._r.aiter_raw():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= limit:
+                break
+        return b"".join(chunks)[:limit]
+
+    async def aclose(self) -> None:
+        await self._r.aclose()
+
+
+class UpstreamClient:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: httpx2.AsyncClient | None = None
+
+    def _http(self) -> httpx2.AsyncClient:
+        if self._client is None:
+            s = self._settings
+            self._client = httpx2.AsyncClient(
+                timeout=httpx2.Timeout(s.upstream_read_timeout_s, connect=s.upstream_connect_timeout_s),
+                limits=httpx2.Limits(max_connections=s.upstream_max_connections, max_keepalive_connections=64),
+                follow_redirects=False,  # an upstream redirect is never followed blindly
+                trust_env=False,
+            )
+        return self._client
+
+    async def open(
+        self, channel: Channel, path: str, upstream_model: str, secret: str | None, body: bytes
+    ) -> UpstreamResponse:
+        """POST ``body`` to the channel and return once the status line and headers arrived.
+
+        Raises:
+            httpx2.TimeoutException, httpx2.TransportError: the connection failed before an answer.
+        """
+        url, headers = build_request_target(channel, path, upstream_model, secret)
+        s = self._settings
+        timeout = httpx2.Timeout(
+            channel.read_timeout_s or s.upstream_read_timeout_s,
+            connect=channel.connect_timeout_s or s.upstream_connect_timeout_s,
+        )
+        client = self._http()
+        request = client.build_request("POST", url, content=body, headers=headers, timeout=timeout)
+        return UpstreamResponse(await client.send(request, stream=True))
+
+    async def get(self, channel: Channel, path: str, secret: str | None) -> tuple[int, Any]:
+        """A small GET (channel tests, balance queries); returns status and parsed JSON (or None)."""
+        url, headers = build_request_target(channel, path, "", secret)
+        response = await self._http().get(url, headers=headers)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

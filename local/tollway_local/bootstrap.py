@@ -1,0 +1,148 @@
+"""First-run (and every-run) setup of the local stack, all idempotent.
+
+- the admin secret (``<state>/admin-secret``, mode 600): what ``tollway admin`` authenticates with;
+- the demo account with $1.00 and its key. The key's plaintext is kept in ``<state>/demo-key`` (mode
+  600) so a restart prints the same key — only the local stack does this; AWS never stores plaintext;
+- the ``mock`` channel, pointed at this run's mock upstream, serving every priced OpenAI chat model;
+- with ``OPENAI_API_KEY`` set, an ``openai`` channel for the real API at a lower priority than nothing
+  else (priority 10: it wins over the mock when present).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
+from tollway.config.model import Channel, ChannelStatus
+from tollway.ids import movement_id
+from tollway.keys import display_prefix, generate_key, hash_key
+from tollway.services import Services
+
+__all__ = ["DEMO_ACCOUNT_ID", "Bootstrap", "bootstrap", "ensure_admin_secret"]
+
+DEMO_ACCOUNT_ID = "acct_demo"
+DEMO_KEY_ID = "key_demo"
+DEMO_CREDIT = 1_000_000  # $1.00
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    demo_key: str
+    demo_account_id: str
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def ensure_admin_secret(state_dir: Path) -> str:
+    path = state_dir / "admin-secret"
+    if path.exists():
+        return path.read_text().strip()
+    secret = "adm-" + secrets.token_urlsafe(32)
+    _write_private(path, secret + "\n")
+    return secret
+
+
+def _ensure_demo(services: Services, state_dir: Path, now: int) -> str:
+    key_file = state_dir / "demo-key"
+    if services.accounts.get_account(DEMO_ACCOUNT_ID) is None:
+        account = Account(
+            account_id=DEMO_ACCOUNT_ID,
+            name="Demo",
+            group="default",
+            status=AccountStatus.ACTIVE,
+            balance=0,
+            created_at=now,
+        )
+        movement = services.accounts.create_account(
+            account, initial_credit=DEMO_CREDIT, movement_id=movement_id(now), reason="signup", actor="local", now=now
+        )
+        if movement is not None:
+            services.biller.finish(movement)
+    if key_file.exists():
+        secret = key_file.read_text().strip()
+        if services.accounts.get_key(hash_key(secret)) is not None:
+            return secret
+    secret = generate_key()
+    services.accounts.create_key(
+        ApiKey(
+            key_hash=hash_key(secret),
+            key_id=DEMO_KEY_ID if services.accounts.get_key_by_id(DEMO_KEY_ID) is None else f"key_demo_{now}",
+            account_id=DEMO_ACCOUNT_ID,
+            name="demo",
+            prefix=display_prefix(secret),
+            status=KeyStatus.ACTIVE,
+            created_at=now,
+        )
+    )
+    _write_private(key_file, secret + "\n")
+    return secret
+
+
+def _upsert_channel(services: Services, channel: Channel, secret: str | None) -> None:
+    existing = services.config.get_channel(channel.channel_id)
+    if secret is not None:
+        services.channel_secrets.put(channel.channel_id, secret)
+    if existing is None:
+        services.config.put_channel(channel, create=True)
+    else:
+        # Keep the operator's status and settings; only the address and the model list follow this run.
+        services.config.put_channel(
+            existing.replace(base_url=channel.base_url, models=channel.models, updated_at=channel.updated_at),
+            create=False,
+        )
+
+
+def _chat_models(services: Services) -> tuple[str, ...]:
+    prices = services.catalog.get().prices
+    return tuple(sorted(m for m, p in prices.items() if p.endpoints is None or "chat.completions" in p.endpoints))
+
+
+def bootstrap(services: Services, state_dir: Path, mock_base_url: str, now: int) -> Bootstrap:
+    demo_key = _ensure_demo(services, state_dir, now)
+    models = _chat_models(services)
+    _upsert_channel(
+        services,
+        Channel(
+            channel_id="mock",
+            name="Built-in mock upstream",
+            type="mock",
+            base_url=mock_base_url,
+            models=models,
+            groups=("default",),
+            status=ChannelStatus.ENABLED,
+            created_at=now,
+            updated_at=now,
+        ),
+        "mock-key",
+    )
+    openai_key = os.environ.get("OPENAI_API_KEY")
+    if openai_key:
+        _upsert_channel(
+            services,
+            Channel(
+                channel_id="openai",
+                name="OpenAI",
+                type="openai",
+                base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+                models=models,
+                groups=("default",),
+                priority=10,
+                status=ChannelStatus.ENABLED,
+                created_at=now,
+                updated_at=now,
+            ),
+            openai_key,
+        )
+    services.catalog.invalidate()
+    (state_dir / "bootstrap.json").write_text(json.dumps({"demo_account_id": DEMO_ACCOUNT_ID}))
+    return Bootstrap(demo_key=demo_key, demo_account_id=DEMO_ACCOUNT_ID)

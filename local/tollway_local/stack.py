@@ -1,0 +1,124 @@
+"""``tollway local``: the whole product on 127.0.0.1 with no AWS account.
+
+One process serves the relay, the admin route and the Midjourney callback route on one port; the
+emulator (DynamoDB/S3/Secrets/SNS, requests serialised, tables from template.yaml, state snapshotted
+under the state folder) and the mock upstream run as child processes. The relay and admin code paths
+are the ones that run on AWS; only endpoints differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import SecretStr
+from tollway.money import format_usd
+from tollway.services import LazyServices, Services
+from tollway.settings import Settings
+
+__all__ = ["find_template", "run_local"]
+
+
+def find_template() -> Path:
+    """template.yaml of this checkout (the emulator builds its tables from it)."""
+    for candidate in (Path.cwd() / "template.yaml", Path(__file__).resolve().parents[2] / "template.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("template.yaml not found: run `tollway local` from the tollway checkout")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _float_env(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return default if value in (None, "") else float(value)
+
+
+def _banner(out: TextIO, url: str, key: str, balance: int, state_dir: Path, openai: bool) -> None:
+    upstreams = "built-in mock" + (" + OpenAI (OPENAI_API_KEY)" if openai else "")
+    out.write(
+        "\n"
+        "tollway local stack is running\n"
+        f"  OpenAI base URL   {url}/v1\n"
+        f"  upstreams         {upstreams}\n"
+        f"  demo account      acct_demo, balance ${format_usd(balance)}\n"
+        f"  demo API key      {key}\n"
+        f"  operator commands tollway admin --help   (state in {state_dir})\n"
+        "  stop with Ctrl-C\n\n"
+    )
+    out.flush()
+
+
+def run_local(*, host: str = "127.0.0.1", port: int = 8080, state_dir: Path = Path(".tollway")) -> int:
+    import admin_api.handler as admin_handler
+    import mj_callback.handler as callback_handler
+    import uvicorn
+    from relay.app import create_app
+
+    from tollway_local.bootstrap import bootstrap, ensure_admin_secret
+    from tollway_local.emulator import EmulatorProcess
+    from tollway_local.gateway import local_routes
+    from tollway_local.mock import MockConfig, MockProcess
+
+    state_dir = state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # The emulator accepts any credentials; boto3 only needs some to sign with.
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        os.environ.setdefault(name, value)
+    admin_secret = ensure_admin_secret(state_dir)
+    mock_config = MockConfig(
+        latency_ms=_float_env("TOLLWAY_MOCK_LATENCY_MS", 300.0),
+        tokens_per_s=_float_env("TOLLWAY_MOCK_TOKENS_PER_S", 30.0),
+    )
+    info_file = state_dir / "local.json"
+    sock = _bind(host, port)
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}"
+    try:
+        with EmulatorProcess(state_dir, find_template()) as emulator, MockProcess(mock_config) as mock:
+            settings = Settings(aws_endpoint_url=emulator.endpoint, admin_secret=SecretStr(admin_secret))
+            services = Services.on_aws(settings)
+            boot = bootstrap(services, state_dir, mock.base_url, int(time.time() * 1000))
+            admin_handler.configure(services)
+            app = create_app(
+                settings,
+                LazyServices(lambda: services),
+                extra_routes=local_routes(admin_secret, admin_handler.lambda_handler, callback_handler.lambda_handler),
+            )
+            info_file.write_text(
+                json.dumps({"url": url, "emulator": emulator.endpoint, "mock": mock.url, "pid": os.getpid()})
+            )
+            balance = services.ledger.balance(boot.demo_account_id) or 0
+            _banner(sys.stdout, url, boot.demo_key, balance, state_dir, bool(os.environ.get("OPENAI_API_KEY")))
+            config = uvicorn.Config(
+                app,
+                loop="uvloop",
+                http="httptools",
+                access_log=False,
+                log_level="warning",
+                timeout_keep_alive=75,
+                lifespan="on",
+            )
+            uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            info_file.unlink()
+    return 0

@@ -1,0 +1,45 @@
+"""Fixtures shared by every test: settings, stores (memory and moto in-process), accounts and keys."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.factories import Stores, memory_stores, moto_stores
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+# Never reach real AWS from a test, whatever the developer's environment holds.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+)
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+
+
+@pytest.fixture
+def memory() -> Stores:
+    return memory_stores()
+
+
+@pytest.fixture
+def moto() -> Iterator[Stores]:
+    with moto_stores(TEMPLATE) as stores:
+        yield stores
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
+    """Both implementations of the store contracts: the same tests must pass on each."""
+    if request.param == "memory":
+        yield memory_stores()
+    else:
+        with moto_stores(TEMPLATE) as s:
+            yield s

@@ -1,0 +1,145 @@
+"""Test helpers: store bundles over memory or moto, and account/key factories."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
+from tollway.accounts.ports import AccountStore
+from tollway.config.ports import ConfigStore, SecretStore
+from tollway.ids import account_id, key_id
+from tollway.keys import display_prefix, generate_key, hash_key
+from tollway.ledger.ports import LedgerStore
+from tollway.memory.backend import MemoryBackend
+from tollway.settings import Settings
+from tollway.usage.query import UsageReader
+
+_counter = itertools.count()
+
+
+@dataclass
+class Stores:
+    name: str
+    ledger: LedgerStore
+    accounts: AccountStore
+    config: ConfigStore
+    secrets: SecretStore
+    settings: Settings
+    usage: UsageReader
+    client: object | None = None  # the boto3 DynamoDB client (dynamodb only)
+
+
+def memory_stores(settings: Settings | None = None) -> Stores:
+    from tollway.config.memory import MemoryConfig, MemorySecrets
+    from tollway.memory import MemoryAccounts, MemoryLedger
+    from tollway.usage.memory import MemoryUsage
+
+    backend = MemoryBackend()
+    return Stores(
+        name="memory",
+        ledger=MemoryLedger(backend),
+        accounts=MemoryAccounts(backend),
+        config=MemoryConfig(backend),
+        secrets=MemorySecrets(backend),
+        settings=settings or Settings(),
+        usage=MemoryUsage(backend),
+    )
+
+
+@contextlib.contextmanager
+def moto_stores(template: Path, settings: Settings | None = None) -> Iterator[Stores]:
+    """In-process moto with the template's tables (sequential use only: moto is not thread-safe)."""
+    import boto3
+    from moto import mock_aws
+    from tollway.accounts.dynamodb import DynamoAccounts
+    from tollway.config.dynamodb import DynamoConfig, SecretsManagerStore
+    from tollway.dynamo import make_client
+    from tollway.ledger.dynamodb import DynamoLedger
+    from tollway.tables import Tables
+    from tollway.usage.dynamodb import DynamoUsage
+    from tollway_local.emulator.resources import create_resources
+    from tollway_local.emulator.template import load_template
+
+    settings = settings or Settings()
+    with mock_aws():
+        client = make_client(settings)
+        create_resources({"dynamodb": client}, _only_tables(load_template(template)))
+        tables = Tables.from_settings(settings)
+        ledger = DynamoLedger(client, tables, usage_shards=settings.usage_day_shards)
+        sm = boto3.client("secretsmanager", region_name=settings.region)
+        yield Stores(
+            name="dynamodb",
+            ledger=ledger,
+            accounts=DynamoAccounts(client, tables, ledger),
+            config=DynamoConfig(client, tables.config),
+            secrets=SecretsManagerStore(sm),
+            settings=settings,
+            usage=DynamoUsage(client, tables.usage, shards=settings.usage_day_shards),
+            client=client,
+        )
+
+
+def _only_tables(template: dict[str, object]) -> dict[str, object]:
+    resources = template.get("Resources", {})
+    assert isinstance(resources, dict)
+    return {"Resources": {k: v for k, v in resources.items() if v.get("Type") == "AWS::DynamoDB::Table"}}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def make_account(
+    stores: Stores, balance: int, *, group: str = "default", status: AccountStatus = AccountStatus.ACTIVE
+) -> Account:
+    """An account holding ``balance`` micro-USD, its credit's history written."""
+    from tollway.ids import movement_id
+
+    account = Account(
+        account_id=account_id(),
+        name=f"acct {next(_counter)}",
+        group=group,
+        status=status,
+        balance=0,
+        created_at=now_ms(),
+    )
+    movement = stores.accounts.create_account(
+        account, initial_credit=balance, movement_id=movement_id(), reason="test", actor="test", now=now_ms()
+    )
+    if movement is not None:
+        stores.ledger.write_history(movement)
+        stores.ledger.close(movement.movement_id)
+    return account
+
+
+def make_key(
+    stores: Stores,
+    account: Account,
+    *,
+    remaining: int | None = None,
+    status: KeyStatus = KeyStatus.ACTIVE,
+    expires_at: int | None = None,
+    models: tuple[str, ...] | None = None,
+    cidrs: tuple[str, ...] | None = None,
+) -> tuple[str, ApiKey]:
+    secret = generate_key()
+    key = ApiKey(
+        key_hash=hash_key(secret),
+        key_id=key_id(),
+        account_id=account.account_id,
+        name="test key",
+        prefix=display_prefix(secret),
+        status=status,
+        created_at=now_ms(),
+        remaining=remaining,
+        expires_at=expires_at,
+        models=models,
+        cidrs=cidrs,
+    )
+    stores.accounts.create_key(key)
+    return secret, key

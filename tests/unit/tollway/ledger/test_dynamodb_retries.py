@@ -1,0 +1,89 @@
+"""boto3 may retry a write that already succeeded (the response was lost). Simulate exactly that — the
+write applied, then sent again — and check that the ledger changes nothing the second time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tollway.ids import movement_id
+from tollway.ledger.dynamodb import DynamoLedger
+from tollway.tables import Tables
+
+from tests.conftest import TEMPLATE
+from tests.support.factories import Stores, make_account, make_key, moto_stores, now_ms
+from tests.unit.tollway.ledger.test_ledger_contract import hold_for, record_for
+
+
+class LostResponses:
+    """A DynamoDB client whose write responses are lost once: each write is applied, then re-sent, and
+    the caller sees only the re-sent call's outcome."""
+
+    WRITES = frozenset({"transact_write_items", "batch_write_item", "put_item", "delete_item", "update_item"})
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.repeated: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name not in self.WRITES:
+            return attr
+
+        def twice(**kwargs: Any) -> Any:
+            try:
+                attr(**kwargs)
+            except Exception:  # noqa: S110 - the first outcome is "lost" either way
+                pass
+            self.repeated.append(name)
+            return attr(**kwargs)
+
+        return twice
+
+
+@pytest.fixture
+def doubled() -> Iterator[tuple[Stores, DynamoLedger, LostResponses]]:
+    with moto_stores(TEMPLATE) as stores:
+        proxy = LostResponses(stores.client)
+        ledger = DynamoLedger(proxy, Tables.from_settings(stores.settings))  # type: ignore[arg-type]
+        yield stores, ledger, proxy
+
+
+def test_repeated_reserve_settle_history_and_close_change_nothing(
+    doubled: tuple[Stores, DynamoLedger, LostResponses],
+) -> None:
+    stores, ledger, proxy = doubled
+    account = make_account(stores, 1_000)
+    _, key = make_key(stores, account, remaining=800)
+    hold = hold_for(account.account_id, key.key_hash, key.key_id, 300, limited=True)
+    ledger.reserve(hold)
+    assert stores.ledger.balance(account.account_id) == 700
+    assert stores.accounts.get_key(key.key_hash).remaining == 500  # type: ignore[union-attr]
+    movement = ledger.settle(hold, 120, record_for(hold), now=now_ms())
+    assert movement is not None and movement.charge == 120
+    assert stores.ledger.balance(account.account_id) == 880
+    assert stores.accounts.get_key(key.key_hash).remaining == 680  # type: ignore[union-attr]
+    ledger.write_history(movement)
+    ledger.close(movement.movement_id)
+    assert {"transact_write_items", "batch_write_item", "delete_item"} <= set(proxy.repeated)
+    report = stores.ledger.audit(account.account_id)
+    assert report.ok and report.entries == 2 and report.entries_total == 880
+
+
+def test_repeated_credit_and_overrun_change_nothing(doubled: tuple[Stores, DynamoLedger, LostResponses]) -> None:
+    stores, ledger, _ = doubled
+    account = make_account(stores, 100)
+    _, key = make_key(stores, account)
+    credit = ledger.credit(account.account_id, 400, movement_id=movement_id(), reason="topup", actor="t", now=now_ms())
+    ledger.write_history(credit)
+    ledger.close(credit.movement_id)
+    assert stores.ledger.balance(account.account_id) == 500
+    hold = hold_for(account.account_id, key.key_hash, key.key_id, 300)
+    ledger.reserve(hold)
+    movement = ledger.settle(hold, 450, record_for(hold), now=now_ms())  # overrun by 150, all payable
+    assert movement is not None and movement.charge == 450 and movement.shortfall == 0
+    ledger.write_history(movement)
+    ledger.close(movement.movement_id)
+    assert stores.ledger.balance(account.account_id) == 50
+    assert stores.ledger.audit(account.account_id).ok
