@@ -20,6 +20,7 @@ from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
 from tollway.config.model import Channel, ChannelStatus
 from tollway.ids import movement_id
 from tollway.keys import display_prefix, generate_key, hash_key
+from tollway.pricing.schema import shipped_prices
 from tollway.services import Services
 
 __all__ = ["DEMO_ACCOUNT_ID", "Bootstrap", "bootstrap", "ensure_admin_secret"]
@@ -102,14 +103,15 @@ def _upsert_channel(services: Services, channel: Channel, secret: str | None) ->
         )
 
 
-def _chat_models(services: Services) -> tuple[str, ...]:
-    prices = services.catalog.get().prices
+def _chat_models() -> tuple[str, ...]:
+    """The shipped chat models (models added by a local price file get channels of their own)."""
+    prices = shipped_prices().models
     return tuple(sorted(m for m, p in prices.items() if p.endpoints is None or "chat.completions" in p.endpoints))
 
 
 def bootstrap(services: Services, state_dir: Path, mock_base_url: str, now: int) -> Bootstrap:
     demo_key = _ensure_demo(services, state_dir, now)
-    models = _chat_models(services)
+    models = _chat_models()
     _upsert_channel(
         services,
         Channel(

@@ -19,6 +19,7 @@ Chunked request bodies (rare: streaming S3 uploads) and errors close the connect
 from __future__ import annotations
 
 import io
+import itertools
 import traceback
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -60,6 +61,12 @@ class KeepAliveRequestHandler(MotoRequestHandler):
     # Headers and body go out in two writes; with Nagle on, the second waits for a delayed ACK (40 ms).
     disable_nagle_algorithm = True
 
+    def setup(self) -> None:
+        super().setup()
+        counter = getattr(self.server, "connection_counter", None)
+        if counter is not None:
+            self.server.connections_opened = next(counter)  # type: ignore[attr-defined]
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
 
@@ -79,18 +86,19 @@ class KeepAliveRequestHandler(MotoRequestHandler):
         code_text, _, reason = status.partition(" ")
         code = int(code_text)
         head = environ["REQUEST_METHOD"] == "HEAD"
+        bodyless = head or code < 200 or code in (204, 304)
         self.send_response(code, reason)
         for name, value in headers:
             lowered = name.lower()
             # HEAD keeps the app's Content-Length (the size of what GET would return).
             if lowered not in _HOP_BY_HOP or (head and lowered == "content-length"):
                 self.send_header(name, value)
-        if not head and code >= 200 and code not in (204, 304):
+        if not bodyless:
             self.send_header("Content-Length", str(len(payload)))
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if not head and payload:
+        if not bodyless and payload:
             self.wfile.write(payload)
         self.wfile.flush()
 
@@ -119,5 +127,11 @@ class KeepAliveRequestHandler(MotoRequestHandler):
 
 
 def make_http_server(host: str, port: int, app: Any) -> BaseWSGIServer:
-    """A threaded server (one thread per connection) running `app` with the keep-alive handler."""
-    return make_server(host, port, app, threaded=True, request_handler=KeepAliveRequestHandler)
+    """A threaded server (one thread per connection) running `app` with the keep-alive handler.
+
+    `server.connections_opened` counts accepted connections (to see that clients keep them alive).
+    """
+    server = make_server(host, port, app, threaded=True, request_handler=KeepAliveRequestHandler)
+    server.connection_counter = itertools.count(1)  # type: ignore[attr-defined]
+    server.connections_opened = 0  # type: ignore[attr-defined]
+    return server

@@ -11,6 +11,8 @@ moto's backends are process-global: one `EmulatorServer` per process.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
 import gc
 import math
@@ -39,6 +41,13 @@ __all__ = ["EmulatorServer", "StateDirBusyError"]
 
 EMULATOR_DIR = "emulator"
 LOCK_FILE = "lock"
+
+
+def _release_memory() -> None:
+    """Collect the restore's garbage and hand freed heap pages back to the OS (glibc only)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class StateDirBusyError(RuntimeError):
@@ -109,8 +118,9 @@ class EmulatorServer:
                 for service_client in clients.values():
                     service_client.close()
         self._restore()
+        _release_memory()
         if self.gc_freeze:
-            gc.collect()
+            # moto's state is long-lived: keep the cyclic GC from walking it again and again.
             gc.freeze()
         if self.snapshotter is not None:
             self._snap_thread = threading.Thread(target=self._snapshot_loop, name="emulator-snapshot", daemon=True)
@@ -156,14 +166,14 @@ class EmulatorServer:
             return
         with self.app.lock:
             try:
-                document = read_snapshot(snapshotter.path)
+                snapshot = read_snapshot(snapshotter.path)
             except SnapshotError:
                 if self.on_corrupt != "move-aside":
                     raise
                 self._move_aside(snapshotter.path)
-                document = None
-            if document is not None:
-                self.restored = restore_snapshot(document, snapshotter.path.parent, self.backends)
+                snapshot = None
+            if snapshot is not None:
+                self.restored = restore_snapshot(snapshot, self.backends)
             # moto now matches the file (or there is no file, and only the template's resources):
             # prime the caches so the next snapshot only re-reads what changes from here on.
             snapshotter.prime(
@@ -214,11 +224,13 @@ class EmulatorServer:
         return True
 
     def _snapshot_stats(self) -> dict[str, Any]:
+        connections = {"connections_opened": getattr(self._server, "connections_opened", 0)}
         snapshotter = self.snapshotter
         if snapshotter is None:
-            return {"snapshots": None}
+            return {**connections, "snapshots": None}
         last = snapshotter.last
         return {
+            **connections,
             "snapshots": {
                 "written": snapshotter.snapshots_written,
                 "dirty": snapshotter.dirty,

@@ -7,7 +7,7 @@ Two steps, so the request lock is held only for the cheap one:
    and the whole of Secrets Manager / S3 metadata / SNS when a request touched that service.
 2. `Snapshotter.write()` runs *outside* it: JSON-encodes the captured items into per-table caches
    (one encoded string per item), writes new S3 bodies as content-addressed blobs, and replaces
-   `snapshot.json` atomically (temp file, fsync, `os.replace`, fsync of the directory).
+   `snapshot.jsonl` atomically (temp file, fsync, `os.replace`, fsync of the directory).
 
 So a snapshot of 20,000 items where 50 changed costs the lock 50 item reads, not 20,000.
 `capture(full=True)` ignores the change log and re-reads everything (used at start and at exit).
@@ -51,7 +51,7 @@ __all__ = [
 
 FORMAT = "tollway-emulator-snapshot"
 VERSION = 1
-SNAPSHOT_FILE = "snapshot.json"
+SNAPSHOT_FILE = "snapshot.jsonl"
 BLOB_DIR = "blobs"
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -79,7 +79,8 @@ class Capture:
 
     full: bool
     table_names: list[str]
-    tables_full: dict[str, tuple[dict[str, Any], list[tuple[ItemKey, dict[str, Any]]]]] = field(default_factory=dict)
+    # Whole tables are encoded to JSON text right away (no second copy of every item in memory).
+    tables_full: dict[str, tuple[dict[str, Any], dict[ItemKey, str]]] = field(default_factory=dict)
     tables_changed: dict[str, list[tuple[ItemKey, dict[str, Any] | None]]] = field(default_factory=dict)
     secrets: list[dict[str, Any]] | None = None
     buckets: list[dict[str, Any]] | None = None
@@ -218,7 +219,9 @@ class Snapshotter:
         capture = Capture(full=full, table_names=sorted(tables))
         for name, table in tables.items():
             if full or drained.everything or name in drained.tables or name not in self._tables:
-                items = [((item.hash_key, item.range_key), encode_attrs(item.attrs)) for item in _table_items(table)]
+                items = {
+                    (item.hash_key, item.range_key): _dumps(encode_attrs(item.attrs)) for item in _table_items(table)
+                }
                 capture.tables_full[name] = (table_definition(table), items)
             elif name in drained.keys:
                 changed: list[tuple[ItemKey, dict[str, Any] | None]] = []
@@ -334,7 +337,7 @@ class Snapshotter:
             if name not in capture.table_names:
                 del self._tables[name]
         for name, (definition, items) in capture.tables_full.items():
-            self._tables[name] = _TableCache(definition, {key: _dumps(attrs) for key, attrs in items})
+            self._tables[name] = _TableCache(definition, items)
         for name, changed in capture.tables_changed.items():
             cached = self._tables[name].items
             for key, attrs in changed:
@@ -379,6 +382,7 @@ class Snapshotter:
         self._owned_blobs &= referenced
 
     def _write_document(self) -> int:
+        """Write the JSON Lines file (format in docs/local-emulator.md) and swap it in atomically."""
         header = {
             "format": FORMAT,
             "version": VERSION,
@@ -389,18 +393,20 @@ class Snapshotter:
         }
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(_dumps(header)[:-1] + ',\n"dynamodb":{"tables":[\n')
-            for position, name in enumerate(self._table_names):
+        total = 0
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(_dumps(header) + "\n")
+            for name in self._table_names:
                 cache = self._tables[name]
-                handle.write("," if position else "")
-                handle.write(f'{{"definition":{_dumps(cache.definition)},"item_count":{len(cache.items)},"items":[\n')
-                handle.write(",\n".join(cache.items.values()))
-                handle.write("\n]}\n")
-            handle.write("]},\n")
-            handle.write(f'"secretsmanager":{_dumps({"secrets": self._secrets})},\n')
-            handle.write(f'"s3":{_dumps({"buckets": self._buckets, "objects": self._objects})},\n')
-            handle.write(f'"sns":{_dumps({"topics": self._topics})}}}\n')
+                handle.write(_dumps({"table": {"definition": cache.definition, "items": len(cache.items)}}) + "\n")
+                if cache.items:
+                    handle.write("\n".join(cache.items.values()))
+                    handle.write("\n")
+                total += len(cache.items)
+            handle.write(_dumps({"secretsmanager": {"secrets": self._secrets}}) + "\n")
+            handle.write(_dumps({"s3": {"buckets": self._buckets, "objects": self._objects}}) + "\n")
+            handle.write(_dumps({"sns": {"topics": self._topics}}) + "\n")
+            handle.write(_dumps({"end": {"tables": len(self._table_names), "items": total}}) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
             size = handle.tell()

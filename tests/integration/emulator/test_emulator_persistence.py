@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from tollway_local.emulator import EmulatorProcess
+from tollway_local.emulator.restore import read_snapshot
 
 from tests.integration.emulator.emulator_state import observable_state, populate
 
@@ -26,10 +26,9 @@ def _wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
 
 
 def _snapshot_items(state_dir: Path, table: str) -> list[dict[str, Any]]:
-    document = json.loads((state_dir / "emulator" / "snapshot.json").read_text(encoding="utf-8"))
-    (found,) = [entry for entry in document["dynamodb"]["tables"] if entry["definition"]["TableName"] == table]
-    items: list[dict[str, Any]] = found["items"]
-    return items
+    snapshot = read_snapshot(state_dir / "emulator" / "snapshot.jsonl")
+    assert snapshot is not None
+    return snapshot.items(table)
 
 
 def test_a_restart_shows_exactly_the_same_state(tmp_path: Path, template: Path) -> None:

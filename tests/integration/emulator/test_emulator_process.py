@@ -86,37 +86,55 @@ def test_the_ready_line_is_the_only_stdout_and_connections_are_kept_alive(tmp_pa
         assert child.stdout.read() == b""  # nothing after the ready line
 
 
+def test_boto3_calls_reuse_their_connection(emulator: EmulatorProcess) -> None:
+    from tests.integration.emulator.emulator_state import BIG_BODY
+
+    s3 = emulator.client("s3")
+    dynamodb = emulator.client("dynamodb")
+    s3.put_object(Bucket="exportbucket", Key="big", Body=BIG_BODY)  # Expect: 100-continue
+    dynamodb.list_tables()
+    before = emulator.stats()["connections_opened"]  # each stats call opens a connection of its own
+
+    for index in range(20):
+        dynamodb.put_item(TableName="HoldsTable", Item={"hold_id": {"S": f"h{index}"}})
+        assert s3.head_object(Bucket="exportbucket", Key="big")["ContentLength"] == len(BIG_BODY)
+        assert s3.get_object(Bucket="exportbucket", Key="big")["Body"].read() == BIG_BODY
+        s3.put_object(Bucket="exportbucket", Key="big", Body=BIG_BODY)
+
+    assert emulator.stats()["connections_opened"] - before == 1  # the second stats call's: boto3 opened none
+
+
 def test_a_bad_template_fails_the_start_with_the_childs_explanation(tmp_path: Path) -> None:
     with pytest.raises(EmulatorStartError, match="cannot read template"):
         EmulatorProcess(tmp_path, tmp_path / "missing.yaml", start_timeout=60).start()
 
 
 def test_a_corrupt_snapshot_stops_the_start_and_is_left_as_it_was(tmp_path: Path, template: Path) -> None:
-    snapshot = tmp_path / "emulator" / "snapshot.json"
+    snapshot = tmp_path / "emulator" / "snapshot.jsonl"
     snapshot.parent.mkdir(parents=True)
-    snapshot.write_text('{"format": "tollway-emulator-snapshot", "version": 1, "dynamodb": {"tab', encoding="utf-8")
+    snapshot.write_text('{"format": "tollway-emulator-snapshot", "version": 1}\n{"table": {"defin', encoding="utf-8")
 
     with pytest.raises(EmulatorStartError) as failure:
         EmulatorProcess(tmp_path, template).start()
 
     message = str(failure.value)
     assert "exited with status 3" in message
-    assert "not valid JSON" in message
+    assert "is truncated" in message
     assert "--on-corrupt=move-aside" in message
-    assert snapshot.read_text(encoding="utf-8").endswith('"tab')
+    assert snapshot.read_text(encoding="utf-8").endswith('"defin')
 
 
 def test_move_aside_keeps_the_corrupt_snapshot_and_starts_empty(tmp_path: Path, template: Path) -> None:
-    snapshot = tmp_path / "emulator" / "snapshot.json"
+    snapshot = tmp_path / "emulator" / "snapshot.jsonl"
     snapshot.parent.mkdir(parents=True)
-    snapshot.write_text("garbage", encoding="utf-8")
+    snapshot.write_text("garbage\n", encoding="utf-8")
 
     with EmulatorProcess(tmp_path, template, extra_args=("--on-corrupt", "move-aside")) as emulator:
         assert emulator.client("dynamodb").scan(TableName="AccountsTable")["Items"] == []
         log = emulator.stderr_tail()
 
-    moved = [path for path in snapshot.parent.iterdir() if path.name.startswith("snapshot.json.corrupt-")]
-    assert [path.read_text(encoding="utf-8") for path in moved] == ["garbage"]
+    moved = [path for path in snapshot.parent.iterdir() if path.name.startswith("snapshot.jsonl.corrupt-")]
+    assert [path.read_text(encoding="utf-8") for path in moved] == ["garbage\n"]
     assert "moved it to" in log
 
 

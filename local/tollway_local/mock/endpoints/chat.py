@@ -42,6 +42,13 @@ def _token_parts(with_usage_null: bool, obfuscate: bool) -> tuple[bytes, ...]:
     return tuple(parts)
 
 
+def served_tier(body: dict[str, Any]) -> str:
+    """The tier the mock reports: an explicitly requested flex/priority/scale tier is granted, as OpenAI
+    does when the project has it; otherwise "default"."""
+    tier = body.get("service_tier")
+    return tier if tier in ("flex", "priority", "scale") else "default"
+
+
 def _chunk_events(req: MockRequest, plan: ChatPlan, *, cid: str, created: int, model: str) -> Iterator[Event]:
     """The SSE events of a streamed answer, built lazily (a long answer is never held in memory)."""
     body, faults = req.body, req.faults
@@ -60,7 +67,11 @@ def _chunk_events(req: MockRequest, plan: ChatPlan, *, cid: str, created: int, m
             str(created).encode(),
             b',"model":',
             orjson.dumps(model),
-            b',"service_tier":"default","system_fingerprint":"' + SYSTEM_FINGERPRINT.encode() + b'","choices":[',
+            b',"service_tier":'
+            + orjson.dumps(served_tier(body))
+            + b',"system_fingerprint":"'
+            + SYSTEM_FINGERPRINT.encode()
+            + b'","choices":[',
         )
     )
     tail = b'],"usage":null}\n\n' if with_usage else b"]}\n\n"
@@ -109,7 +120,7 @@ def _completion(req: MockRequest, plan: ChatPlan, *, cid: str, created: int, mod
         "model": model,
         "choices": choices,
         "usage": plan.usage(),
-        "service_tier": "default",
+        "service_tier": served_tier(req.body),
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
     if req.faults.no_usage:

@@ -165,9 +165,9 @@ def test_a_snapshot_restores_every_service_exactly(tmp_path: Path) -> None:
         session = boto3.Session(region_name=REGION)
         aws = {name: session.client(name) for name in ("dynamodb", "s3", "secretsmanager", "sns")}
         aws["dynamodb"].create_table(**PAIR_TABLE)  # as the template would; Singles comes from the snapshot
-        document = read_snapshot(directory / "snapshot.json")
-        assert document is not None
-        restored = restore_snapshot(document, directory, Backends(region=REGION))
+        snapshot = read_snapshot(directory / "snapshot.jsonl")
+        assert snapshot is not None
+        restored = restore_snapshot(snapshot, Backends(region=REGION))
         after = _state(aws)
         ttl = aws["dynamodb"].describe_time_to_live(TableName="Singles")["TimeToLiveDescription"]
         queried = aws["dynamodb"].query(
@@ -263,10 +263,11 @@ def _random_writes(dynamodb: Any, rng: random.Random, rounds: int) -> None:
 
 
 def _items(path: Path) -> dict[str, list[str]]:
-    document = json.loads(path.read_text(encoding="utf-8"))
+    snapshot = read_snapshot(path)
+    assert snapshot is not None
     return {
-        table["definition"]["TableName"]: sorted(json.dumps(item, sort_keys=True) for item in table["items"])
-        for table in document["dynamodb"]["tables"]
+        definition["TableName"]: sorted(json.dumps(item, sort_keys=True) for item in items)
+        for definition, items in snapshot.iter_items()
     }
 
 
@@ -356,23 +357,39 @@ def _document(tmp_path: Path, aws: dict[str, Any]) -> Path:
 
 
 def _read_and_restore(path: Path) -> None:
-    document = read_snapshot(path)
-    assert document is not None
-    restore_snapshot(document, path.parent, Backends(region=REGION))
+    snapshot = read_snapshot(path)
+    assert snapshot is not None
+    restore_snapshot(snapshot, Backends(region=REGION))
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
 
 
 @pytest.mark.parametrize(
     ("corrupt", "message"),
     [
-        (lambda text: text[: len(text) // 2], "not valid JSON"),
-        (lambda text: "", "not valid JSON"),
-        (
+        pytest.param(lambda text: text[: len(text) // 2], "truncated", id="cut-mid-line"),
+        pytest.param(lambda text: "".join(_lines(text)[:-1]), "truncated", id="no-end-line"),
+        pytest.param(lambda text: "".join(_lines(text)[:2]), "truncated", id="items-missing"),
+        pytest.param(lambda text: "", "truncated", id="empty"),
+        pytest.param(lambda text: text.replace('{"s3":', '{"s3":{'), "not valid JSON", id="garbled-section"),
+        pytest.param(
             lambda text: text.replace("tollway-emulator-snapshot", "something-else"),
             "is not a tollway-emulator-snapshot",
+            id="other-format",
         ),
-        (lambda text: text.replace('"version":1', '"version":99'), "format version 99"),
-        (lambda text: text.replace('"us-east-1"', '"eu-west-1"'), "taken with region 'eu-west-1'"),
-        (lambda text: text.replace('"item_count":1', '"item_count":2'), "item count does not match"),
+        pytest.param(lambda text: text.replace('"version":1', '"version":99'), "format version 99", id="version"),
+        pytest.param(
+            lambda text: text.replace('"us-east-1"', '"eu-west-1"'), "taken with region 'eu-west-1'", id="region"
+        ),
+        pytest.param(lambda text: text.replace('"items":1}}', '"items":0}}'), "unexpected line", id="count"),
+        pytest.param(lambda text: text + "{}\n", "data after the closing line", id="trailing-data"),
+        pytest.param(
+            lambda text: text.replace('"end":{"tables":1,"items":1}', '"end":{"tables":1,"items":5}'),
+            "closing line does not match",
+            id="end-count",
+        ),
     ],
 )
 def test_unreadable_snapshots_raise_and_leave_moto_untouched(
@@ -388,6 +405,14 @@ def test_unreadable_snapshots_raise_and_leave_moto_untouched(
     assert aws["dynamodb"].scan(TableName="Singles")["Items"] == []
 
 
+def test_a_corrupt_item_line_fails_the_restore(aws: dict[str, Any], tmp_path: Path) -> None:
+    path = _document(tmp_path, aws)
+    path.write_text(path.read_text(encoding="utf-8").replace('{"id":{"S":"a"}', '{"id":{"S":"a"'), encoding="utf-8")
+
+    with pytest.raises(SnapshotError, match="not valid JSON"):
+        _read_and_restore(path)
+
+
 def test_a_snapshot_whose_key_schema_no_longer_matches_the_template_is_refused(
     aws: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -399,11 +424,11 @@ def test_a_snapshot_whose_key_schema_no_longer_matches_the_template_is_refused(
         AttributeDefinitions=[{"AttributeName": "other", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    document = read_snapshot(path)
-    assert document is not None
+    snapshot = read_snapshot(path)
+    assert snapshot is not None
 
     with pytest.raises(SnapshotError, match="key schema"):
-        restore_snapshot(document, tmp_path, Backends(region=REGION))
+        restore_snapshot(snapshot, Backends(region=REGION))
 
 
 def test_a_missing_blob_is_reported_before_anything_is_restored(aws: dict[str, Any], tmp_path: Path) -> None:
@@ -413,15 +438,15 @@ def test_a_missing_blob_is_reported_before_anything_is_restored(aws: dict[str, A
     snapshotter.write(snapshotter.capture(full=True))
     for blob in (tmp_path / "blobs").iterdir():
         blob.unlink()
-    document = read_snapshot(snapshotter.path)
-    assert document is not None
+    snapshot = read_snapshot(snapshotter.path)
+    assert snapshot is not None
 
     with pytest.raises(SnapshotError, match="blob .* missing"):
-        restore_snapshot(document, tmp_path, Backends(region=REGION))
+        restore_snapshot(snapshot, Backends(region=REGION))
 
 
 def test_no_snapshot_file_means_nothing_to_restore(tmp_path: Path) -> None:
-    assert read_snapshot(tmp_path / "snapshot.json") is None
+    assert read_snapshot(tmp_path / "snapshot.jsonl") is None
 
 
 def test_numbers_keep_their_exact_text(aws: dict[str, Any], tmp_path: Path) -> None:
@@ -431,6 +456,8 @@ def test_numbers_keep_their_exact_text(aws: dict[str, Any], tmp_path: Path) -> N
     snapshotter = _snapshotter(tmp_path)
     snapshotter.write(snapshotter.capture(full=True))
 
-    (item,) = json.loads(snapshotter.path.read_text(encoding="utf-8"))["dynamodb"]["tables"][0]["items"]
+    snapshot = read_snapshot(snapshotter.path)
+    assert snapshot is not None
+    (item,) = snapshot.items("Singles")
     assert item["micro"] == {"N": value}
     assert item["big"] == {"N": "1e38"}

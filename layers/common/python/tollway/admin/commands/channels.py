@@ -107,3 +107,13 @@ def enable_channel(args: ChannelRef, context: AdminContext) -> dict[str, Any]:
 @REGISTRY.command("channel.disable", ChannelRef, summary="Disable a channel.")
 def disable_channel(args: ChannelRef, context: AdminContext) -> dict[str, Any]:
     return _status(args, context, ChannelStatus.DISABLED, f"disabled by {context.actor}")
+
+
+@REGISTRY.command("channel.remove", ChannelRef, summary="Remove a channel and its key.")
+def remove_channel(args: ChannelRef, context: AdminContext) -> dict[str, Any]:
+    svc = context.services
+    if not svc.config.delete_channel(args.channel_id):
+        raise not_found("channel", args.channel_id)
+    svc.channel_secrets.delete(args.channel_id)
+    svc.catalog.invalidate()
+    return {"channel_id": args.channel_id, "removed": True}

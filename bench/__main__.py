@@ -1,0 +1,113 @@
+"""`python -m bench [--quick] [--cells 1:200,16:1200,64:2400] [--no-stream | --stream-only] [--out PATH]`.
+
+Prints the tables on stdout, progress on stderr, and writes the whole results document as JSON to
+`bench/results/bench-<UTC timestamp>.json` (or `--out`). Exit status 1 if any response or usage
+record was wrong (the run still reports), 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench.report import render
+from bench.runner import Options, Run
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_CELLS = "1:200,16:1200,64:2400"
+QUICK_CELLS = "1:20,16:160,64:256"
+
+
+def parse_cells(text: str) -> list[tuple[int, int]]:
+    """`1:300,16:1600` → [(1, 300), (16, 1600)] (concurrency:requests, each ≥ 1, N ≥ C)."""
+    cells: list[tuple[int, int]] = []
+    for part in text.split(","):
+        concurrency, sep, count = part.strip().partition(":")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"a cell is CONCURRENCY:REQUESTS, got {part!r}")
+        try:
+            c, n = int(concurrency), int(count)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not numbers: {part!r}") from exc
+        if c < 1 or n < c:
+            raise argparse.ArgumentTypeError(f"need 1 ≤ concurrency ≤ requests: {part!r}")
+        cells.append((c, n))
+    return cells
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1])
+    parser.add_argument("--quick", action="store_true", help=f"smoke run (cells {QUICK_CELLS}, small preload)")
+    parser.add_argument("--cells", type=parse_cells, help=f"CONCURRENCY:REQUESTS,... (default {DEFAULT_CELLS})")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--no-stream", action="store_true", help="non-streaming cells only")
+    modes.add_argument("--stream-only", action="store_true", help="streaming cells only")
+    parser.add_argument("--out", type=Path, help="results JSON path (default bench/results/bench-<time>.json)")
+    parser.add_argument("--preload", type=int, help="usage records to preload (default 10000; --quick 2000)")
+    parser.add_argument("--profile", action="store_true", help="also profile the relay (cProfile) at C=16")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, profiles)")
+    parser.add_argument(
+        "--wait-quiet", type=float, default=0.0, metavar="S", help="wait up to S seconds for idle cores before starting"
+    )
+    return parser
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN (strict parsers refuse it): NaN becomes null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    quick = bool(args.quick)
+    options = Options(
+        cells=args.cells or parse_cells(QUICK_CELLS if quick else DEFAULT_CELLS),
+        modes=("ns",) if args.no_stream else ("stream",) if args.stream_only else ("ns", "stream"),
+        preload=args.preload if args.preload is not None else (2000 if quick else 10_000),
+        profile=bool(args.profile),
+        keep=bool(args.keep),
+        wait_quiet_s=args.wait_quiet,
+        log=sys.stderr,
+    )
+    if quick:
+        options.count_requests = 6
+        options.tap_cells = [(1, 10), (16, 64)]
+        options.import_repeats = 2
+        options.profile_requests = 300
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    try:
+        results = Run(options).execute()
+    except KeyboardInterrupt:
+        print("bench: interrupted; every child process was stopped", file=sys.stderr)
+        return 130
+    results["run_seconds"] = time.monotonic() - started
+    results["options"]["quick"] = quick
+    results["options"]["import_repeats"] = options.import_repeats
+    out = args.out or RESULTS / f"bench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_clean(results), indent=1, sort_keys=False) + "\n")
+    print(render(results))
+    print(f"\nresults: {out}  ({results['run_seconds']:.0f} s)")
+    return 1 if results.get("errors_total") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

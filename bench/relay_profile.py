@@ -1,0 +1,115 @@
+"""`python -m bench.relay_profile <uvicorn arguments>`: the relay under cProfile, every thread included.
+
+cProfile only sees the thread that enabled it, and the relay's store calls run in worker threads
+(anyio.to_thread), so each thread gets its own profiler (the main thread here, the others through
+a patched `threading.Thread.run`), timed by that thread's CPU clock (`time.thread_time`: blocking
+waits cost nothing). On SIGTERM/SIGINT uvicorn stops; the merged stats go to the file
+named by $BENCH_PROFILE_OUT (pstats format). Used by `python -m bench --profile`; its CPU figures are
+inflated by the profiler and are never reported as the benchmark's.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import os
+import pstats
+import re
+import threading
+import time
+from typing import Any
+
+__all__ = ["main"]
+
+_profiles: list[cProfile.Profile] = []
+_lock = threading.Lock()
+
+
+def _patch_threads() -> None:
+    original = threading.Thread.run
+
+    def run(self: threading.Thread) -> None:
+        profile = cProfile.Profile(time.thread_time)
+        with _lock:
+            _profiles.append(profile)
+        profile.enable()
+        try:
+            original(self)
+        finally:
+            profile.disable()
+
+    threading.Thread.run = run  # type: ignore[method-assign]
+
+
+def _dump(path: str) -> None:
+    stats: pstats.Stats | None = None
+    with _lock:
+        profiles = list(_profiles)
+    for profile in profiles:
+        profile.create_stats()  # disables it (worker threads are idle by now)
+        if not getattr(profile, "stats", None):
+            continue
+        if stats is None:
+            stats = pstats.Stats(profile)
+        else:
+            stats.add(profile)
+    if stats is not None:
+        stats.dump_stats(path)
+
+
+def main() -> None:
+    import uvicorn.main
+
+    out = os.environ.get("BENCH_PROFILE_OUT", "relay.prof")
+    _patch_threads()
+    main_profile = cProfile.Profile(time.thread_time)
+    with _lock:
+        _profiles.append(main_profile)
+    main_profile.enable()
+    try:
+        uvicorn.main.main(prog_name="uvicorn")  # parses sys.argv like `python -m uvicorn`
+    except SystemExit:
+        pass
+    finally:
+        main_profile.disable()
+        _dump(out)
+
+
+def summarize(path: str, *, top: int = 25) -> dict[str, Any]:
+    """Own time (tottime) by package, and the top functions, from a dumped profile."""
+    stats = pstats.Stats(path)
+    raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    by_package: dict[str, float] = {}
+    rows: list[tuple[float, float, int, str]] = []
+    total = 0.0
+    for (filename, line, name), (_, calls, tottime, cumtime, _) in raw.items():
+        total += tottime
+        package = _package_of(filename)
+        by_package[package] = by_package.get(package, 0.0) + tottime
+        rows.append((tottime, cumtime, calls, f"{package}:{os.path.basename(filename)}:{line}({name})"))
+    rows.sort(reverse=True)
+    return {
+        "total_s": total,
+        "by_package_share": {k: v / total for k, v in sorted(by_package.items(), key=lambda kv: -kv[1]) if total},
+        "top_functions": [{"function": f, "tottime_s": t, "cumtime_s": c, "calls": n} for t, c, n, f in rows[:top]],
+    }
+
+
+def _package_of(filename: str) -> str:
+    """`botocore`, `relay`, `stdlib:asyncio`, `builtins` (C functions) ... for a profiled code location."""
+    if filename.startswith("<") or filename == "~":
+        return "builtins"
+    parts = filename.split("/")
+    if "site-packages" in parts:
+        index = len(parts) - 1 - parts[::-1].index("site-packages")
+        return parts[index + 1].removesuffix(".py") if index + 1 < len(parts) else "site-packages"
+    for known in ("relay", "tollway_local", "tollway"):
+        if f"/{known}/" in filename:
+            return known
+    found = re.search(r"/lib/python3\.\d+/([^/]+)", filename)
+    if found:
+        return "stdlib:" + found.group(1).removesuffix(".py")
+    return parts[-1]
+
+
+if __name__ == "__main__":
+    main()
