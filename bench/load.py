@@ -7,6 +7,7 @@ after the cell (`check`), so validation costs nothing on the shared core while i
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,10 @@ import orjson
 from bench.sse import content_token, timed_events
 from bench.stats import summary
 
-__all__ = ["LoadClient", "Sample", "Target", "check", "chat_payload", "latency_figures"]
+__all__ = ["STOP", "LoadClient", "Sample", "Target", "check", "chat_payload", "latency_figures"]
+
+#: Set on Ctrl-C/SIGTERM: workers send nothing more (a cell interrupted mid-way just ends).
+STOP = threading.Event()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +98,7 @@ class LoadClient:
 
         async def worker() -> None:
             nonlocal remaining
-            while remaining > 0:
+            while remaining > 0 and not STOP.is_set():
                 remaining -= 1
                 samples.append(await one())
 

@@ -14,6 +14,7 @@ import cProfile
 import os
 import pstats
 import re
+import signal
 import threading
 import time
 from typing import Any
@@ -60,6 +61,10 @@ def main() -> None:
     import uvicorn.main
 
     out = os.environ.get("BENCH_PROFILE_OUT", "relay.prof")
+    # uvicorn re-raises the signal that stopped it once it has shut down; with the default handler
+    # that would kill the process before the profile is written.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
     _patch_threads()
     main_profile = cProfile.Profile(time.thread_time)
     with _lock:
@@ -75,17 +80,26 @@ def main() -> None:
 
 
 def summarize(path: str, *, top: int = 25) -> dict[str, Any]:
-    """Own time (tottime) by package, and the top functions, from a dumped profile."""
+    """Own CPU time by package (a C function's time goes to the package that called it, in proportion
+    to its calls' time), and the top functions, from a dumped profile."""
     stats = pstats.Stats(path)
     raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
     by_package: dict[str, float] = {}
     rows: list[tuple[float, float, int, str]] = []
     total = 0.0
-    for (filename, line, name), (_, calls, tottime, cumtime, _) in raw.items():
+    for (filename, line, name), (_, calls, tottime, cumtime, callers) in raw.items():
         total += tottime
         package = _package_of(filename)
-        by_package[package] = by_package.get(package, 0.0) + tottime
         rows.append((tottime, cumtime, calls, f"{package}:{os.path.basename(filename)}:{line}({name})"))
+        if package == "builtins" and callers:
+            caller_time = {c: v[2] for c, v in callers.items()}
+            spread = sum(caller_time.values())
+            for caller, share in caller_time.items():
+                owner = _package_of(caller[0])
+                weight = share / spread if spread else 1 / len(caller_time)
+                by_package[owner] = by_package.get(owner, 0.0) + tottime * weight
+        else:
+            by_package[package] = by_package.get(package, 0.0) + tottime
     rows.sort(reverse=True)
     return {
         "total_s": total,

@@ -34,6 +34,24 @@ def _cells(results: dict[str, Any]) -> dict[tuple[str, str, int], dict[str, Any]
     return {(c["target"], c["mode"], c["concurrency"]): c for c in results.get("cells", [])}
 
 
+def _capacity_line(cells: dict[tuple[str, str, int], dict[str, Any]], mode: str) -> list[str]:
+    """C=64 against C=16 through the relay ("no collapse"), and what capped the throughput."""
+    low, high = cells.get(("relay", mode, 16)), cells.get(("relay", mode, 64))
+    if not low or not high:
+        return []
+    tput = high["throughput_per_s"] / low["throughput_per_s"]
+    cpu_low = low["costs"].get("relay_cpu_ms_per_request") or math.nan
+    cpu_high = high["costs"].get("relay_cpu_ms_per_request") or math.nan
+    emulator = high["costs"].get("emulator_cpu_ms_per_request") or math.nan
+    verdict = "no collapse" if tput >= 0.9 and cpu_high <= 1.5 * cpu_low else "COLLAPSE?"
+    return [
+        f"  C=64 vs C=16: {high['throughput_per_s']:.1f} vs {low['throughput_per_s']:.1f}/s ({tput:.2f}×), "
+        f"relay CPU {cpu_high:.2f} vs {cpu_low:.2f} ms/request → {verdict}. The emulator spends "
+        f"{emulator:.1f} ms of CPU 0 per request (≤ {1000 / emulator:.0f}/s on a whole core, shared with the mock "
+        f"and the load generator); the relay core is {high['costs'].get('relay_core_util', 0):.0%} busy."
+    ]
+
+
 def _latency_section(results: dict[str, Any]) -> list[str]:
     cells = _cells(results)
     out: list[str] = []
@@ -83,6 +101,7 @@ def _latency_section(results: dict[str, Any]) -> list[str]:
             ],
             rows,
         )
+        out += _capacity_line(cells, "ns")
     if any(m == "stream" for _, m, _ in cells):
         rows = []
         for c in levels:
@@ -132,6 +151,7 @@ def _latency_section(results: dict[str, Any]) -> list[str]:
             ],
             rows,
         )
+        out += _capacity_line(cells, "stream")
     return out
 
 

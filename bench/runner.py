@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import os
 import platform
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +24,7 @@ from bench import coldstart
 from bench.capacity import TableSchema
 from bench.costmodel import cost_per_1000, prices_json
 from bench.ddbtap import DynamoTap, analyse, by_phase
-from bench.load import LoadClient, Sample, Target, chat_payload, check, latency_figures
+from bench.load import STOP, LoadClient, Sample, Target, chat_payload, check, latency_figures
 from bench.measure import Probe, quiesce
 from bench.procs import RelayProcess, core_times, memory_bytes
 from bench.relay_profile import summarize as summarize_profile
@@ -51,9 +53,10 @@ class Options:
     latency_ms: float = 20.0  # the mock's wait before the first token (and before a non-streaming answer)
     stream_tokens_per_s: float = 200.0  # stream pace: 5 ms between tokens
     preload: int = 10_000
-    count_requests: int = 30  # per counting variant (sequential, with a pause after each)
+    count_requests: int = 20  # per counting variant (sequential, with a pause after each)
     tap_cells: list[tuple[int, int]] = field(default_factory=lambda: [(1, 60), (16, 480)])
     import_repeats: int = 5
+    warmup_extra: int = 16  # warm-up requests per cell: concurrency + this
     profile: bool = False
     profile_requests: int = 1200
     keep: bool = False
@@ -136,13 +139,19 @@ class Run:
         return self.results
 
     def _teardown(self) -> None:
+        _say(self.o, "stopping the relay, the mock and the emulator")
+        # A second Ctrl-C must not leave children behind: finish stopping them first.
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        STOP.set()
         try:
             self._stack.close()
         finally:
             if not self.o.keep:
-                subprocess.run(["rm", "-rf", str(self.workdir)], check=False)
+                shutil.rmtree(self.workdir, ignore_errors=True)
             else:
                 _say(self.o, f"kept {self.workdir}")
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def arun(self, coro: Any) -> Any:
         assert self._runner is not None
@@ -212,7 +221,7 @@ class Run:
         self.relay_env = {**base_env, "TOLLWAY_AWS_ENDPOINT_URL": emulator.endpoint, "PYTHONUNBUFFERED": "1"}
         relay = self._start_relay("relay", self.relay_env)
         self.relay = relay
-        self.targets = self._targets(relay.url)
+        self.targets = self._targets()
         self._warm_up()
 
         for concurrency, count in o.cells:
@@ -238,24 +247,22 @@ class Run:
 
     # ---- load ------------------------------------------------------------------------------------
 
-    def _targets(self, relay_url: str) -> dict[str, Any]:
-        lanes = self.seeded.lanes
+    def relay_target(self, lane: str, *, limited: bool = False, url: str | None = None) -> Target:
+        """Requests through a relay (the main one unless `url`) with a lane's unlimited or limited key."""
+        found = self.seeded[lane]
+        key = found.limited_key if limited else found.key
+        headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+        return Target("relay", f"{url or self.relay.url}/v1/chat/completions", headers, account=found.account_id)
+
+    def _targets(self) -> dict[tuple[str, str], Target]:
         mock_headers = {"authorization": "Bearer k", "content-type": "application/json"}
         stream_pace = {"x-mock-tokens-per-s": f"{self.o.stream_tokens_per_s:g}"}
-
-        def relay_target(lane: str, *, limited: bool = False, url: str = relay_url) -> Target:
-            key = lanes[lane].limited_key if limited else lanes[lane].key
-            headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
-            return Target("relay", f"{url}/v1/chat/completions", headers, account=lanes[lane].account_id)
-
+        url = f"{self.mock.base_url}/chat/completions"
         return {
-            ("direct", "ns"): Target("direct", f"{self.mock.base_url}/chat/completions", mock_headers),
-            ("direct", "stream"): Target(
-                "direct", f"{self.mock.base_url}/chat/completions", {**mock_headers, **stream_pace}
-            ),
-            ("relay", "ns"): relay_target("ns"),
-            ("relay", "stream"): relay_target("st"),
-            "relay_target": relay_target,
+            ("direct", "ns"): Target("direct", url, mock_headers),
+            ("direct", "stream"): Target("direct", url, {**mock_headers, **stream_pace}),
+            ("relay", "ns"): self.relay_target("ns"),
+            ("relay", "stream"): self.relay_target("st"),
         }
 
     def _lane_of(self, mode: str) -> str:
@@ -297,7 +304,7 @@ class Run:
         )
         client = LoadClient(concurrency)
         try:
-            self._load(client, target, mode, concurrency + 16)  # opens the connections and worker threads
+            self._load(client, target, mode, concurrency + o.warmup_extra)  # opens connections, starts threads
             if relayed:
                 quiesce(lambda: int(self.emulator.stats()["requests"]))
             start = probe.read()
@@ -342,7 +349,7 @@ class Run:
     # ---- chunk forwarding --------------------------------------------------------------------------
 
     def _chunk_cells(self) -> None:
-        target = self.targets["relay_target"]("tapst")
+        target = self.relay_target("tapst")
         out: list[dict[str, Any]] = []
         for concurrency, count in self.o.tap_cells:
             client = LoadClient(concurrency)
@@ -388,14 +395,13 @@ class Run:
         self._stack.callback(lambda: self.arun(ddbtap.close()))
         env = {**self.relay_env, "TOLLWAY_AWS_ENDPOINT_URL": ddbtap.url}
         relay = self._start_relay("relay-count", env)
-        relay_target = self.targets["relay_target"]
         result: dict[str, Any] = {"relay_start_to_ready_s": relay.ready_s}
 
         # cold: the new process's very first request (caches empty, boto3 not yet imported)
         self.tap.reset()
         self.tap.recording = True
         client = LoadClient(1)
-        cold = self._load(client, relay_target("tapns", url=relay.url), "ns", 1)
+        cold = self._load(client, self.relay_target("tapns", url=relay.url), "ns", 1)
         self.arun(ddbtap.idle())
         errors, _ = self._errors(cold, "ns")
         result["cold_first_request"] = {
@@ -408,7 +414,7 @@ class Run:
         try:
             for mode, limited in variants:
                 lane = "tapst" if mode == "stream" else "tapns"
-                target = relay_target(lane, limited=limited, url=relay.url)
+                target = self.relay_target(lane, limited=limited, url=relay.url)
                 self._load(client, target, mode, 5)
                 self.arun(ddbtap.idle())
                 ddbtap.reset()
@@ -450,6 +456,7 @@ class Run:
         o = self.o
         out: dict[str, Any] = {}
         for mode in o.modes:
+            _say(o, f"profiling the relay under cProfile: {mode}, C=16, {o.profile_requests} requests")
             path = self.workdir / f"relay-{mode}.prof"
             env = {**self.relay_env, "BENCH_PROFILE_OUT": str(path)}
             relay = self._start_relay(f"relay-profile-{mode}", env, wrapper="bench.relay_profile")

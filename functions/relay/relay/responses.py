@@ -57,22 +57,42 @@ class StreamBody(Protocol):
 
 
 class RelayStream(Response):
-    def __init__(self, body: StreamBody, heartbeat_s: float, max_duration_s: float) -> None:
+    """Streams a :class:`StreamBody` to the client.
+
+    When the client goes away, the upstream is read for a short ``drain_s`` more — without forwarding —
+    so tokens already on the wire are counted and billed, then the upstream connection is closed.
+    """
+
+    def __init__(self, body: StreamBody, heartbeat_s: float, max_duration_s: float, drain_s: float = 0.25) -> None:
         super().__init__(status_code=200)
         self._body = body
         self._heartbeat_s = heartbeat_s
         self._max_duration_s = max_duration_s
+        self._drain_s = drain_s
         self.background: BackgroundTask | None = None
         self.client_closed = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         lock = anyio.Lock()
         last_send = time.monotonic()
+        scope_holder: list[anyio.CancelScope] = []
+
+        def client_gone() -> None:
+            if not self.client_closed:
+                self.client_closed = True
+                # Stop reading the upstream soon, not at once: what it already sent is still billed.
+                scope_holder[0].deadline = min(scope_holder[0].deadline, anyio.current_time() + self._drain_s)
 
         async def emit(data: bytes) -> None:
             nonlocal last_send
+            if self.client_closed:
+                return
             async with lock:
-                await send({"type": "http.response.body", "body": data, "more_body": True})
+                try:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                except OSError:
+                    client_gone()  # ASGI ≥ 2.4 servers report a gone client on send
+                    return
                 last_send = time.monotonic()
 
         async def heartbeat() -> None:
@@ -84,13 +104,13 @@ class RelayStream(Response):
 
         try:
             async with anyio.create_task_group() as tg:
+                scope_holder.append(tg.cancel_scope)
 
                 async def watch_disconnect() -> None:
                     while True:
                         message = await receive()
                         if message["type"] == "http.disconnect":
-                            self.client_closed = True
-                            tg.cancel_scope.cancel()
+                            client_gone()
                             return
 
                 tg.start_soon(watch_disconnect)
@@ -100,7 +120,7 @@ class RelayStream(Response):
                     with anyio.move_on_after(self._max_duration_s):
                         await self._body.pump(emit)
                 except OSError:
-                    self.client_closed = True  # ASGI ≥ 2.4 servers report a gone client on send
+                    self.client_closed = True
                 finally:
                     tg.cancel_scope.cancel()
         finally:

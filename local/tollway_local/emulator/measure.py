@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -106,8 +107,11 @@ def _ops() -> dict[str, Callable[[Any, int], None]]:
             ExpressionAttributeValues={":a": {"N": "1"}, ":one": {"N": "1"}},
         )
 
+    previous = threading.local()
+
     def txn(client: Any, index: int) -> None:
-        hold = f"hold-{threading.get_ident()}-{index}"
+        # The hot path's shape: debit, a new hold, and this worker's previous hold released.
+        hold = f"hold-{uuid.uuid4()}"
         items: list[dict[str, Any]] = [
             {
                 "Update": {
@@ -125,9 +129,20 @@ def _ops() -> dict[str, Callable[[Any, int], None]]:
                     "ConditionExpression": "attribute_not_exists(hold_id)",
                 }
             },
-            {"Delete": {"TableName": "HoldsTable", "Key": {"hold_id": {"S": f"gone-{index}"}}}},
         ]
+        last = getattr(previous, "hold", None)
+        if last is not None:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": "HoldsTable",
+                        "Key": {"hold_id": {"S": last}},
+                        "ConditionExpression": "attribute_exists(hold_id)",
+                    }
+                }
+            )
         client.transact_write_items(TransactItems=items)
+        previous.hold = hold
 
     return {"GetItem": get, "PutItem": put, "UpdateItem": update, "TransactWriteItems(3)": txn}
 

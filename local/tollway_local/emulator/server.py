@@ -96,7 +96,14 @@ class EmulatorServer:
     # ---- lifecycle ----
 
     def start(self) -> str:
-        """Serve, create resources, restore; returns the endpoint URL once ready for clients."""
+        """Serve, create resources, restore; returns the endpoint URL once ready for clients.
+
+        Raises:
+            TemplateError: the template cannot be read.
+            StateDirBusyError: another emulator uses the state directory.
+            SnapshotError: the snapshot cannot be restored (see `on_corrupt` for unreadable files).
+        """
+        template = load_template(self.template) if self.template is not None else None
         self._take_state_dir()
         self._server = make_http_server(self.host, self.port, self.app)
         self.port = int(self._server.server_port)
@@ -110,10 +117,10 @@ class EmulatorServer:
         if self.snapshotter is not None:
             tracking.install()
             tracking.activate(self.snapshotter.changes)
-        if self.template is not None:
+        if template is not None:
             clients = {name: client(name, self.endpoint, region=self.region) for name in ("dynamodb", "s3", "sns")}
             try:
-                create_resources(clients, load_template(self.template))
+                create_resources(clients, template)
             finally:
                 for service_client in clients.values():
                     service_client.close()

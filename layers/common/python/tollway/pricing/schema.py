@@ -19,7 +19,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["LongContext", "ModelPrice", "PriceFile", "TokenPrices", "load_price_file", "shipped_prices"]
+__all__ = [
+    "LongContext",
+    "ModelPrice",
+    "PriceFile",
+    "TokenPrices",
+    "load_price_file",
+    "merge_price_files",
+    "shipped_prices",
+]
 
 TokenClass = Literal[
     "input",
@@ -119,8 +127,23 @@ def load_price_file(path: Path | str) -> PriceFile:
     return PriceFile.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
+def merge_price_files(files: list[PriceFile]) -> PriceFile:
+    """One price file from several; a model priced twice is an error, never a silent override."""
+    models: dict[str, ModelPrice] = {}
+    for part in files:
+        clash = models.keys() & part.models.keys()
+        if clash:
+            raise ValueError(f"models priced in more than one shipped price file: {sorted(clash)}")
+        models.update(part.models)
+    sources = "; ".join(dict.fromkeys(f.source for f in files))
+    return PriceFile(source=sources, as_of=max(f.as_of for f in files), models=models)
+
+
 @functools.cache
 def shipped_prices() -> PriceFile:
-    """The price file shipped with tollway (``tollway/pricing/prices.json``)."""
-    text = resources.files("tollway.pricing").joinpath("prices.json").read_text(encoding="utf-8")
-    return PriceFile.model_validate(json.loads(text))
+    """The prices shipped with tollway: every ``tollway/pricing/prices/*.json`` (one file per area,
+    each with its own source and date), merged."""
+    folder = resources.files("tollway.pricing").joinpath("prices")
+    names = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".json"))
+    files = [PriceFile.model_validate(json.loads(folder.joinpath(n).read_text(encoding="utf-8"))) for n in names]
+    return merge_price_files(files)
