@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.load import STOP
 from bench.report import render
-from bench.runner import Options, Run
+from bench.runner import BenchError, Options, Run
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_CELLS = "1:200,16:1200,64:2400"
@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; every child process was stopped", file=sys.stderr)
         return 130
+    except BenchError as exc:
+        print(f"bench: cannot measure: {exc}", file=sys.stderr)
+        return 2
     results["run_seconds"] = time.monotonic() - started
     results["options"]["quick"] = quick
     results["options"]["import_repeats"] = options.import_repeats

@@ -31,7 +31,7 @@ from bench.relay_profile import summarize as summarize_profile
 from bench.seed import MODEL, Seeded, preload_history, seed_lanes, services_for
 from bench.tcptap import TcpTap, chunk_delays, listening_socket
 
-__all__ = ["Options", "Run"]
+__all__ = ["BenchError", "Options", "Run"]
 
 ROOT = Path(__file__).resolve().parents[1]
 RELAY_CPU = 1
@@ -43,6 +43,10 @@ DUMMY_AWS = {
     "AWS_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+
+class BenchError(RuntimeError):
+    """The stack could not be brought up or did not answer correctly before measuring."""
 
 
 @dataclass
@@ -132,6 +136,7 @@ class Run:
     # ---- lifecycle -------------------------------------------------------------------------------
 
     def execute(self) -> dict[str, Any]:
+        STOP.clear()
         try:
             self._execute()
         finally:
@@ -154,8 +159,21 @@ class Run:
                 signal.signal(signum, handler)
 
     def arun(self, coro: Any) -> Any:
+        """Run `coro` on the benchmark's event loop (taps and load generator live there between calls)."""
         assert self._runner is not None
-        return self._runner.run(coro)
+        loop = self._runner.get_loop()
+        task = loop.create_task(coro)
+        try:
+            return loop.run_until_complete(task)
+        except BaseException:
+            # Ctrl-C arrives as KeyboardInterrupt inside the task: collect it, so asyncio does not
+            # print "Task exception was never retrieved"; a task still running is cancelled.
+            if task.done():
+                if not task.cancelled():
+                    task.exception()
+            else:
+                task.cancel()
+            raise
 
     def _execute(self) -> None:
         o = self.o
@@ -241,7 +259,10 @@ class Run:
 
     def _start_relay(self, name: str, env: dict[str, str], wrapper: str | None = None) -> RelayProcess:
         relay = RelayProcess(env, cpu=RELAY_CPU, log_path=self.workdir / f"{name}.log", wrapper=wrapper)
-        relay.start()
+        try:
+            relay.start()
+        except RuntimeError as exc:
+            raise BenchError(f"{name}: {exc}\n{relay.log_tail()}") from exc
         self._stack.callback(relay.stop)
         return relay
 
@@ -288,7 +309,7 @@ class Run:
                 samples = self._load(client, self.targets[("relay", mode)], mode, 8)
                 errors, examples = self._errors(samples, mode)
                 if errors:
-                    raise RuntimeError(f"warm-up {mode} failed: {examples}\nrelay log:\n{self.relay.log_tail()}")
+                    raise BenchError(f"warm-up {mode} failed: {examples}\nrelay log (tail):\n{self.relay.log_tail()}")
         finally:
             self.arun(client.aclose())
 
@@ -349,27 +370,33 @@ class Run:
     # ---- chunk forwarding --------------------------------------------------------------------------
 
     def _chunk_cells(self) -> None:
-        target = self.relay_target("tapst")
+        """Streams through both taps: mock → upstream tap → relay → client tap → load generator."""
+        client_tap = TcpTap(listening_socket(), "127.0.0.1", self.relay.port)
+        self.arun(client_tap.start())
+        self._stack.callback(lambda: self.arun(client_tap.close()))
+        target = self.relay_target("tapst", url=client_tap.url)
         out: list[dict[str, Any]] = []
         for concurrency, count in self.o.tap_cells:
             client = LoadClient(concurrency)
             try:
-                self._load(client, target, "stream", max(2 * concurrency, 8))
-                self.tap.reset()
-                self.tap.recording = True
+                self._load(client, target, "stream", concurrency + self.o.warmup_extra)
+                for tap in (self.tap, client_tap):
+                    tap.reset()
+                    tap.recording = True
                 samples = self._load(client, target, "stream", count)
-                self.tap.recording = False
             finally:
+                self.tap.recording = client_tap.recording = False
                 self.arun(client.aclose())
             errors, examples = self._errors(samples, "stream")
-            delays = chunk_delays(self.tap.reads, samples)
+            delays = chunk_delays(self.tap.reads, client_tap.reads)
             out.append(
                 {"concurrency": concurrency, "requests": count, "errors": errors, "error_examples": examples, **delays}
             )
             self.tap.reset()
+            client_tap.reset()
             _say(
                 self.o,
-                f"chunk tap C={concurrency}: later tokens p50 {delays['later_tokens_ms']['p50']:.3f} "
+                f"chunk taps C={concurrency}: later tokens p50 {delays['later_tokens_ms']['p50']:.3f} "
                 f"p99 {delays['later_tokens_ms']['p99']:.3f} ms "
                 f"(matched {delays['matched']}, unmatched {delays['unmatched']})",
             )

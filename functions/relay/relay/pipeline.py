@@ -51,7 +51,8 @@ from tollway.upstream.client import UpstreamClient, UpstreamResponse
 from tollway.upstream.failures import Failure, FailureKind, classify_response, classify_transport_error
 
 from relay.asgi import read_body, request_id_of
-from relay.endpoints.base import BrokenStream, EndpointSpec, Prepared, StreamMeter
+from relay.endpoints.base import BrokenStream, ByteMeter, EndpointSpec, Prepared, RequestBody, StreamMeter
+from relay.multipart import parse_multipart
 from relay.responses import CompletedResponse, RelayStream
 
 __all__ = ["Pipeline", "bearer_secret"]
@@ -190,8 +191,11 @@ class Pipeline:
                 )
             raise
         try:
-            if prepared.stream:
+            mode = spec.response_mode(prepared)
+            if mode == "sse":
                 return await self._stream(spec, svc, call, prepared, billing, channels, reservation)
+            if mode == "bytes":
+                return await self._passthrough(spec, svc, call, prepared, billing, channels, reservation)
             return await self._complete(spec, svc, call, prepared, billing, channels, reservation)
         except TollwayError as error:
             await self._settle(
@@ -215,11 +219,7 @@ class Pipeline:
         if not key.allows_ip(request.client.host if request.client else None):
             raise PermissionDenied("This API key may not be used from this IP address.", code="ip_not_allowed")
         raw = await read_body(request, self._settings.max_request_bytes)
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from exc
-        prepared = spec.prepare(data, raw)
+        prepared = spec.prepare(self._request_body(spec, raw, request.headers.get("content-type", "")))
         call.model, call.stream = prepared.model, prepared.stream
         if not key.allows_model(prepared.model):
             raise PermissionDenied(f"This API key may not use the model '{prepared.model}'.", code="model_not_allowed")
@@ -237,19 +237,32 @@ class Pipeline:
             raise NoAvailableChannel(f"No channel currently serves '{prepared.model}'; try again later.")
         ratio = catalog.group_ratio(context.group)
         budget = spec.budget(prepared, price, ratio)
-        limit = prepared.requested_output
-        model_max = price.max_output_tokens
-        if limit is None:
-            limit = model_max or self._settings.default_max_output_tokens
-        elif model_max is not None:
-            limit = min(limit, model_max)
-        minimal = self._settings.min_answer_tokens_reasoning if price.reasoning else self._settings.min_answer_tokens
-        minimal = min(minimal, limit)
+        limit: int | None = None
+        minimal = 0
+        if prepared.has_output_limit:
+            limit = prepared.requested_output
+            model_max = price.max_output_tokens
+            if limit is None:
+                limit = model_max or self._settings.default_max_output_tokens
+            elif model_max is not None:
+                limit = min(limit, model_max)
+            s = self._settings
+            minimal = min(s.min_answer_tokens_reasoning if price.reasoning else s.min_answer_tokens, limit)
         reservation = await self._reserve(svc, call, budget, limit, minimal)
         call.hold = reservation.hold
         return prepared, Billing(price=price, ratio=ratio, hold=reservation.hold), channels, reservation
 
-    async def _reserve(self, svc: Services, call: Call, budget: Any, limit: int, minimal: int) -> Reservation:
+    @staticmethod
+    def _request_body(spec: EndpointSpec, raw: bytes, content_type: str) -> RequestBody:
+        if spec.body_kind == "multipart":
+            return RequestBody(raw=raw, content_type=content_type, form=parse_multipart(raw, content_type))
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from exc
+        return RequestBody(raw=raw, content_type=content_type, json=data)
+
+    async def _reserve(self, svc: Services, call: Call, budget: Any, limit: int | None, minimal: int) -> Reservation:
         def run(context: KeyContext) -> Reservation:
             return svc.biller.reserve(
                 context,
@@ -295,7 +308,9 @@ class Pipeline:
             upstream_model = channel.upstream_model(prepared.model)
             body = spec.upstream_body(prepared, output_limit, upstream_model)
             try:
-                response = await self._upstream.open(channel, spec.upstream_path, upstream_model, secret, body)
+                response = await self._upstream.open(
+                    channel, spec.upstream_path, upstream_model, secret, body.content, body.content_type
+                )
             except httpx2.TimeoutException:
                 failures.append(classify_transport_error(timeout=True))
                 continue
@@ -403,6 +418,32 @@ class Pipeline:
         session = StreamSession(self, spec, svc, call, prepared, billing, response)
         return RelayStream(session, self._settings.heartbeat_s, self._settings.max_request_duration_s)
 
+    async def _passthrough(
+        self,
+        spec: EndpointSpec,
+        svc: Services,
+        call: Call,
+        prepared: Prepared,
+        billing: Billing,
+        channels: list[Channel],
+        reservation: Reservation,
+    ) -> Response:
+        try:
+            with anyio.fail_after(self._settings.non_stream_deadline_s):
+                response = await self._open(spec, svc, call, prepared, channels, reservation.output_limit)
+        except TimeoutError:
+            raise UpstreamTimeout("The upstream did not start answering within the gateway's limit.") from None
+        meter = spec.byte_meter(prepared)
+        session = ByteSession(self, svc, call, billing, response, meter)
+        headers = [(b"content-type", response.headers.get("content-type", "application/octet-stream").encode())]
+        return RelayStream(
+            session,
+            None,
+            self._settings.max_request_duration_s,
+            drain_s=self._settings.max_request_duration_s if meter.drain_on_disconnect else 0.25,
+            headers=headers,
+        )
+
     async def settle_now(self, svc: Services, call: Call, billing: Billing, cost: int, record: UsageRecord) -> None:
         await self._settle(svc, call, billing, cost, record)
 
@@ -492,5 +533,61 @@ class StreamSession:
             cost = cost_of(billing.price, usage, billing.ratio).micros
         else:
             record = call.record(RecordStatus.OK, 200, usage=usage, usage_source=source)
+            cost = cost_of(billing.price, usage, billing.ratio).micros
+        await self._pipeline.settle_now(self._svc, call, billing, cost, record)
+
+
+class ByteSession:
+    """One relayed byte body (audio, large JSON): forwarded chunk by chunk, metered, settled once."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        svc: Services,
+        call: Call,
+        billing: Billing,
+        upstream: UpstreamResponse,
+        meter: ByteMeter,
+    ) -> None:
+        self._pipeline = pipeline
+        self._svc = svc
+        self._call = call
+        self._billing = billing
+        self._upstream = upstream
+        self._meter = meter
+        self._complete = False
+        self._broken = False
+        self._finished = False
+
+    async def pump(self, emit: Callable[[bytes], Awaitable[None]]) -> None:
+        try:
+            async for chunk in self._upstream.aiter_raw():
+                self._meter.feed(chunk)
+                if self._call.ttft_ms is None:
+                    self._call.ttft_ms = self._call.elapsed_ms()
+                await emit(chunk)
+            self._complete = True
+        except httpx2.HTTPError:
+            # Bytes already left; the body is cut short for the client, who is not charged for it.
+            self._broken = True
+            log.warning("byte body of %s broke off", self._call.request_id)
+
+    async def finish(self, client_closed: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            await self._upstream.aclose()
+        except Exception:
+            log.debug("closing upstream of %s failed", self._call.request_id)
+        call, billing = self._call, self._billing
+        usage = self._meter.usage(self._complete)
+        if self._broken or (usage is None and not client_closed):
+            record = call.record(RecordStatus.ERROR, 502, usage=usage, error_code="upstream_body_broken")
+            cost = 0
+        else:
+            status = RecordStatus.CLIENT_CLOSED if client_closed and not self._complete else RecordStatus.OK
+            usage = usage or Usage()
+            record = call.record(status, 200, usage=usage, usage_source="upstream" if self._complete else "estimated")
             cost = cost_of(billing.price, usage, billing.ratio).micros
         await self._pipeline.settle_now(self._svc, call, billing, cost, record)

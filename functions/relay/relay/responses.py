@@ -63,62 +63,71 @@ class RelayStream(Response):
     so tokens already on the wire are counted and billed, then the upstream connection is closed.
     """
 
-    def __init__(self, body: StreamBody, heartbeat_s: float, max_duration_s: float, drain_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        body: StreamBody,
+        heartbeat_s: float | None,
+        max_duration_s: float,
+        drain_s: float = 0.25,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         super().__init__(status_code=200)
+        self._stream_headers = headers or _SSE_HEADERS
         self._body = body
         self._heartbeat_s = heartbeat_s
         self._max_duration_s = max_duration_s
         self._drain_s = drain_s
         self.background: BackgroundTask | None = None
         self.client_closed = False
+        self._send: Send | None = None
+        self._lock = anyio.Lock()
+        self._last_send = time.monotonic()
+        self._scope: anyio.CancelScope | None = None
+
+    def _client_gone(self) -> None:
+        if not self.client_closed:
+            self.client_closed = True
+            # Stop reading the upstream soon, not at once: what it already sent is still billed.
+            if self._scope is not None:
+                self._scope.deadline = min(self._scope.deadline, anyio.current_time() + self._drain_s)
+
+    async def _emit(self, data: bytes) -> None:
+        if self.client_closed or self._send is None:
+            return
+        async with self._lock:
+            try:
+                await self._send({"type": "http.response.body", "body": data, "more_body": True})
+            except OSError:
+                self._client_gone()  # ASGI ≥ 2.4 servers report a gone client on send
+                return
+            self._last_send = time.monotonic()
+
+    async def _heartbeat(self, every: float) -> None:
+        # SSE comments keep API Gateway (5-minute idle cut) and proxies from closing a silent stream.
+        while True:
+            await anyio.sleep(max(0.05, every - (time.monotonic() - self._last_send)))
+            if time.monotonic() - self._last_send >= every:
+                await self._emit(HEARTBEAT)
+
+    async def _watch_disconnect(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self._client_gone()
+                return
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        lock = anyio.Lock()
-        last_send = time.monotonic()
-        scope_holder: list[anyio.CancelScope] = []
-
-        def client_gone() -> None:
-            if not self.client_closed:
-                self.client_closed = True
-                # Stop reading the upstream soon, not at once: what it already sent is still billed.
-                scope_holder[0].deadline = min(scope_holder[0].deadline, anyio.current_time() + self._drain_s)
-
-        async def emit(data: bytes) -> None:
-            nonlocal last_send
-            if self.client_closed:
-                return
-            async with lock:
-                try:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-                except OSError:
-                    client_gone()  # ASGI ≥ 2.4 servers report a gone client on send
-                    return
-                last_send = time.monotonic()
-
-        async def heartbeat() -> None:
-            # SSE comments keep API Gateway (5-minute idle cut) and proxies from closing a silent stream.
-            while True:
-                await anyio.sleep(max(0.05, self._heartbeat_s - (time.monotonic() - last_send)))
-                if time.monotonic() - last_send >= self._heartbeat_s:
-                    await emit(HEARTBEAT)
-
+        self._send = send
         try:
             async with anyio.create_task_group() as tg:
-                scope_holder.append(tg.cancel_scope)
-
-                async def watch_disconnect() -> None:
-                    while True:
-                        message = await receive()
-                        if message["type"] == "http.disconnect":
-                            client_gone()
-                            return
-
-                tg.start_soon(watch_disconnect)
+                self._scope = tg.cancel_scope
+                tg.start_soon(self._watch_disconnect, receive)
                 try:
-                    await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-                    tg.start_soon(heartbeat)
+                    await send({"type": "http.response.start", "status": 200, "headers": self._stream_headers})
+                    if self._heartbeat_s is not None:
+                        tg.start_soon(self._heartbeat, self._heartbeat_s)
                     with anyio.move_on_after(self._max_duration_s):
-                        await self._body.pump(emit)
+                        await self._body.pump(self._emit)
                 except OSError:
                     self.client_closed = True
                 finally:

@@ -201,6 +201,7 @@ def measure_snapshots(work: Path, items: int, cpus: tuple[int, int] | None) -> d
         for index in range(50):
             client.put_item(TableName="UsageTable", Item=usage_record(items + index))
         incremental = _wait_clean(emulator)
+        results["rss_mb_with_items"] = round(emulator.stats()["rss_bytes"] / 2**20, 1)
         results["incremental_snapshot_50_changes"] = {
             "lock_s": incremental["last_capture_s"],
             "write_s": incremental["last_write_s"],

@@ -8,7 +8,7 @@ memory next to moto's copy. Anything wrong raises `SnapshotError`; the emulator 
 start (or, if asked, moves the file aside), never silently starting empty over a ledger.
 
 Items go straight into moto's tables (`itemcodec.decode_item`), with the cyclic GC paused: for
-20,000 items that is ~0.3 s instead of ~1.8 s through `Table.put_item`.
+20,000 items that is ~0.4 s; building moto `Item`s the normal way takes ~1.8 s.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -57,10 +58,20 @@ BLOB_DIR = "blobs"
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
+@functools.cache
+def _moto_version() -> str:
+    return metadata.version("moto")
+
+
+def _line(value: Any) -> bytes:
+    """One JSON Lines record, UTF-8 encoded (the cache keeps bytes: writing is then a join, not an encode)."""
+    return _dumps(value).encode()
+
+
 @dataclass(slots=True)
 class _TableCache:
     definition: dict[str, Any]
-    items: dict[ItemKey, str]
+    items: dict[ItemKey, bytes]  # each item's line, ready to write
 
 
 @dataclass(slots=True)
@@ -80,7 +91,7 @@ class Capture:
     full: bool
     table_names: list[str]
     # Whole tables are encoded to JSON text right away (no second copy of every item in memory).
-    tables_full: dict[str, tuple[dict[str, Any], dict[ItemKey, str]]] = field(default_factory=dict)
+    tables_full: dict[str, tuple[dict[str, Any], dict[ItemKey, bytes]]] = field(default_factory=dict)
     tables_changed: dict[str, list[tuple[ItemKey, dict[str, Any] | None]]] = field(default_factory=dict)
     secrets: list[dict[str, Any]] | None = None
     buckets: list[dict[str, Any]] | None = None
@@ -220,7 +231,7 @@ class Snapshotter:
         for name, table in tables.items():
             if full or drained.everything or name in drained.tables or name not in self._tables:
                 items = {
-                    (item.hash_key, item.range_key): _dumps(encode_attrs(item.attrs)) for item in _table_items(table)
+                    (item.hash_key, item.range_key): _line(encode_attrs(item.attrs)) for item in _table_items(table)
                 }
                 capture.tables_full[name] = (table_definition(table), items)
             elif name in drained.keys:
@@ -344,7 +355,7 @@ class Snapshotter:
                 if attrs is None:
                     cached.pop(key, None)
                 else:
-                    cached[key] = _dumps(attrs)
+                    cached[key] = _line(attrs)
         if capture.secrets is not None:
             self._secrets = capture.secrets
         if capture.topics is not None:
@@ -387,26 +398,26 @@ class Snapshotter:
             "format": FORMAT,
             "version": VERSION,
             "written_at": datetime.datetime.now(datetime.UTC).isoformat(),
-            "moto": metadata.version("moto"),
+            "moto": _moto_version(),
             "account_id": self.backends.account_id,
             "region": self.backends.region,
         }
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         total = 0
-        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(_dumps(header) + "\n")
+        with open(tmp, "wb") as handle:
+            handle.write(_line(header) + b"\n")
             for name in self._table_names:
                 cache = self._tables[name]
-                handle.write(_dumps({"table": {"definition": cache.definition, "items": len(cache.items)}}) + "\n")
+                handle.write(_line({"table": {"definition": cache.definition, "items": len(cache.items)}}) + b"\n")
                 if cache.items:
-                    handle.write("\n".join(cache.items.values()))
-                    handle.write("\n")
+                    handle.write(b"\n".join(cache.items.values()))
+                    handle.write(b"\n")
                 total += len(cache.items)
-            handle.write(_dumps({"secretsmanager": {"secrets": self._secrets}}) + "\n")
-            handle.write(_dumps({"s3": {"buckets": self._buckets, "objects": self._objects}}) + "\n")
-            handle.write(_dumps({"sns": {"topics": self._topics}}) + "\n")
-            handle.write(_dumps({"end": {"tables": len(self._table_names), "items": total}}) + "\n")
+            handle.write(_line({"secretsmanager": {"secrets": self._secrets}}) + b"\n")
+            handle.write(_line({"s3": {"buckets": self._buckets, "objects": self._objects}}) + b"\n")
+            handle.write(_line({"sns": {"topics": self._topics}}) + b"\n")
+            handle.write(_line({"end": {"tables": len(self._table_names), "items": total}}) + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
             size = handle.tell()

@@ -122,7 +122,8 @@ def test_cached_cache_write_and_reasoning_tokens_are_billed_at_their_prices(
     assert usage.prompt_tokens == 2000 and usage.completion_tokens == 50
     assert usage.prompt_tokens_details is not None and usage.prompt_tokens_details.cached_tokens == 1200
     assert usage.completion_tokens_details is not None and usage.completion_tokens_details.reasoning_tokens == 40
-    # uncached = 2000 - 1200 - 300 = 500 at 1; cached 1200 at 0.1; writes 300 at 1.25; output 50 (incl. 40 reasoning) at 4
+    # uncached = 2000 - 1200 - 300 = 500 at 1; cached 1200 at 0.1; writes 300 at 1.25;
+    # output 50 (40 of them reasoning) at 4
     expected = math.ceil(500 + 1200 * Decimal("0.1") + 300 * Decimal("1.25") + 50 * 4)
     (record,) = stack.wait_records(who.account_id, 1)
     assert record["charge"] == expected == 1195

@@ -13,6 +13,7 @@ from bench.ddbtap import StoreCall, by_phase, touched_items
 from bench.load import Sample, chat_payload, check
 from bench.sse import timed_events
 from bench.stats import percentile, summary
+from bench.tcptap import Read, chunk_delays
 
 USAGE = TableSchema(
     "UsageTable",
@@ -164,3 +165,17 @@ def test_cost_model_lines() -> None:
     assert cost["usd"]["dynamodb_writes"] == pytest.approx(18_000 * PRICES.dynamodb_wru)
     assert cost["usd"]["api_gateway"] == pytest.approx(1000 * PRICES.apigw_rest_request)
     assert cost["total_usd"] == pytest.approx(sum(cost["usd"].values()))
+
+
+def test_chunk_delays_pair_tokens_by_chat_id_and_index() -> None:
+    role = b'data: {"id":"c9","choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'
+    token = b'data: {"id":"c9","choices":[{"delta":{"content":" w"}}]}\n\n'
+    upstream = [
+        Read(1, "down", 0.0, 0, 1_000_000, b"HTTP/1.1 200 OK\r\n\r\n" + role + token),
+        Read(1, "down", 0.0, 0, 6_000_000, token),
+    ]
+    client = [Read(7, "down", 0.0, 1_400_000, 0, role + token), Read(7, "down", 0.0, 6_250_000, 0, token)]
+    delays = chunk_delays(upstream, client)
+    assert delays["matched"] == 2
+    assert delays["first_token_ms"]["p50"] == pytest.approx(0.4)
+    assert delays["later_tokens_ms"]["p50"] == pytest.approx(0.25)

@@ -23,7 +23,7 @@ REQUIREMENTS = {
 # framework only matter to the relay.
 SPLIT = {
     "layer": {"aws-lambda-powertools", "boto3", "httpx2", "orjson", "pydantic", "pydantic-settings", "sniffio"},
-    "relay": {"starlette", "uvicorn", "uvloop", "httptools"},
+    "relay": {"starlette", "uvicorn", "uvloop", "httptools", "python-multipart"},
     "admin": set(),
     "mj_callback": set(),
 }

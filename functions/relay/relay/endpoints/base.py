@@ -1,19 +1,43 @@
-"""What an endpoint tells the pipeline. The pipeline (route → auth → reserve → upstream → settle) is
-the same for every endpoint; an endpoint only parses its body, bounds its cost, builds the upstream
-body, and reads usage from a response or from stream events."""
+"""What an endpoint tells the pipeline.
+
+The pipeline (route → auth → reserve → upstream → settle) is the same for every endpoint. An endpoint
+only says how to read its request, how to bound its cost, what to send upstream, and how to meter the
+answer, in one of three response modes:
+
+- ``json``: a complete JSON answer (held in memory; small answers such as chat completions);
+- ``sse``: an event stream, forwarded event by event through a :class:`StreamMeter`;
+- ``bytes``: any body (audio, large JSON), forwarded chunk by chunk through a :class:`ByteMeter` with
+  a bounded buffer (e.g. usage read from the tail of a multi-megabyte image answer).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tollway.pricing.engine import OutputBudget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 from tollway.sse import SSEEvent
 
-__all__ = ["BrokenStream", "EndpointSpec", "Prepared", "StreamMeter"]
+if TYPE_CHECKING:
+    from relay.multipart import Form
+
+__all__ = [
+    "BodyKind",
+    "BrokenStream",
+    "ByteMeter",
+    "EndpointSpec",
+    "Prepared",
+    "RequestBody",
+    "ResponseMode",
+    "StreamMeter",
+    "UpstreamBody",
+]
+
+BodyKind = Literal["json", "multipart"]
+ResponseMode = Literal["json", "sse", "bytes"]
 
 
 class BrokenStream(Exception):
@@ -22,6 +46,22 @@ class BrokenStream(Exception):
     def __init__(self, message: str, error: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.error = error
+
+
+@dataclass(frozen=True)
+class RequestBody:
+    """The client's body: raw bytes, plus the parsed JSON or form, whichever the endpoint takes."""
+
+    raw: bytes
+    content_type: str
+    json: Any = None
+    form: Form | None = None
+
+
+@dataclass(frozen=True)
+class UpstreamBody:
+    content: bytes
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -33,12 +73,15 @@ class Prepared:
     body: dict[str, Any]
     input_bound: int
     requested_output: int | None = None
+    has_output_limit: bool = True  # False: the endpoint has no output tokens to bound (embeddings, images…)
     choices: int = 1
     client_wants_usage: bool = False
     service_tier: str | None = None
     prompt_texts: list[str] = field(default_factory=list)
     messages: int = 0
     reasoning: bool = False  # set by the pipeline from the model's price entry
+    form: Form | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # whatever else an endpoint needs later
 
 
 class StreamMeter(Protocol):
@@ -54,24 +97,43 @@ class StreamMeter(Protocol):
         """
 
 
+class ByteMeter(Protocol):
+    """Meters a body forwarded byte for byte (never holding more than a bounded buffer)."""
+
+    drain_on_disconnect: bool  # keep reading (without forwarding) after the client left, to learn usage
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def usage(self, complete: bool) -> Usage | None:
+        """The usage of what was forwarded; ``complete`` tells whether the upstream body ended normally."""
+
+
 class EndpointSpec(Protocol):
     name: str  # the usage record's ``endpoint``, e.g. "chat.completions"
     upstream_path: str  # appended to the channel's base URL
+    body_kind: BodyKind
 
-    def prepare(self, data: Any, raw: bytes) -> Prepared:
-        """Validate the client's JSON. Raises InvalidRequest."""
+    def prepare(self, body: RequestBody) -> Prepared:
+        """Validate the client's request. Raises InvalidRequest."""
 
     def budget(self, prepared: Prepared, price: ModelPrice, ratio: Decimal) -> OutputBudget: ...
 
-    def upstream_body(self, prepared: Prepared, output_limit: int | None, upstream_model: str) -> bytes: ...
+    def upstream_body(self, prepared: Prepared, output_limit: int | None, upstream_model: str) -> UpstreamBody: ...
 
+    def response_mode(self, prepared: Prepared) -> ResponseMode: ...
+
+    # -- json mode --
     def usage_of(self, response: dict[str, Any]) -> Usage | None:
-        """Usage of a complete (non-stream) response, or None if it carries none."""
-
-    def estimate(self, prepared: Prepared, output_tokens: int) -> Usage:
-        """The best usage available when the upstream reported none."""
+        """Usage of a complete response, or None if it carries none."""
 
     def output_of(self, response: dict[str, Any]) -> int:
         """Output tokens visible in a complete response without usage (for the estimate)."""
 
+    def estimate(self, prepared: Prepared, output_tokens: int) -> Usage:
+        """The best usage available when the upstream reported none."""
+
+    # -- sse mode --
     def meter(self, prepared: Prepared) -> StreamMeter: ...
+
+    # -- bytes mode --
+    def byte_meter(self, prepared: Prepared) -> ByteMeter: ...

@@ -13,7 +13,7 @@ from tollway.pricing.usage import Usage
 from tollway.sse import SSEEvent
 from tollway.tokens import estimate_text_tokens, input_bound_from_body
 
-from relay.endpoints.base import BrokenStream, Prepared
+from relay.endpoints.base import BodyKind, BrokenStream, ByteMeter, Prepared, RequestBody, ResponseMode, UpstreamBody
 
 __all__ = ["ChatCompletions", "usage_from_chat"]
 
@@ -58,11 +58,13 @@ def _positive_int(body: dict[str, Any], name: str) -> int | None:
 class ChatCompletions:
     name = "chat.completions"
     upstream_path = "/chat/completions"
+    body_kind: BodyKind = "json"
 
     def __init__(self, *, reasoning_limit_field: str = "max_completion_tokens") -> None:
         self._reasoning_field = reasoning_limit_field
 
-    def prepare(self, data: Any, raw: bytes) -> Prepared:
+    def prepare(self, body: RequestBody) -> Prepared:
+        data, raw = body.json, body.raw
         if not isinstance(data, dict):
             raise InvalidRequest("The request body must be a JSON object.")
         model = data.get("model")
@@ -109,7 +111,13 @@ class ChatCompletions:
             group_ratio=ratio,
         )
 
-    def upstream_body(self, prepared: Prepared, output_limit: int | None, upstream_model: str) -> bytes:
+    def response_mode(self, prepared: Prepared) -> ResponseMode:
+        return "sse" if prepared.stream else "json"
+
+    def byte_meter(self, prepared: Prepared) -> ByteMeter:
+        raise NotImplementedError("chat completions answer in json or sse mode")
+
+    def upstream_body(self, prepared: Prepared, output_limit: int | None, upstream_model: str) -> UpstreamBody:
         body = dict(prepared.body)
         body["model"] = upstream_model
         if output_limit is not None and output_limit != prepared.requested_output:
@@ -127,7 +135,7 @@ class ChatCompletions:
             options = dict(body.get("stream_options") or {})
             options["include_usage"] = True
             body["stream_options"] = options
-        return orjson.dumps(body)
+        return UpstreamBody(orjson.dumps(body))
 
     def _field_for(self, prepared: Prepared) -> str:
         # Reasoning models refuse max_tokens; older OpenAI-compatible upstreams only know max_tokens.

@@ -19,10 +19,10 @@ __all__ = ["UpstreamClient", "UpstreamResponse", "build_request_target"]
 
 
 def build_request_target(
-    channel: Channel, path: str, upstream_model: str, secret: str | None
+    channel: Channel, path: str, upstream_model: str, secret: str | None, content_type: str = "application/json"
 ) -> tuple[str, dict[str, str]]:
     """The URL and headers of a call to ``path`` (e.g. ``/chat/completions``) on a channel."""
-    headers: dict[str, str] = {"content-type": "application/json", "accept-encoding": "identity"}
+    headers: dict[str, str] = {"content-type": content_type, "accept-encoding": "identity"}
     base = channel.base_url.rstrip("/")
     if channel.type == "azure":
         # Azure OpenAI: deployment-based URLs, an api-version query and the api-key header.
@@ -88,14 +88,20 @@ class UpstreamClient:
         return self._client
 
     async def open(
-        self, channel: Channel, path: str, upstream_model: str, secret: str | None, body: bytes
+        self,
+        channel: Channel,
+        path: str,
+        upstream_model: str,
+        secret: str | None,
+        body: bytes,
+        content_type: str = "application/json",
     ) -> UpstreamResponse:
         """POST ``body`` to the channel and return once the status line and headers arrived.
 
         Raises:
             httpx2.TimeoutException, httpx2.TransportError: the connection failed before an answer.
         """
-        url, headers = build_request_target(channel, path, upstream_model, secret)
+        url, headers = build_request_target(channel, path, upstream_model, secret, content_type)
         s = self._settings
         timeout = httpx2.Timeout(
             channel.read_timeout_s or s.upstream_read_timeout_s,
