@@ -76,6 +76,33 @@ class Settings(BaseSettings):
     # The local stack's admin transport (AWS uses IAM instead).
     admin_secret: SecretStr | None = None
 
+    # Midjourney relay (docs/midjourney.md). Operators may override the mj_* defaults at run time with
+    # `tollway admin mj settings`; these are the deployment's defaults.
+    tasks_table: str = "TasksTable"
+    mj_public_base_url: str | None = Field(
+        default=None, description="Public base URL of this API (callback and image links); else derived."
+    )
+    mj_default_mode: str = "fast"
+    mj_default_image_mode: str = "relay"
+    mj_image_proxy_base: str | None = None
+    mj_image_bucket: str | None = Field(default=None, description="Bucket of relay-mode image copies.")
+    mj_image_prefix: str = "mj-images/"
+    mj_image_max_bytes: int = 20_000_000
+    mj_image_link_ttl_s: int = 7 * 86400
+    mj_task_timeout_s: float = 3600.0
+    mj_refresh_after_s: float = 10.0
+    mj_task_ttl_days: int = 90
+    mj_upstream_timeout_s: float = 60.0
+    mj_hook_timeout_s: float = 10.0
+
+    # The SSRF guard of every customer-supplied URL tollway fetches or calls (tollway/ssrf.py).
+    ssrf_allow: list[str] = Field(
+        default_factory=list, description="Origins (scheme://host:port) exempt from the address checks."
+    )
+    ssrf_allow_http: bool = False
+    ssrf_ports: list[int] = Field(default_factory=lambda: [80, 443, 8080, 8443])
+    ssrf_max_redirects: int = 3
+
 
 @functools.cache
 def get_settings() -> Settings:
