@@ -206,7 +206,11 @@ def _chunk_section(results: dict[str, Any]) -> list[str]:
     chunks = results.get("chunk_forwarding")
     if not chunks:
         return []
-    out = ["", "Per-chunk forwarding delay (token read from the mock by the tap → same token at the client, ms)"]
+    out = [
+        "",
+        "Per-chunk forwarding delay (ms): token written to the relay by the upstream tap → the relay sent it "
+        "(kernel receive time at the client tap)",
+    ]
     rows = [
         [
             str(c["concurrency"]),

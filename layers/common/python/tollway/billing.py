@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass
 
 from tollway.auth import KeyContext
-from tollway.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, TollwayError
+from tollway.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, RateLimited, TollwayError
+from tollway.guards import guard_use
 from tollway.ledger.model import HoldRejected, HoldRequest, Movement, RejectReason
 from tollway.ledger.ports import LedgerStore
 from tollway.money import format_usd
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class StaleKey(Exception):
-    """The cached key no longer matches the store (it gained or lost its own limit): reload and retry."""
+    """The cached key no longer matches the store (its own limit or its guards changed): reload and retry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,36 @@ def _status_error(reason: RejectReason) -> TollwayError | None:
     return None
 
 
-def _quota_error(rejected: HoldRejected, needed: int) -> InsufficientQuota:
+def _rate_error(rejected: HoldRejected) -> RateLimited | None:
+    after = str(rejected.retry_after_s or 1)
+    if rejected.reason is RejectReason.RATE_LIMIT:
+        return RateLimited(
+            f"This API key's request-rate limit is reached; retry in {after} s.", headers={"retry-after": after}
+        )
+    if rejected.reason is RejectReason.CONCURRENCY:
+        return RateLimited(
+            "This API key has as many requests in flight as its concurrency limit allows; retry when one ends.",
+            headers={"retry-after": after},
+        )
+    return None
+
+
+def _quota_error(rejected: HoldRejected, needed: int, context: KeyContext | None = None) -> InsufficientQuota:
+    guards = None if context is None else context.key.guards
+    if rejected.reason is RejectReason.DAILY_CAP:
+        cap = "" if guards is None or guards.daily_cap is None else f" of ${format_usd(guards.daily_cap)}"
+        left = max(rejected.day_left or 0, 0)
+        return InsufficientQuota(
+            f"This API key's daily spend cap{cap} (per UTC day) is reached: ${format_usd(left)} left today, "
+            f"and this request needs up to ${format_usd(needed)}."
+        )
+    if rejected.reason is RejectReason.MONTHLY_CAP:
+        cap = "" if guards is None or guards.monthly_cap is None else f" of ${format_usd(guards.monthly_cap)}"
+        left = max(rejected.month_left or 0, 0)
+        return InsufficientQuota(
+            f"This API key's monthly spend cap{cap} (per UTC month) is reached: ${format_usd(left)} left this "
+            f"month, and this request needs up to ${format_usd(needed)}."
+        )
     if rejected.reason is RejectReason.KEY_LIMIT:
         remaining = rejected.key_remaining or 0
         return InsufficientQuota(
@@ -96,10 +126,10 @@ class Biller:
             self._raise_for_status(rejected)
             available = rejected.available
             if output_limit is None or available is None:
-                raise _quota_error(rejected, amount) from rejected
+                raise _quota_error(rejected, amount, context) from rejected
             affordable = budget.affordable_output_tokens(available)
             if affordable < min_output:
-                raise _quota_error(rejected, budget.hold_micros(min_output)) from rejected
+                raise _quota_error(rejected, budget.hold_micros(min_output), context) from rejected
             clamped = min(affordable, output_limit)
             amount = budget.hold_micros(clamped)
         try:
@@ -107,7 +137,7 @@ class Biller:
         except HoldRejected as again:
             self._raise_for_status(again)
             # Someone else spent meanwhile; one retry is the contract, then a clear 402.
-            raise _quota_error(again, amount) from again
+            raise _quota_error(again, amount, context) from again
         return Reservation(hold=hold, output_limit=clamped, clamped=True)
 
     def _try(
@@ -123,15 +153,15 @@ class Biller:
             key_limited=context.key.limited,
             amount=amount,
             created_at=now_ms,
+            guards=guard_use(context.key.guards, now_ms),
         )
-        self._ledger.reserve(hold)
-        return hold
+        return self._ledger.reserve(hold)
 
     @staticmethod
     def _raise_for_status(rejected: HoldRejected) -> None:
         if rejected.reason is RejectReason.KEY_KIND_CHANGED:
             raise StaleKey from rejected
-        error = _status_error(rejected.reason)
+        error = _status_error(rejected.reason) or _rate_error(rejected)
         if error is not None:
             raise error from rejected
 

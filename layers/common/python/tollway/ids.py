@@ -41,7 +41,7 @@ def timestamp_ms_of(ident: str) -> int:
     value = 0
     for char in body[:10]:
         value = (value << 5) | _DECODE[char]
-    return value >> 2  # 10 chars = 50 bits; the time is the top 48
+    return value  # 26 chars carry 130 bits for 128: the first 10 chars are 2 zero bits + the 48-bit time
 
 
 def _short(prefix: str) -> str:

@@ -22,6 +22,7 @@ from tollway.usage.query import UsageReader
 
 if TYPE_CHECKING:
     from tollway.memory.backend import MemoryBackend
+    from tollway.mj.stores import MjStores
 
 __all__ = ["LazyServices", "Services", "effective_prices", "now_ms"]
 
@@ -52,6 +53,7 @@ class Services:
     biller: Biller
     usage: UsageReader
     clock_ms: Callable[[], int] = now_ms
+    mj: MjStores | None = None  # the Midjourney relay's tasks, options, signing secret, image copies
 
     @classmethod
     def build(
@@ -100,7 +102,7 @@ class Services:
         sm = boto3.session.Session().client(
             "secretsmanager", endpoint_url=settings.aws_endpoint_url, config=boto_config(settings, pool=10)
         )
-        return cls.build(
+        services = cls.build(
             settings,
             ledger=ledger,
             accounts=DynamoAccounts(client, tables, ledger),
@@ -109,6 +111,10 @@ class Services:
             usage=DynamoUsage(client, tables.usage, shards=settings.usage_day_shards),
             prices=prices,
         )
+        from tollway.mj.runtime import aws_mj_stores
+
+        services.mj = aws_mj_stores(settings, client, tables, ledger, sm)
+        return services
 
     @classmethod
     def in_memory(cls, settings: Settings, backend: MemoryBackend, *, prices: PriceFile | None = None) -> Services:
@@ -116,7 +122,7 @@ class Services:
         from tollway.memory import MemoryAccounts, MemoryLedger
         from tollway.usage.memory import MemoryUsage
 
-        return cls.build(
+        services = cls.build(
             settings,
             ledger=MemoryLedger(backend),
             accounts=MemoryAccounts(backend),
@@ -125,6 +131,10 @@ class Services:
             usage=MemoryUsage(backend),
             prices=prices,
         )
+        from tollway.mj.runtime import memory_mj_stores
+
+        services.mj = memory_mj_stores(backend)
+        return services
 
 
 class LazyServices:

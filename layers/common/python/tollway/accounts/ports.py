@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
+from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyChanges, KeyStatus
 from tollway.ledger.model import Movement
 
-__all__ = ["AccountStore", "NotFoundError"]
+__all__ = ["AccountPage", "AccountStore", "NotFoundError"]
 
 
 class NotFoundError(LookupError):
     """The account or key does not exist."""
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    accounts: list[Account] = field(default_factory=list)
+    next_cursor: str | None = None
 
 
 class AccountStore(Protocol):
@@ -38,3 +45,21 @@ class AccountStore(Protocol):
 
     def set_key_status(self, key_id: str, status: KeyStatus) -> ApiKey:
         """Raises NotFoundError."""
+
+    def list_accounts(
+        self, *, group: str | None, status: AccountStatus | None, limit: int, cursor: str | None
+    ) -> AccountPage:
+        """Accounts (optionally of one group/status), ``limit`` at a time; raises ValueError for a bad cursor."""
+
+    def set_account_group(self, account_id: str, group: str) -> Account:
+        """Raises NotFoundError."""
+
+    def list_keys(self, account_id: str) -> list[ApiKey]:
+        """Every key of an account (revoked ones included)."""
+
+    def update_key(self, key_id: str, changes: KeyChanges, *, now: int) -> ApiKey:
+        """Apply ``changes`` (a guard change bumps the guard revision). Raises NotFoundError."""
+
+    def rotate_key(self, key_id: str, new_hash: str, new_prefix: str) -> tuple[ApiKey, ApiKey]:
+        """Move a key to a new secret, same id, settings and counters (the old secret stops working at
+        once); returns (old, new). Raises NotFoundError, ValueError (the key is revoked)."""

@@ -6,6 +6,7 @@ Timeline of one billed request (4 writes; the first is the only one before the u
     │   accounts[a]  balance -= hold        IF exists AND status = active AND balance >= hold
     │   keys[h]      remaining -= hold      IF status = active AND not expired AND remaining >= hold
     │                (unlimited key: ConditionCheck status/expiry AND remaining absent)
+    │                (+ the key's guards, if it has any: spend caps, rate, concurrency — keyops.py)
     │   holds[r]     put {state: open}      IF attribute_not_exists(hold_id)     ← makes a repeat a no-op
     ▼
     upstream call
@@ -13,7 +14,8 @@ Timeline of one billed request (4 writes; the first is the only one before the u
     settle ─ TransactWriteItems on the small hot tables
     │   holds[r]     state = settled + entries + record   IF state = open         ← settle-once
     │   accounts[a]  balance += hold − charged            (an overrun: IF balance >= taken)
-    │   keys[h]      remaining += hold − charged          (limited keys only)
+    │   keys[h]      remaining += hold − charged          (limited keys only; guarded keys: caps
+    │                                                     get the unused part back, the lease is released)
     ▼
     history ─ BatchWriteItem: ledger entries + usage record (content fully determined by the settled
     │         marker, keyed by request id: a repeat rewrites identical items)
@@ -36,8 +38,11 @@ from botocore.exceptions import ClientError
 
 from tollway.dynamo import AttrValue, B, N, S, TransactionCancelled, error_code, retry_store, transact
 from tollway.errors import StoreUnavailable
+from tollway.guards import Plan, first_plan, guard_rejection, plan_from_state
+from tollway.ledger.keyops import guards_of_item, reserve_key_op, settle_key_op, state_of_item
 from tollway.ledger.model import (
     AuditReport,
+    GuardUse,
     Hold,
     HoldRejected,
     HoldRequest,
@@ -71,10 +76,33 @@ class DynamoLedger:
 
     # ---- reserve -------------------------------------------------------------------------------
 
-    def reserve(self, request: HoldRequest) -> None:
+    def reserve(self, request: HoldRequest) -> HoldRequest:
         now_s = int(time.time())
-        amount = N(request.amount)
-        account_op: dict[str, Any] = {
+        plan = None if request.guards is None else first_plan(request.guards)
+        # Two attempts at most for a guarded key: the second fits the periods the first one revealed
+        # (a new day, month or minute started); a third covers a period rolled by another process.
+        for _ in range(3):
+            current = request if plan is None else dataclasses.replace(request, guards=plan.use)
+            items = [self._reserve_account_op(current), reserve_key_op(self._t.keys, current, plan, now_s)]
+            items.append(self._reserve_hold_op(current))
+            try:
+                transact(self._c, items)
+                return current
+            except TransactionCancelled as cancelled:
+                old_hold = cancelled.failed(2)
+                if old_hold:
+                    same = old_hold["account_id"]["S"] == request.account_id
+                    if same and int(old_hold["amount"]["N"]) == request.amount:
+                        return _hold_of(old_hold).request()  # this very reserve already happened
+                    raise StoreUnavailable("A request id was reused.") from cancelled
+                outcome = _rejection(cancelled, request, plan, now_s)
+                if isinstance(outcome, HoldRejected):
+                    raise outcome from cancelled
+                plan = outcome
+        raise StoreUnavailable("The key's guard counters kept changing; nothing was charged. Please retry.")
+
+    def _reserve_account_op(self, request: HoldRequest) -> dict[str, Any]:
+        return {
             "Update": {
                 "TableName": self._t.accounts,
                 "Key": {"account_id": S(request.account_id)},
@@ -82,84 +110,45 @@ class DynamoLedger:
                 # account exists AND is active AND can pay the whole worst case
                 "ConditionExpression": "attribute_exists(account_id) AND #st = :active AND balance >= :amt",
                 "ExpressionAttributeNames": {"#st": "status"},
-                "ExpressionAttributeValues": {":amt": amount, ":active": _ACTIVE},
+                "ExpressionAttributeValues": {":amt": N(request.amount), ":active": _ACTIVE},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        key_names = {"#st": "status"}
-        key_values: dict[str, AttrValue] = {":active": _ACTIVE, ":now": N(now_s)}
-        # key active AND not expired (also enforced here so a warm cache never lets a stale key through)
-        key_cond = "#st = :active AND (attribute_not_exists(expires_at) OR expires_at > :now)"
-        key_op: dict[str, Any]
-        if request.key_limited:
-            key_op = {
-                "Update": {
-                    "TableName": self._t.keys,
-                    "Key": {"key_hash": S(request.key_hash)},
-                    "UpdateExpression": "SET remaining = remaining - :amt",
-                    # ... AND the key's own limit covers the worst case
-                    "ConditionExpression": key_cond + " AND remaining >= :amt",
-                    "ExpressionAttributeNames": key_names,
-                    "ExpressionAttributeValues": {**key_values, ":amt": amount},
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            }
-        else:
-            key_op = {
-                "ConditionCheck": {
-                    "TableName": self._t.keys,
-                    "Key": {"key_hash": S(request.key_hash)},
-                    # ... AND still unlimited (a limit added since the key was cached must be enforced)
-                    "ConditionExpression": key_cond + " AND attribute_not_exists(remaining)",
-                    "ExpressionAttributeNames": key_names,
-                    "ExpressionAttributeValues": key_values,
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            }
-        hold_op = {
+
+    def _reserve_hold_op(self, request: HoldRequest) -> dict[str, Any]:
+        item: dict[str, AttrValue] = {
+            "hold_id": S(request.hold_id),
+            "account_id": S(request.account_id),
+            "state": _OPEN,
+            "kind": S("request"),
+            "amount": N(request.amount),
+            "created_at": N(request.created_at),
+            "key_hash": S(request.key_hash),
+            "key_id": S(request.key_id),
+            "key_limited": B(request.key_limited),
+            "endpoint": S(request.endpoint),
+            **({"model": S(request.model)} if request.model else {}),
+            **_guard_attributes(request.guards),
+        }
+        return {
             "Put": {
                 "TableName": self._t.holds,
-                "Item": {
-                    "hold_id": S(request.hold_id),
-                    "account_id": S(request.account_id),
-                    "state": _OPEN,
-                    "kind": S("request"),
-                    "amount": amount,
-                    "created_at": N(request.created_at),
-                    "key_hash": S(request.key_hash),
-                    "key_id": S(request.key_id),
-                    "key_limited": B(request.key_limited),
-                    "endpoint": S(request.endpoint),
-                    **({"model": S(request.model)} if request.model else {}),
-                },
+                "Item": item,
                 # a new hold only: a repeated reserve (boto3 retry after success) fails here and is a no-op
                 "ConditionExpression": "attribute_not_exists(hold_id)",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        try:
-            transact(self._c, [account_op, key_op, hold_op])
-        except TransactionCancelled as cancelled:
-            old_hold = cancelled.failed(2)
-            if old_hold:
-                if old_hold["account_id"]["S"] == request.account_id and int(old_hold["amount"]["N"]) == request.amount:
-                    return  # this very reserve already happened
-                raise StoreUnavailable("A request id was reused.") from cancelled
-            raise _rejection(cancelled, request, now_s) from cancelled
 
     # ---- settle --------------------------------------------------------------------------------
 
     def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int) -> Movement | None:
         available: int | None = None
         request = hold
-        for _ in range(4):
+        for _ in range(8):
             plan = plan_settle(cost, request.amount, available)
             movement = build_settle_movement(request, plan, record, now)
-            items = [self._settle_hold_op(movement, now)]
-            if plan.delta:
-                items.append(self._settle_balance_op(request, plan.delta, plan.take_excess))
-                if request.key_limited:
-                    items.append(self._settle_key_op(request, plan.delta, plan.take_excess))
+            items, account_at, key_at = self._settle_items(movement, request, plan.delta, plan.take_excess, now)
             try:
                 transact(self._c, items)
                 return movement
@@ -168,23 +157,22 @@ class DynamoLedger:
                 if old_hold is not None:
                     # Settled already (a repeat, or maintenance got there first) or closed: nothing to do.
                     return _movement_of(old_hold) if old_hold else None
-                old_key = cancelled.failed(2) if len(items) > 2 else None
-                if old_key is not None and "remaining" not in old_key:
-                    # The key was rotated away or made unlimited meanwhile: settle the account alone.
-                    request = _without_key_limit(request)
-                    continue
-                old_account = cancelled.failed(1)
+                old_key = cancelled.failed(key_at) if key_at is not None else None
+                if old_key is not None:
+                    trimmed = _trim_key_parts(request, old_key)
+                    if trimmed != request:
+                        # The key was rotated away, lost its limit, or a guard period ended meanwhile:
+                        # settle without the parts that no longer apply.
+                        request = trimmed
+                        continue
+                old_account = cancelled.failed(account_at) if account_at is not None else None
                 learned = [int(o["balance"]["N"]) for o in (old_account,) if o and "balance" in o]
-                learned += [int(old_key["remaining"]["N"])] if old_key else []
+                learned += [int(old_key["remaining"]["N"])] if old_key and "remaining" in old_key else []
                 # An overrun takes what is there; the rest is a shortfall the operator sees.
                 available = max(0, min(learned)) if learned else 0
         plan = plan_settle(cost, request.amount, 0)
         movement = build_settle_movement(request, plan, record, now)
-        items = [self._settle_hold_op(movement, now)]
-        if plan.delta:
-            items.append(self._settle_balance_op(request, plan.delta, 0))
-            if request.key_limited:
-                items.append(self._settle_key_op(request, plan.delta, 0))
+        items, _, _ = self._settle_items(movement, request, plan.delta, 0, now)
         try:
             transact(self._c, items)
         except TransactionCancelled as cancelled:
@@ -193,6 +181,21 @@ class DynamoLedger:
                 return _movement_of(old_hold) if old_hold else None
             raise StoreUnavailable("Could not settle the request.") from cancelled
         return movement
+
+    def _settle_items(
+        self, movement: Movement, request: HoldRequest, delta: int, take_excess: int, now: int
+    ) -> tuple[list[dict[str, Any]], int | None, int | None]:
+        """The settle transaction, with the positions of its account and key items."""
+        items = [self._settle_hold_op(movement, now)]
+        account_at = key_at = None
+        if delta:
+            account_at = len(items)
+            items.append(self._settle_balance_op(request, delta, take_excess))
+        key_op = settle_key_op(self._t.keys, request, delta, take_excess)
+        if key_op is not None:
+            key_at = len(items)
+            items.append(key_op)
+        return items, account_at, key_at
 
     def _settle_hold_op(self, movement: Movement, now: int) -> dict[str, Any]:
         values: dict[str, AttrValue] = {
@@ -235,24 +238,6 @@ class DynamoLedger:
                 "TableName": self._t.accounts,
                 "Key": {"account_id": S(request.account_id)},
                 "UpdateExpression": "ADD balance :delta",
-                "ConditionExpression": condition,
-                "ExpressionAttributeValues": values,
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-
-    def _settle_key_op(self, request: HoldRequest, delta: int, take_excess: int) -> dict[str, Any]:
-        values: dict[str, AttrValue] = {":delta": N(delta)}
-        # the key still has a limit (ADD on a missing attribute would silently create one)
-        condition = "attribute_exists(remaining)"
-        if take_excess:
-            condition += " AND remaining >= :take"
-            values[":take"] = N(take_excess)
-        return {
-            "Update": {
-                "TableName": self._t.keys,
-                "Key": {"key_hash": S(request.key_hash)},
-                "UpdateExpression": "ADD remaining :delta",
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": values,
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -426,8 +411,11 @@ class DynamoLedger:
         )
 
 
-def _rejection(cancelled: TransactionCancelled, request: HoldRequest, now_s: int) -> HoldRejected:
-    """Turn a cancelled reserve into what it means, statuses before money."""
+def _rejection(
+    cancelled: TransactionCancelled, request: HoldRequest, plan: Plan | None, now_s: int
+) -> HoldRejected | Plan:
+    """Turn a cancelled reserve into what it means, statuses before money; or, for a guarded key whose
+    stored periods differ from the attempt's, the plan of the next attempt."""
     old_account = cancelled.failed(0)
     old_key = cancelled.failed(1)
     if old_account is not None:
@@ -435,6 +423,7 @@ def _rejection(cancelled: TransactionCancelled, request: HoldRequest, now_s: int
             return HoldRejected(RejectReason.ACCOUNT_MISSING)
         if old_account.get("status", {}).get("S") != "active":
             return HoldRejected(RejectReason.ACCOUNT_DISABLED)
+    balance = int(old_account["balance"]["N"]) if old_account else None
     remaining: int | None = None
     if old_key is not None:
         if not old_key:
@@ -449,9 +438,21 @@ def _rejection(cancelled: TransactionCancelled, request: HoldRequest, now_s: int
             return HoldRejected(RejectReason.KEY_EXPIRED)
         has_limit = "remaining" in old_key
         remaining = int(old_key["remaining"]["N"]) if has_limit else None
-        if has_limit != request.key_limited:
+        guards = guards_of_item(old_key)
+        stored_rev = None if guards is None else guards.rev
+        wanted_rev = None if request.guards is None else request.guards.rev
+        if has_limit != request.key_limited or stored_rev != wanted_rev:
             return HoldRejected(RejectReason.KEY_KIND_CHANGED, key_remaining=remaining)
-    balance = int(old_account["balance"]["N"]) if old_account else None
+        if plan is not None and request.guards is not None and guards is not None:
+            state = state_of_item(old_key)
+            fitted = plan_from_state(request.guards, state)
+            if fitted != plan:
+                return fitted  # a period rolled over (or another process rolled it): try again, fitted
+            rejected = guard_rejection(
+                plan, guards, state, request.amount, now_s * 1000, balance=balance, remaining=remaining
+            )
+            if rejected is not None:
+                return rejected
     if balance is not None and balance < request.amount:
         return HoldRejected(RejectReason.BALANCE, account_balance=balance, key_remaining=remaining)
     if remaining is not None:
@@ -459,8 +460,48 @@ def _rejection(cancelled: TransactionCancelled, request: HoldRequest, now_s: int
     raise StoreUnavailable("The reserve was refused for an unknown reason.")  # pragma: no cover
 
 
-def _without_key_limit(request: HoldRequest) -> HoldRequest:
-    return dataclasses.replace(request, key_limited=False)
+def _guard_attributes(use: GuardUse | None) -> dict[str, AttrValue]:
+    """What a hold remembers of its guards, so settle (or maintenance) can undo exactly that."""
+    if use is None:
+        return {}
+    item: dict[str, AttrValue] = {"g_rev": N(use.rev), "g_lease": B(use.lease)}
+    if use.day is not None:
+        item["g_day"] = S(use.day)
+    if use.month is not None:
+        item["g_month"] = S(use.month)
+    return item
+
+
+def _guards_of_hold(item: Mapping[str, Any]) -> GuardUse | None:
+    if "g_rev" not in item:
+        return None
+    return GuardUse(
+        rev=int(item["g_rev"]["N"]),
+        day=item["g_day"]["S"] if "g_day" in item else None,
+        month=item["g_month"]["S"] if "g_month" in item else None,
+        lease=bool(item.get("g_lease", {}).get("BOOL", False)),
+    )
+
+
+def _trim_key_parts(request: HoldRequest, old_key: Mapping[str, Any]) -> HoldRequest:
+    """The settle request without the key parts a refused write shows no longer apply."""
+    if not old_key:
+        return _without_key(request)  # the key is gone (rotated): settle the account alone
+    limited = request.key_limited and "remaining" in old_key
+    use = request.guards
+    if use is not None:
+        inflight = int(old_key["inflight"]["N"]) if "inflight" in old_key else 0
+        use = dataclasses.replace(
+            use,
+            day=use.day if old_key.get("day_period", {}).get("S") == use.day else None,
+            month=use.month if old_key.get("month_period", {}).get("S") == use.month else None,
+            lease=use.lease and inflight >= 1,
+        )
+    return dataclasses.replace(request, key_limited=limited, guards=use)
+
+
+def _without_key(request: HoldRequest) -> HoldRequest:
+    return dataclasses.replace(request, key_limited=False, guards=None)
 
 
 def _movement_of(item: Mapping[str, Any]) -> Movement | None:
@@ -491,4 +532,5 @@ def _hold_of(item: Mapping[str, Any]) -> Hold:
         movement=_movement_of(item),
         endpoint=item.get("endpoint", {}).get("S", ""),
         model=item.get("model", {}).get("S"),
+        guards=_guards_of_hold(item),
     )

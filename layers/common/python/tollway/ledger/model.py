@@ -24,6 +24,7 @@ from tollway.records import UsageRecord
 __all__ = [
     "AuditReport",
     "EntryKind",
+    "GuardUse",
     "Hold",
     "HoldRejected",
     "HoldRequest",
@@ -94,8 +95,28 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class GuardUse:
+    """What a reserve counts against a key's guards (see ``tollway/guards.py``), and settle undoes.
+
+    ``rev`` is the guard revision of the key as the caller last read it; the periods say which daily,
+    monthly and per-minute counters the request counts in; ``lease`` says a concurrency slot is taken
+    (and must be given back by settle, which is also what maintenance runs for an orphaned hold).
+    """
+
+    rev: int
+    day: str | None = None
+    month: str | None = None
+    minute: int | None = None
+    lease: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class HoldRequest:
-    """What a request reserves before calling upstream."""
+    """What a request reserves before calling upstream.
+
+    ``guards`` is None for a key without guards: then the reserve only checks that the key still has
+    none (one more condition in the same write, nothing more).
+    """
 
     hold_id: str
     account_id: str
@@ -106,6 +127,7 @@ class HoldRequest:
     created_at: int
     endpoint: str = ""
     model: str | None = None
+    guards: GuardUse | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +147,7 @@ class Hold:
     movement: Movement | None = None
     endpoint: str = ""
     model: str | None = None
+    guards: GuardUse | None = None
 
     def request(self) -> HoldRequest:
         """The hold as the request that made it (what settle needs)."""
@@ -138,6 +161,7 @@ class Hold:
             created_at=self.created_at,
             endpoint=self.endpoint,
             model=self.model,
+            guards=self.guards,
         )
 
 
@@ -181,7 +205,11 @@ class RejectReason(StrEnum):
     KEY_REVOKED = "key_revoked"
     KEY_EXPIRED = "key_expired"
     KEY_LIMIT = "key_limit"
-    KEY_KIND_CHANGED = "key_kind_changed"  # the key became limited or unlimited since it was cached
+    KEY_KIND_CHANGED = "key_kind_changed"  # the key's limit or guards changed since it was cached
+    DAILY_CAP = "daily_cap"  # the key's daily spend cap cannot pay for the request
+    MONTHLY_CAP = "monthly_cap"  # the key's monthly spend cap cannot pay for the request
+    RATE_LIMIT = "rate_limit"  # the key's requests-per-minute guard
+    CONCURRENCY = "concurrency"  # the key's concurrent-requests guard
 
 
 class HoldRejected(Exception):
@@ -193,17 +221,23 @@ class HoldRejected(Exception):
         *,
         account_balance: int | None = None,
         key_remaining: int | None = None,
+        day_left: int | None = None,
+        month_left: int | None = None,
+        retry_after_s: int | None = None,
     ) -> None:
         super().__init__(reason.value)
         self.reason = reason
         self.account_balance = account_balance
         self.key_remaining = key_remaining
+        self.day_left = day_left
+        self.month_left = month_left
+        self.retry_after_s = retry_after_s
 
     @property
     def available(self) -> int | None:
         """The most a retried reserve could take, when the rejection was about money."""
-        known = [v for v in (self.account_balance, self.key_remaining) if v is not None]
-        return min(known) if known else None
+        known = [v for v in (self.account_balance, self.key_remaining, self.day_left, self.month_left) if v is not None]
+        return max(0, min(known)) if known else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,16 @@ __all__ = ["LedgerStore"]
 
 
 class LedgerStore(Protocol):
-    def reserve(self, request: HoldRequest) -> None:
-        """Debit the account (and a limited key) by ``request.amount`` and record an open hold, atomically.
+    def reserve(self, request: HoldRequest) -> HoldRequest:
+        """Debit the account (and a limited key) by ``request.amount``, count the request against the
+        key's guards, and record an open hold, atomically.
+
+        Returns the request as recorded: the same, except that a guard period may be the one the store
+        already holds (another process's clock a little ahead) — settle must get this one.
 
         Raises:
-            HoldRejected: a condition failed (status, expiry, balance, key limit), with what it revealed.
+            HoldRejected: a condition failed (status, expiry, balance, key limit, guards), with what it
+                revealed.
         """
 
     def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int) -> Movement | None:

@@ -5,8 +5,18 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from tollway.accounts.model import AccountStatus, KeyStatus
-from tollway.ledger.model import AuditReport, Hold, HoldRejected, HoldRequest, HoldState, Movement, RejectReason
+from tollway.accounts.model import AccountStatus, GuardState, KeyGuards, KeyStatus
+from tollway.guards import Plan, guard_rejection, plan_from_state
+from tollway.ledger.model import (
+    AuditReport,
+    GuardUse,
+    Hold,
+    HoldRejected,
+    HoldRequest,
+    HoldState,
+    Movement,
+    RejectReason,
+)
 from tollway.ledger.settlement import build_credit_movement, build_settle_movement, plan_settle
 from tollway.memory.backend import MemoryBackend
 from tollway.records import UsageRecord
@@ -18,13 +28,13 @@ class MemoryLedger:
     def __init__(self, backend: MemoryBackend) -> None:
         self._b = backend
 
-    def reserve(self, request: HoldRequest) -> None:
+    def reserve(self, request: HoldRequest) -> HoldRequest:
         b = self._b
         with b.lock:
             existing = b.holds.get(request.hold_id)
             if existing is not None:
                 if existing.account_id == request.account_id and existing.amount == request.amount:
-                    return  # a repeat of a reserve that already happened
+                    return existing.request()  # a repeat of a reserve that already happened
                 raise ValueError(f"hold id {request.hold_id} reused")
             account = b.accounts.get(request.account_id)
             key = b.keys.get(request.key_hash)
@@ -41,16 +51,32 @@ class MemoryLedger:
                 raise HoldRejected(RejectReason.KEY_DISABLED)
             if key.expired(time.time()):
                 raise HoldRejected(RejectReason.KEY_EXPIRED)
-            if key.limited != request.key_limited:
+            if key.limited != request.key_limited or _guard_rev(key.guards) != _use_rev(request.guards):
                 raise HoldRejected(RejectReason.KEY_KIND_CHANGED, key_remaining=key.remaining)
+            state = key.guard_state
+            if request.guards is not None and key.guards is not None:
+                plan = plan_from_state(request.guards, state)
+                rejected = guard_rejection(
+                    plan,
+                    key.guards,
+                    state,
+                    request.amount,
+                    request.created_at,
+                    balance=account.balance,
+                    remaining=key.remaining,
+                )
+                if rejected is not None:
+                    raise rejected
+                state = _reserved_state(state, plan, key.guards, request.amount)
+                request = dataclasses.replace(request, guards=plan.use)
             short_balance = account.balance < request.amount
             short_key = key.remaining is not None and key.remaining < request.amount
             if short_balance or short_key:
                 reason = RejectReason.BALANCE if short_balance else RejectReason.KEY_LIMIT
                 raise HoldRejected(reason, account_balance=account.balance, key_remaining=key.remaining)
             b.accounts[account.account_id] = dataclasses.replace(account, balance=account.balance - request.amount)
-            if key.remaining is not None:
-                b.keys[key.key_hash] = dataclasses.replace(key, remaining=key.remaining - request.amount)
+            remaining = None if key.remaining is None else key.remaining - request.amount
+            b.keys[key.key_hash] = dataclasses.replace(key, remaining=remaining, guard_state=state)
             b.holds[request.hold_id] = Hold(
                 hold_id=request.hold_id,
                 account_id=request.account_id,
@@ -62,7 +88,9 @@ class MemoryLedger:
                 key_limited=request.key_limited,
                 endpoint=request.endpoint,
                 model=request.model,
+                guards=request.guards,
             )
+            return request
 
     def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int) -> Movement | None:
         b = self._b
@@ -73,16 +101,20 @@ class MemoryLedger:
             if stored.state is HoldState.SETTLED:
                 return stored.movement
             account = b.accounts[stored.account_id]
-            key = b.keys.get(stored.key_hash or "") if stored.key_limited else None
+            key = b.keys.get(stored.key_hash or "") if stored.key_limited or stored.guards else None
             available = account.balance
-            if key is not None and key.remaining is not None:
+            if key is not None and stored.key_limited and key.remaining is not None:
                 available = min(available, key.remaining)
             plan = plan_settle(cost, stored.amount, available)
             request = stored.request()
             movement = build_settle_movement(request, plan, record, now)
             b.accounts[account.account_id] = dataclasses.replace(account, balance=account.balance + plan.delta)
-            if key is not None and key.remaining is not None:
-                b.keys[key.key_hash] = dataclasses.replace(key, remaining=key.remaining + plan.delta)
+            if key is not None:
+                remaining = key.remaining
+                if stored.key_limited and remaining is not None:
+                    remaining += plan.delta
+                state = _settled_state(key.guard_state, stored.guards, plan.delta)
+                b.keys[key.key_hash] = dataclasses.replace(key, remaining=remaining, guard_state=state)
             b.holds[stored.hold_id] = dataclasses.replace(
                 stored, state=HoldState.SETTLED, settled_at=now, movement=movement
             )
@@ -171,3 +203,43 @@ class MemoryLedger:
                 open_holds_total=open_total,
                 entries=len(written),
             )
+
+
+def _guard_rev(guards: KeyGuards | None) -> int | None:
+    return None if guards is None else guards.rev
+
+
+def _use_rev(use: GuardUse | None) -> int | None:
+    return None if use is None else use.rev
+
+
+def _reserved_state(state: GuardState, plan: Plan, guards: KeyGuards, amount: int) -> GuardState:
+    """The counters after a reserve (mirrors the DynamoDB update expression)."""
+    use = plan.use
+    changes: dict[str, object] = {}
+    if use.day is not None and guards.daily_cap is not None:
+        left = guards.daily_cap if plan.day_roll else (state.day_left or 0)
+        changes.update(day_period=use.day, day_left=left - amount)
+    if use.month is not None and guards.monthly_cap is not None:
+        left = guards.monthly_cap if plan.month_roll else (state.month_left or 0)
+        changes.update(month_period=use.month, month_left=left - amount)
+    if use.minute is not None:
+        changes.update(rpm_window=use.minute, rpm_count=1 if plan.minute_roll else (state.rpm_count or 0) + 1)
+    if use.lease:
+        changes.update(inflight=(state.inflight or 0) + 1)
+    return dataclasses.replace(state, **changes)  # type: ignore[arg-type]
+
+
+def _settled_state(state: GuardState, use: GuardUse | None, delta: int) -> GuardState:
+    """The counters after a settle: the unused part back to caps still in the request's period, and
+    the concurrency lease released (never below zero)."""
+    if use is None:
+        return state
+    changes: dict[str, object] = {}
+    if use.day is not None and state.day_period == use.day and state.day_left is not None:
+        changes["day_left"] = state.day_left + delta
+    if use.month is not None and state.month_period == use.month and state.month_left is not None:
+        changes["month_left"] = state.month_left + delta
+    if use.lease and (state.inflight or 0) >= 1:
+        changes["inflight"] = (state.inflight or 0) - 1
+    return dataclasses.replace(state, **changes)  # type: ignore[arg-type]
