@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
-from tollway.accounts.ports import NotFoundError
+from tollway.accounts.keys_dynamo import KeyWrites
+from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyChanges, KeyGuards, KeyStatus
+from tollway.accounts.ports import AccountPage, NotFoundError
 from tollway.dynamo import AttrValue, N, S, TransactionCancelled, error_code, retry_store, transact
 from tollway.ledger.dynamodb import DynamoLedger
+from tollway.ledger.keyops import guards_of_item, state_of_item
+from tollway.usage.query import decode_cursor, encode_cursor
 from tollway.ledger.model import Movement
 from tollway.ledger.settlement import build_credit_movement
 from tollway.tables import Tables
@@ -65,6 +68,23 @@ def key_to_item(key: ApiKey) -> dict[str, AttrValue]:
         item["models"] = {"L": [S(m) for m in key.models]}
     if key.cidrs is not None:
         item["cidrs"] = {"L": [S(c) for c in key.cidrs]}
+    item.update(guard_items(key.guards))
+    return item
+
+
+def guard_items(guards: KeyGuards | None) -> dict[str, AttrValue]:
+    """A key's guard settings as attributes (none at all for a key without guards)."""
+    if guards is None:
+        return {}
+    item: dict[str, AttrValue] = {"guard_rev": N(guards.rev)}
+    for name, value in (
+        ("daily_cap", guards.daily_cap),
+        ("monthly_cap", guards.monthly_cap),
+        ("rpm_limit", guards.rpm),
+        ("concurrency", guards.concurrency),
+    ):
+        if value is not None:
+            item[name] = N(value)
     return item
 
 
@@ -82,6 +102,8 @@ def item_to_key(item: Mapping[str, Any]) -> ApiKey:
         models=tuple(m["S"] for m in item["models"]["L"]) if "models" in item else None,
         cidrs=tuple(c["S"] for c in item["cidrs"]["L"]) if "cidrs" in item else None,
         settings=json.loads(item.get("settings", {}).get("S", "{}")),
+        guards=guards_of_item(item),
+        guard_state=state_of_item(item),
     )
 
 
@@ -190,10 +212,12 @@ class DynamoAccounts:
                 ExpressionAttributeValues={":k": S(key_id)},
             )
         )
-        items = response.get("Items", [])
-        if not items:
-            return None
-        return self.get_key(items[0]["key_hash"]["S"])
+        # The index is eventually consistent: just after a rotation it may still name the old hash.
+        for item in response.get("Items", []):
+            key = self.get_key(item["key_hash"]["S"])
+            if key is not None:
+                return key
+        return None
 
     def set_key_status(self, key_id: str, status: KeyStatus) -> ApiKey:
         key = self.get_key_by_id(key_id)
@@ -216,3 +240,79 @@ class DynamoAccounts:
                 raise NotFoundError(key_id) from exc
             raise
         return item_to_key(response["Attributes"])
+
+    # ---- operator listings and key changes -------------------------------------------------------
+
+    def list_accounts(
+        self, *, group: str | None, status: AccountStatus | None, limit: int, cursor: str | None
+    ) -> AccountPage:
+        kwargs: dict[str, Any] = {"TableName": self._t.accounts, "ConsistentRead": True}
+        filters, names, values = [], {}, {}
+        if group is not None:
+            filters.append("#grp = :grp")
+            names["#grp"] = "group"
+            values[":grp"] = S(group)
+        if status is not None:
+            filters.append("#st = :st")
+            names["#st"] = "status"
+            values[":st"] = S(status.value)
+        if filters:
+            kwargs.update(
+                FilterExpression=" AND ".join(filters), ExpressionAttributeNames=names, ExpressionAttributeValues=values
+            )
+        start = decode_cursor(cursor).get("key") if cursor else None
+        accounts: list[Account] = []
+        while True:
+            call = dict(kwargs, Limit=200 if filters else max(limit - len(accounts), 1))
+            if start:
+                call["ExclusiveStartKey"] = start
+            response = retry_store(lambda: self._c.scan(**call))
+            items = response.get("Items", [])
+            last = response.get("LastEvaluatedKey")
+            for position, item in enumerate(items):
+                accounts.append(item_to_account(item))
+                if len(accounts) == limit:
+                    more = position + 1 < len(items) or last is not None
+                    key = {"account_id": item["account_id"]}
+                    return AccountPage(accounts, encode_cursor({"key": key}) if more else None)
+            if last is None:
+                return AccountPage(accounts, None)
+            start = last
+
+    def set_account_group(self, account_id: str, group: str) -> Account:
+        try:
+            response = retry_store(
+                lambda: self._c.update_item(
+                    TableName=self._t.accounts,
+                    Key={"account_id": S(account_id)},
+                    UpdateExpression="SET #grp = :grp",
+                    ConditionExpression="attribute_exists(account_id)",  # never create an account here
+                    ExpressionAttributeNames={"#grp": "group"},
+                    ExpressionAttributeValues={":grp": S(group)},
+                    ReturnValues="ALL_NEW",
+                )
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise NotFoundError(account_id) from exc
+            raise
+        return item_to_account(response["Attributes"])
+
+    def list_keys(self, account_id: str) -> list[ApiKey]:
+        hashes: list[str] = []
+        paginator = self._c.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._t.keys,
+            IndexName="by_account",
+            KeyConditionExpression="account_id = :a",
+            ExpressionAttributeValues={":a": S(account_id)},
+        ):
+            hashes.extend(i["key_hash"]["S"] for i in page.get("Items", []))
+        keys = [k for k in (self.get_key(h) for h in hashes) if k is not None]
+        return sorted(keys, key=lambda k: k.key_id)
+
+    def update_key(self, key_id: str, changes: KeyChanges, *, now: int) -> ApiKey:
+        return KeyWrites(self._c, self._t.keys, self.get_key_by_id).update(key_id, changes, now=now)
+
+    def rotate_key(self, key_id: str, new_hash: str, new_prefix: str) -> tuple[ApiKey, ApiKey]:
+        return KeyWrites(self._c, self._t.keys, self.get_key_by_id).rotate(key_id, new_hash, new_prefix)
