@@ -15,10 +15,12 @@ __all__ = ["ENTRY_MODULES", "import_times", "package_sizes"]
 ENTRY_MODULES = ("relay.app", "admin_api.handler", "mj_callback.handler")
 
 
-def _run(code: list[str], env: dict[str, str], cpu: int | None) -> tuple[float, str]:
+def _run(code: list[str], env: dict[str, str], cpu: int | None, rt: int | None = None) -> tuple[float, str]:
     def pin() -> None:
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
+        if rt is not None:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(rt))
 
     start = time.perf_counter()
     done = subprocess.run([sys.executable, *code], env=env, capture_output=True, text=True, check=False, preexec_fn=pin)
@@ -61,18 +63,20 @@ def _top_children(stderr: str, module: str, limit: int = 8) -> dict[str, float]:
     return {name: cum / 1000 for name, cum in children[:limit]}
 
 
-def import_times(env: dict[str, str], *, repeats: int = 5, cpu: int | None = 1) -> dict[str, Any]:
+def import_times(
+    env: dict[str, str], *, repeats: int = 5, cpu: int | None = 1, rt_priority: int | None = None
+) -> dict[str, Any]:
     """Best of `repeats` fresh interpreters: `-X importtime` cumulative time of each entry module, and
     the wall time of `python -c 'import m'` minus that of `python -c 'pass'` (interpreter start)."""
-    baseline = min(_run(["-c", "pass"], env, cpu)[0] for _ in range(repeats))
+    baseline = min(_run(["-c", "pass"], env, cpu, rt_priority)[0] for _ in range(repeats))
     out: dict[str, Any] = {"interpreter_start_ms": baseline * 1000, "python": sys.version.split()[0], "modules": {}}
     for module in ENTRY_MODULES:
         walls: list[float] = []
         best: tuple[int, str] | None = None
         for _ in range(repeats):
-            wall, _ = _run(["-c", f"import {module}"], env, cpu)
+            wall, _ = _run(["-c", f"import {module}"], env, cpu, rt_priority)
             walls.append(wall)
-            _, stderr = _run(["-X", "importtime", "-c", f"import {module}"], env, cpu)
+            _, stderr = _run(["-X", "importtime", "-c", f"import {module}"], env, cpu, rt_priority)
             found = _cumulative_us(stderr, module)
             if found is not None and (best is None or found < best[0]):
                 best = (found, stderr)

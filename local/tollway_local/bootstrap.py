@@ -3,7 +3,8 @@
 - the admin secret (``<state>/admin-secret``, mode 600): what ``tollway admin`` authenticates with;
 - the demo account with $1.00 and its key. The key's plaintext is kept in ``<state>/demo-key`` (mode
   600) so a restart prints the same key — only the local stack does this; AWS never stores plaintext;
-- the ``mock`` channel, pointed at this run's mock upstream, serving every priced OpenAI chat model;
+- the ``mock`` channel, pointed at this run's mock upstream, serving every priced OpenAI chat and image model;
+- the ``midjourney`` channel, the same mock speaking the Midjourney-Proxy protocol;
 - with ``OPENAI_API_KEY`` set, an ``openai`` channel for the real API at a lower priority than nothing
   else (priority 10: it wins over the mock when present).
 """
@@ -109,9 +110,49 @@ def _chat_models() -> tuple[str, ...]:
     return tuple(sorted(m for m, p in prices.items() if p.endpoints is None or "chat.completions" in p.endpoints))
 
 
+_IMAGE_ENDPOINTS = frozenset({"images.generations", "images.edits", "images.variations"})
+
+
+def _image_models() -> tuple[str, ...]:
+    """The shipped image models (gpt-image-*, dall-e-*): the mock draws them too."""
+    prices = shipped_prices().models
+    return tuple(sorted(m for m, p in prices.items() if p.endpoints and _IMAGE_ENDPOINTS & set(p.endpoints)))
+
+
+_SURFACE_ENDPOINTS = frozenset(
+    {"responses", "completions", "embeddings", "moderations"}
+    | {"audio.speech", "audio.transcriptions", "audio.translations"}
+)
+
+
+def _surface_models() -> tuple[str, ...]:
+    """The shipped models of the rest of the OpenAI surface (Responses-only, legacy completions,
+    embeddings, moderation, audio): the mock serves every one of those endpoints."""
+    prices = shipped_prices().models
+    return tuple(sorted(m for m, p in prices.items() if p.endpoints and _SURFACE_ENDPOINTS & set(p.endpoints)))
+
+
+def _midjourney_channel(mock_base_url: str, now: int) -> Channel:
+    """The mock's Midjourney-Proxy side (same server, root URL) serving every MJ action."""
+    from tollway.mj.actions import ACTIONS
+
+    return Channel(
+        channel_id="midjourney",
+        name="Built-in mock Midjourney-Proxy",
+        type="midjourney",
+        base_url=mock_base_url.removesuffix("/v1"),
+        models=tuple(sorted({spec.base_key for spec in ACTIONS.values()})),
+        groups=("default",),
+        status=ChannelStatus.ENABLED,
+        settings={"mode_path": True},
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def bootstrap(services: Services, state_dir: Path, mock_base_url: str, now: int) -> Bootstrap:
     demo_key = _ensure_demo(services, state_dir, now)
-    models = _chat_models()
+    models = tuple(dict.fromkeys(_chat_models() + _image_models() + _surface_models()))
     _upsert_channel(
         services,
         Channel(
@@ -145,6 +186,7 @@ def bootstrap(services: Services, state_dir: Path, mock_base_url: str, now: int)
             ),
             openai_key,
         )
+    _upsert_channel(services, _midjourney_channel(mock_base_url, now), "mock-key")
     services.catalog.invalidate()
     (state_dir / "bootstrap.json").write_text(json.dumps({"demo_account_id": DEMO_ACCOUNT_ID}))
     return Bootstrap(demo_key=demo_key, demo_account_id=DEMO_ACCOUNT_ID)

@@ -63,6 +63,14 @@ def _banner(out: TextIO, url: str, key: str, balance: int, state_dir: Path, open
     out.flush()
 
 
+def _topic_arn(endpoint: str, name: str) -> str:
+    """The ARN of the emulator's topic ``name`` (created from the template; create_topic is idempotent)."""
+    import boto3
+
+    sns = boto3.session.Session().client("sns", endpoint_url=endpoint, region_name="us-east-1")
+    return str(sns.create_topic(Name=name)["TopicArn"])
+
+
 def run_local(*, host: str = "127.0.0.1", port: int = 8080, state_dir: Path = Path(".tollway")) -> int:
     import admin_api.handler as admin_handler
     import mj_callback.handler as callback_handler
@@ -93,10 +101,21 @@ def run_local(*, host: str = "127.0.0.1", port: int = 8080, state_dir: Path = Pa
     url = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}"
     try:
         with EmulatorProcess(state_dir, find_template()) as emulator, MockProcess(mock_config) as mock:
-            settings = Settings(aws_endpoint_url=emulator.endpoint, admin_secret=SecretStr(admin_secret))
+            settings = Settings(
+                aws_endpoint_url=emulator.endpoint,
+                admin_secret=SecretStr(admin_secret),
+                # Midjourney: callbacks and image links point here; image copies go to the emulator's
+                # bucket of the template's ExportBucket (local buckets are named by lower-cased logical id).
+                mj_public_base_url=os.environ.get("TOLLWAY_MJ_PUBLIC_BASE_URL") or url,
+                mj_image_bucket=os.environ.get("TOLLWAY_MJ_IMAGE_BUCKET") or "exportbucket",
+                # Operator surface: exports go to the emulator's ExportBucket, reports to its AlertsTopic.
+                export_bucket="exportbucket",
+                alerts_topic_arn=_topic_arn(emulator.endpoint, "AlertsTopic"),
+            )
             services = Services.on_aws(settings)
             boot = bootstrap(services, state_dir, mock.base_url, int(time.time() * 1000))
             admin_handler.configure(services)
+            callback_handler.configure(services)
             app = create_app(
                 settings,
                 LazyServices(lambda: services),

@@ -29,6 +29,7 @@ def stack(session_stack: LocalStack) -> Iterator[LocalStack]:
     added: list[str] = []
     session_stack.added_channels = added
     yield session_stack
+    session_stack.close_clients()
     for channel_id in added:
         session_stack.admin_envelope("channel.remove", channel_id=channel_id)
     session_stack.added_channels = []

@@ -58,6 +58,7 @@ class LocalStack:
         self.banner = ""
         self.info: dict[str, Any] = {}
         self.added_channels: list[str] = []
+        self.open_clients: list[openai.OpenAI] = []
 
     def start(self, timeout_s: float = 90.0) -> LocalStack:
         env = dict(os.environ)
@@ -111,6 +112,7 @@ class LocalStack:
             self.process.kill()
             out, _ = self.process.communicate()
         self.process = None
+        self.close_clients()
         self._log.close()
         return out or ""
 
@@ -159,9 +161,17 @@ class LocalStack:
     # ---- customer side ----
 
     def client(self, key: str, **kwargs: Any) -> openai.OpenAI:
+        """An official SDK client for ``key``; closed by the test fixture when the test ends."""
         kwargs.setdefault("max_retries", 0)
         kwargs.setdefault("timeout", 60)
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, **kwargs)
+        client = openai.OpenAI(base_url=self.url + "/v1", api_key=key, **kwargs)
+        self.open_clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        for client in self.open_clients:
+            client.close()
+        self.open_clients.clear()
 
     # ---- behind the relay's back ----
 

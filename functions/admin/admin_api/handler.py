@@ -4,7 +4,11 @@
   recorded as claimed by the caller (the CLI fills it from the caller's identity).
 - API Gateway ``POST /admin/{command}`` (AWS_IAM): body = the args; the actor is the verified IAM
   principal from the request context.
-- EventBridge schedule: its Input is a direct-invoke event (``maintenance.sweep``).
+- EventBridge schedule: its Input is a direct-invoke event (``maintenance.run``: the sweep, and the
+  report published to the alerts topic).
+
+Every mutating command leaves an audit-trail entry with the actor as above (``trail.query``); the
+ready events of every command are in ``events/admin/`` (``sam local invoke AdminFunction -e …``).
 """
 
 from __future__ import annotations

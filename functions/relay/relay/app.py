@@ -23,13 +23,20 @@ from tollway.upstream.client import UpstreamClient
 
 from relay.asgi import PathNormalizer, RequestIdMiddleware
 from relay.endpoints.chat import ChatCompletions
+from relay.endpoints.images import image_routes
 from relay.errors import http_exception_handler, tollway_error_handler, unexpected_error_handler
+from relay.mj import mj_routes
 from relay.pipeline import Pipeline
+from relay.routes.customer import customer_routes
+from relay.routes.openai_surface import SUFFIXES as SURFACE_SUFFIXES
+from relay.routes.openai_surface import openai_surface_routes
+from relay.routes.redeem import redeem_routes
 
 __all__ = ["app_from_env", "create_app", "openai_routes"]
 
 # Endpoints this relay refuses clearly rather than failing confusingly.
-_UNSUPPORTED = ("files", "batches", "realtime", "uploads", "fine_tuning", "vector_stores", "assistants", "threads")
+_UNSUPPORTED: tuple[str, ...] = ("files", "batches", "realtime", "uploads", "fine_tuning", "vector_stores")
+_UNSUPPORTED += ("assistants", "threads", "conversations", "containers")
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -91,9 +98,19 @@ def create_app(
         finally:
             await client.aclose()
 
-    routes = [Route("/healthz", healthz, methods=["GET"]), *openai_routes(pipeline), *(extra_routes or [])]
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *openai_routes(pipeline),
+        *image_routes(pipeline, settings),
+        *redeem_routes(pipeline),
+        *openai_surface_routes(pipeline, settings, client),
+        *customer_routes(pipeline),
+        *(extra_routes or []),
+        *mj_routes(pipeline),  # after extra_routes: the local stack's /mj/callback/… route comes first
+    ]
     known = {r.path for r in routes if isinstance(r, Route)}
-    suffixes = {"/chat/completions", "/models"}
+    suffixes = {"/chat/completions", "/models", "/images/generations", "/images/edits", "/images/variations"}
+    suffixes.update(SURFACE_SUFFIXES)
     app = Starlette(
         routes=routes,
         middleware=[

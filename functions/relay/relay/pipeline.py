@@ -232,9 +232,19 @@ class Pipeline:
                 param="model",
             )
         prepared.reasoning = price.reasoning
+        resolve = getattr(spec, "resolve", None)
+        if resolve is not None:
+            # Endpoint state that bounds or routes the request (read off the event loop).
+            await self.blocking(resolve, prepared, context)
         channels = order_channels(catalog.channels_for(prepared.model, context.group))
         if not channels:
             raise NoAvailableChannel(f"No channel currently serves '{prepared.model}'; try again later.")
+        if prepared.channel_ids is not None:
+            channels = [c for c in channels if c.channel_id in prepared.channel_ids]
+            if not channels:
+                raise NoAvailableChannel(
+                    "The channel that holds the state this request refers to cannot serve it now; try again later."
+                )
         ratio = catalog.group_ratio(context.group)
         budget = spec.budget(prepared, price, ratio)
         limit: int | None = None
@@ -384,15 +394,30 @@ class Pipeline:
         if usage is None:
             usage, source = spec.estimate(prepared, spec.output_of(parsed)), "estimated"
         call.ttft_ms = call.elapsed_ms()
-        cost = cost_of(billing.price, usage, billing.ratio).micros
+        cost = charge_of(spec, prepared, billing, usage)
         record = call.record(RecordStatus.OK, 200, usage=usage, usage_source=source)
         movement = await self.blocking(lambda: svc.biller.settle(billing.hold, cost, record, now_ms=svc.clock_ms()))
+        await self.succeeded(spec, prepared, record)
+        render = getattr(spec, "render", None)
+        media_type = "application/json"
+        if render is not None:
+            body, media_type = render(prepared, parsed, body)
 
         async def after() -> None:
             if movement is not None:
                 await self.blocking(svc.biller.finish, movement)
 
-        return CompletedResponse(body, 200, after)
+        return CompletedResponse(body, 200, after, media_type=media_type)
+
+    async def succeeded(self, spec: EndpointSpec, prepared: Prepared, record: UsageRecord) -> None:
+        """Run the endpoint's optional ``succeeded`` hook (state a follow-up needs); never raises."""
+        hook = getattr(spec, "succeeded", None)
+        if hook is None:
+            return
+        try:
+            await self.blocking(hook, prepared, record)
+        except Exception:
+            log.exception("the succeeded hook of %s failed for %s", spec.name, record.request_id)
 
     async def _settle(self, svc: Services, call: Call, billing: Billing, cost: int, record: UsageRecord) -> None:
         def run() -> None:
@@ -434,7 +459,9 @@ class Pipeline:
         except TimeoutError:
             raise UpstreamTimeout("The upstream did not start answering within the gateway's limit.") from None
         meter = spec.byte_meter(prepared)
-        session = ByteSession(self, svc, call, billing, response, meter)
+        session = ByteSession(
+            self, svc, call, billing, response, meter, lambda u: charge_of(spec, prepared, billing, u)
+        )
         headers = [(b"content-type", response.headers.get("content-type", "application/octet-stream").encode())]
         return RelayStream(
             session,
@@ -446,6 +473,14 @@ class Pipeline:
 
     async def settle_now(self, svc: Services, call: Call, billing: Billing, cost: int, record: UsageRecord) -> None:
         await self._settle(svc, call, billing, cost, record)
+
+
+def charge_of(spec: EndpointSpec, prepared: Prepared, billing: Billing, usage: Usage) -> int:
+    """The charge of ``usage``: the endpoint's own ``cost`` hook if it has one, else the model's price."""
+    custom = getattr(spec, "cost", None)
+    if custom is not None:
+        return int(custom(prepared, billing.price, usage, billing.ratio))
+    return cost_of(billing.price, usage, billing.ratio).micros
 
 
 class StreamSession:
@@ -471,6 +506,16 @@ class StreamSession:
         self._meter: StreamMeter = spec.meter(prepared)
         self._broken: str | None = None
         self._finished = False
+        self._announced = False
+
+    async def _announce(self) -> None:
+        """Once the meter saw the end with usage: the endpoint's ``succeeded`` hook, before the end is sent."""
+        meter = self._meter
+        if self._announced or not meter.done or meter.usage is None:
+            return
+        self._announced = True
+        record = self._call.record(RecordStatus.OK, 200, usage=meter.usage, usage_source="upstream")
+        await self._pipeline.succeeded(self._spec, self._prepared, record)
 
     async def pump(self, emit: Callable[[bytes], Awaitable[None]]) -> None:
         parser = SSEParser(self._pipeline._settings.max_sse_event_bytes)
@@ -478,6 +523,7 @@ class StreamSession:
         try:
             async for chunk in self._upstream.aiter_raw():
                 out = [b for b in map(meter.on_event, parser.feed(chunk)) if b]
+                await self._announce()
                 if out:
                     if self._call.ttft_ms is None:
                         self._call.ttft_ms = self._call.elapsed_ms()
@@ -485,6 +531,7 @@ class StreamSession:
                 if meter.done:
                     return
             tail = [b for b in map(meter.on_event, parser.flush()) if b]
+            await self._announce()
             if tail:
                 await emit(b"".join(tail))
             if not meter.done:
@@ -527,13 +574,13 @@ class StreamSession:
             cost = 0
         elif client_closed:
             record = call.record(RecordStatus.CLIENT_CLOSED, 200, usage=usage, usage_source=source)
-            cost = cost_of(billing.price, usage, billing.ratio).micros
+            cost = charge_of(self._spec, self._prepared, billing, usage)
         elif not meter.done and meter.usage is None:
             record = call.record(RecordStatus.ERROR, 200, usage=usage, usage_source=source, error_code="max_duration")
-            cost = cost_of(billing.price, usage, billing.ratio).micros
+            cost = charge_of(self._spec, self._prepared, billing, usage)
         else:
             record = call.record(RecordStatus.OK, 200, usage=usage, usage_source=source)
-            cost = cost_of(billing.price, usage, billing.ratio).micros
+            cost = charge_of(self._spec, self._prepared, billing, usage)
         await self._pipeline.settle_now(self._svc, call, billing, cost, record)
 
 
@@ -548,6 +595,7 @@ class ByteSession:
         billing: Billing,
         upstream: UpstreamResponse,
         meter: ByteMeter,
+        charge: Callable[[Usage], int] | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._svc = svc
@@ -555,6 +603,7 @@ class ByteSession:
         self._billing = billing
         self._upstream = upstream
         self._meter = meter
+        self._charge = charge
         self._complete = False
         self._broken = False
         self._finished = False
@@ -588,6 +637,9 @@ class ByteSession:
         else:
             status = RecordStatus.CLIENT_CLOSED if client_closed and not self._complete else RecordStatus.OK
             usage = usage or Usage()
-            record = call.record(status, 200, usage=usage, usage_source="upstream" if self._complete else "estimated")
-            cost = cost_of(billing.price, usage, billing.ratio).micros
+            # A meter that measures what it forwards (e.g. speech audio) says its usage is tollway's own.
+            source = getattr(self._meter, "usage_source", None) or ("upstream" if self._complete else "estimated")
+            record = call.record(status, 200, usage=usage, usage_source=source)
+            charge = self._charge
+            cost = charge(usage) if charge is not None else cost_of(billing.price, usage, billing.ratio).micros
         await self._pipeline.settle_now(self._svc, call, billing, cost, record)

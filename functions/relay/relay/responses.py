@@ -29,8 +29,14 @@ _SSE_HEADERS = [
 
 
 class CompletedResponse(Response):
-    def __init__(self, body: bytes, status_code: int, after: Callable[[], Awaitable[None]]) -> None:
-        super().__init__(content=body, status_code=status_code, media_type="application/json")
+    def __init__(
+        self,
+        body: bytes,
+        status_code: int,
+        after: Callable[[], Awaitable[None]],
+        media_type: str = "application/json",
+    ) -> None:
+        super().__init__(content=body, status_code=status_code, media_type=media_type)
         self._after = after
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -152,6 +152,9 @@ class EmulatorServer:
         if self.snapshotter is not None and self.snapshotter.dirty:
             self.snapshotter.write(self.snapshotter.capture(full=True))
         tracking.activate(None)
+        if self._lock_file is not None:  # nothing more will be written: another emulator may take over
+            self._lock_file.close()
+            self._lock_file = None
 
     # ---- state dir, restore ----
 
@@ -220,7 +223,7 @@ class EmulatorServer:
     def snapshot_now(self, *, full: bool = False) -> bool:
         """Write a snapshot now if anything changed (or `full`). Returns whether one was written."""
         snapshotter = self.snapshotter
-        if snapshotter is None:
+        if snapshotter is None or self._stopping.is_set():
             return False
         with self._writer:
             with self.app.lock:

@@ -6,7 +6,7 @@ Two steps, so the request lock is held only for the cheap one:
    the previous capture into plain Python values: DynamoDB items by key (`tracking.py` says which),
    and the whole of Secrets Manager / S3 metadata / SNS when a request touched that service.
 2. `Snapshotter.write()` runs *outside* it: JSON-encodes the captured items into per-table caches
-   (one encoded string per item), writes new S3 bodies as content-addressed blobs, and replaces
+   (one encoded line per item), writes new S3 bodies as content-addressed blobs, and replaces
    `snapshot.jsonl` atomically (temp file, fsync, `os.replace`, fsync of the directory).
 
 So a snapshot of 20,000 items where 50 changed costs the lock 50 item reads, not 20,000.

@@ -97,7 +97,10 @@ class MockDispatcher:
 
     def match(self, route_path: str) -> Endpoint | None:
         for endpoint in self.endpoints:
-            if route_path.endswith(endpoint.suffix):
+            if endpoint.pattern is not None:
+                if endpoint.pattern.search(route_path):
+                    return endpoint
+            elif route_path.endswith(endpoint.suffix):
                 return endpoint
         return None
 

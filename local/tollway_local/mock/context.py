@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -53,3 +54,6 @@ class Endpoint:
     json_body: bool = True
     #: Where `[[fault:MODE]]` markers are looked for, given the parsed body.
     fault_texts: Callable[[Any], Iterable[str]] | None = None
+    #: Match the path with this regex instead of the suffix (ids in the path, e.g. `/responses/{id}`);
+    #: `suffix` is then only the label the request log shows.
+    pattern: re.Pattern[str] | None = None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from bench.capacity import IndexSchema, TableSchema, item_size, number_size, val
 from bench.costmodel import PRICES, cost_per_1000
 from bench.ddbtap import StoreCall, by_phase, touched_items
 from bench.load import Sample, chat_payload, check
+from bench.runner import gc_summary
 from bench.sse import timed_events
 from bench.stats import percentile, summary
 from bench.tcptap import Read, chunk_delays
@@ -179,3 +182,14 @@ def test_chunk_delays_pair_tokens_by_chat_id_and_index() -> None:
     assert delays["matched"] == 2
     assert delays["first_token_ms"]["p50"] == pytest.approx(0.4)
     assert delays["later_tokens_ms"]["p50"] == pytest.approx(0.25)
+
+
+def test_gc_summary_groups_pauses_by_generation(tmp_path: Path) -> None:
+    path = tmp_path / "gc.json"
+    path.write_text(json.dumps({"pauses": [[0, 0.2], [2, 43.7], [2, 1.9], [1, 0.5]], "frozen": 12}))
+    summary_ = gc_summary(path)
+    assert summary_["generations"]["2"] == pytest.approx(
+        {"collections": 2, "max_ms": 43.7, "total_ms": 45.6, "over_10ms": 1}
+    )
+    assert summary_["frozen_objects"] == 12
+    assert gc_summary(tmp_path / "missing.json") == {"available": False}

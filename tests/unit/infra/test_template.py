@@ -34,7 +34,16 @@ RUN_SH = ROOT / "functions" / "relay" / "run.sh"
 
 ANY = "x-amazon-apigateway-any-method"
 INTEGRATION = "x-amazon-apigateway-integration"
-TABLES = ("AccountsTable", "KeysTable", "HoldsTable", "LedgerTable", "UsageTable", "ConfigTable")
+TABLES = (
+    "AccountsTable",
+    "KeysTable",
+    "HoldsTable",
+    "LedgerTable",
+    "UsageTable",
+    "ConfigTable",
+    "TasksTable",
+    "CodesTable",
+)
 FUNCTIONS = ("RelayFunction", "AdminFunction", "MjCallbackFunction")
 
 Template = dict[str, Any]
@@ -349,13 +358,33 @@ def test_a_new_layer_publishes_a_new_relay_version(template: Template, cfn: Temp
     assert versions_before != versions_after
 
 
+def _schedule(cfn: Template, command_prefix: str) -> dict[str, Any]:
+    """The one schedule whose registry event runs a command starting with ``command_prefix``."""
+    (rule,) = [
+        r
+        for r in resources_of(cfn, "AWS::Events::Rule").values()
+        if json.loads(r["Properties"]["Targets"][0]["Input"])["command"].startswith(command_prefix)
+    ]
+    return rule
+
+
 def test_maintenance_runs_on_a_schedule_with_the_registry_event(cfn: Template, template: Template) -> None:
-    (rule,) = resources_of(cfn, "AWS::Events::Rule").values()
+    rule = _schedule(cfn, "maintenance.run")
     assert rule["Properties"]["ScheduleExpression"] == {"Ref": "MaintenanceSchedule"}
     assert template["Parameters"]["MaintenanceSchedule"]["Default"] == "rate(5 minutes)"
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["AdminFunction", "Arn"]}
-    assert json.loads(target["Input"]) == {"command": "maintenance.sweep", "args": {}, "actor": "schedule"}
+    assert json.loads(target["Input"]) == {"command": "maintenance.run", "args": {}, "actor": "schedule"}
+
+
+def test_midjourney_sweep_runs_on_its_own_schedule(cfn: Template, template: Template) -> None:
+    assert len(resources_of(cfn, "AWS::Events::Rule")) == 2
+    rule = _schedule(cfn, "mj.sweep")
+    assert rule["Properties"]["ScheduleExpression"] == {"Ref": "MjSweepSchedule"}
+    assert template["Parameters"]["MjSweepSchedule"]["Default"] == "rate(1 minute)"
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["AdminFunction", "Arn"]}
+    assert json.loads(target["Input"]) == {"command": "mj.sweep", "args": {}, "actor": "schedule"}
 
 
 def test_every_makefile_build_has_its_target(template: Template) -> None:
@@ -396,6 +425,8 @@ def _resource_name(target: object) -> str:
         text = str(target["Fn::Sub"])
         if text.endswith(":secret:tollway/${AWS::StackName}/*"):
             return "secrets"
+        if text.endswith(":secret:tollway/${AWS::StackName}/mj/*"):
+            return "secrets/mj"
         match = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)", text)
         if match:
             return match.group(1) + match.group(2)
@@ -422,7 +453,18 @@ def test_relay_permissions_are_exactly_its_hot_path(cfn: Template) -> None:
         "UsageTable": history,
         "UsageTable/index/*": history,
         "ConfigTable": {"dynamodb:GetItem", "dynamodb:Query"},
+        "CodesTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},  # POST /api/redeem
         "secrets": {"secretsmanager:GetSecretValue"},
+        # Midjourney tasks, its signing key (created on first use), relay-mode image copies.
+        "TasksTable": {
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+        "secrets/mj": {"secretsmanager:CreateSecret"},
+        "ExportBucket/mj-images/*": {"s3:GetObject", "s3:PutObject"},
     }
 
 
@@ -431,10 +473,14 @@ def test_midjourney_callback_permissions(cfn: Template) -> None:
         "AccountsTable": HOT,
         "KeysTable": HOT,
         "HoldsTable": HOT,
-        "LedgerTable": {"dynamodb:GetItem", "dynamodb:PutItem"},  # entries are never rewritten
-        "UsageTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        # entries are never rewritten; a refund's history is a batch of puts, as every movement's is
+        "LedgerTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"},
+        "UsageTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"},
         "ConfigTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
         "secrets": {"secretsmanager:GetSecretValue"},
+        "secrets/mj": {"secretsmanager:CreateSecret"},
+        "TasksTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "ExportBucket/mj-images/*": {"s3:GetObject", "s3:PutObject"},
     }
 
 
@@ -499,6 +545,8 @@ def test_table_keys_and_indexes_are_the_contract(cfn: Template) -> None:
             {"by_key": ("key_id", "request_id"), "by_day": ("day_shard", "request_id")},
         ),
         "ConfigTable": (("pk", "sk"), {}),
+        "TasksTable": (("task_id",), {"open": ("open_shard", "created_at")}),
+        "CodesTable": (("code_hash",), {"by_batch": ("batch_id", "code_id")}),
     }
 
 

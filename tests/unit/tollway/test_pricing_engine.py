@@ -83,4 +83,9 @@ def test_shipped_prices_load_with_source_and_date() -> None:
     assert prices.as_of.year == 2026 and prices.source
     assert prices.models["gpt-6.2-sol"].tokens is not None
     assert prices.models["gpt-6.2-sol"].tokens.output == Decimal("10.00")
-    assert all(p.max_output_tokens for p in prices.models.values() if p.tokens and p.tokens.output)
+    # Every model a client can ask for an output limit on needs a maximum to bound its reservation.
+    generative = {"chat.completions", "responses", "completions"}
+    unbounded = [
+        m for m, p in prices.models.items() if set(p.endpoints or generative) & generative and not p.max_output_tokens
+    ]
+    assert unbounded == []

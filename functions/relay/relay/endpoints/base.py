@@ -8,6 +8,19 @@ answer, in one of three response modes:
 - ``sse``: an event stream, forwarded event by event through a :class:`StreamMeter`;
 - ``bytes``: any body (audio, large JSON), forwarded chunk by chunk through a :class:`ByteMeter` with
   a bounded buffer (e.g. usage read from the tail of a multi-megabyte image answer).
+
+Optional hooks an endpoint may define (the pipeline looks them up with ``getattr``; none is required):
+
+- ``resolve(prepared, context) -> None`` — blocking, run in a worker thread right after ``prepare``: an
+  endpoint that needs stored state to bound or route a request (e.g. the channel that holds an earlier
+  Responses answer) reads it here; it may set ``prepared.channel_ids`` and raise a TollwayError.
+- ``cost(prepared, price, usage, ratio) -> int`` — the charge in micro-USD, when one price is not enough
+  (e.g. an image tool priced by another model); default ``cost_of(price, usage, ratio).micros``.
+- ``succeeded(prepared, record) -> None`` — blocking, run in a worker thread once a successful answer's
+  usage is known and *before* its end reaches the client (json: before the body; sse: before the
+  terminal events), so state a follow-up request needs is stored first. Errors are logged, never raised.
+- ``render(prepared, parsed, raw) -> tuple[bytes, str]`` — json mode: the body and media type the
+  client gets (default: the upstream's JSON as it came).
 """
 
 from __future__ import annotations
@@ -82,6 +95,7 @@ class Prepared:
     reasoning: bool = False  # set by the pipeline from the model's price entry
     form: Form | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # whatever else an endpoint needs later
+    channel_ids: tuple[str, ...] | None = None  # only these channels may serve it (None: any that serves the model)
 
 
 class StreamMeter(Protocol):

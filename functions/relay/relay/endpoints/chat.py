@@ -11,7 +11,8 @@ from tollway.pricing.engine import OutputBudget, output_budget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 from tollway.sse import SSEEvent
-from tollway.tokens import estimate_text_tokens, input_bound_from_body
+from tollway.tokens import estimate_text_tokens
+from tollway.vision import input_bound
 
 from relay.endpoints.base import BodyKind, BrokenStream, ByteMeter, Prepared, RequestBody, ResponseMode, UpstreamBody
 
@@ -93,7 +94,7 @@ class ChatCompletions:
             model=model,
             stream=stream,
             body=data,
-            input_bound=input_bound_from_body(raw),
+            input_bound=input_bound(raw, data, model),  # body bytes, image parts by their token bound
             requested_output=min(limits) if limits else None,
             choices=n,
             client_wants_usage=bool(stream and options and options.get("include_usage") is True),

@@ -1,23 +1,35 @@
-"""Maintenance: finish what a crash interrupted (invariant 6).
+"""Maintenance: finish what a crash interrupted (invariant 6), and tell the operator what changed.
 
 - A *settled* marker older than a grace period lost its history writes: write them and close it.
 - An *open* hold older than the function timeout belongs to a request that never settled: refund it
-  (settle at zero), record it as ``orphaned`` for the operator, and close it.
+  (settle at zero — which also gives back a key's concurrency lease), record it as ``orphaned`` for
+  the operator, and close it.
+- ``run_maintenance`` (``maintenance.run``, the EventBridge schedule) adds a report of the channels
+  disabled automatically and the accounts that fell under the low-balance threshold since the last
+  run, published to the alerts topic when there is something to say.
 
 Every step is repeat-safe, so the sweep may race a live request or another sweep.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from tollway.accounts.model import AccountStatus
+from tollway.config.model import ChannelStatus
 from tollway.ledger.model import HoldState
 from tollway.ledger.ports import LedgerStore
+from tollway.money import format_usd
 from tollway.records import RecordStatus, UsageRecord
 
-__all__ = ["SweepReport", "sweep_holds"]
+if TYPE_CHECKING:
+    from tollway.alerts import Alerts
+    from tollway.services import Services
+
+__all__ = ["MaintenanceReport", "SweepReport", "run_maintenance", "sweep_holds"]
 
 log = logging.getLogger(__name__)
 
@@ -73,4 +85,107 @@ def sweep_holds(ledger: LedgerStore, *, now_ms: int, hold_timeout_s: float, sett
             report.refunded.append(hold.hold_id)
             report.refunded_micros += hold.amount
             log.warning("refunded orphaned hold %s of %s (%d micro-USD)", hold.hold_id, hold.account_id, hold.amount)
+    return report
+
+
+STATE_NAME = "maintenance"
+_MAX_REMEMBERED = 5_000  # low-balance accounts remembered between runs (to report only new ones)
+
+
+@dataclass
+class MaintenanceReport:
+    now_ms: int
+    since_ms: int | None
+    sweep: SweepReport
+    threshold: int
+    channels: list[dict[str, Any]] = field(default_factory=list)  # auto-disabled since the last run
+    channels_auto_disabled: int = 0  # currently auto-disabled, in all
+    low_balance: list[dict[str, Any]] = field(default_factory=list)  # newly under the threshold
+    low_balance_accounts: int = 0  # currently under it, in all
+    published: str | None = None  # the SNS message id
+    publish_note: str = ""
+
+    @property
+    def notable(self) -> bool:
+        return bool(self.sweep.refunded or self.sweep.repaired or self.channels or self.low_balance)
+
+    def text(self) -> str:
+        """The report as operators read it in an e-mail."""
+        lines = ["tollway maintenance report"]
+        refunded = format_usd(self.sweep.refunded_micros)
+        lines.append(f"  holds: {len(self.sweep.refunded)} orphaned refunded (${refunded})")
+        lines += [f"    - {hold_id}" for hold_id in self.sweep.refunded[:50]]
+        lines.append(f"         {len(self.sweep.repaired)} unfinished settlements completed")
+        lines.append(f"         {self.sweep.open_holds} requests in flight")
+        lines.append(f"  channels disabled automatically since the last run: {len(self.channels)}")
+        lines += [f"    - {c['channel_id']} ({c['name']}): {c['reason']}" for c in self.channels]
+        lines.append(f"  accounts newly under ${format_usd(self.threshold)}: {len(self.low_balance)}")
+        lines += [f"    - {a['account_id']} ({a['name']}): ${a['balance_usd']}" for a in self.low_balance]
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "now_ms": self.now_ms,
+            "since_ms": self.since_ms,
+            "sweep": self.sweep.to_json(),
+            "channels_auto_disabled_since_last_run": self.channels,
+            "channels_auto_disabled": self.channels_auto_disabled,
+            "low_balance_threshold_usd": format_usd(self.threshold),
+            "low_balance_since_last_run": self.low_balance,
+            "low_balance_accounts": self.low_balance_accounts,
+            "notable": self.notable,
+            "published": self.published,
+            "publish_note": self.publish_note,
+        }
+
+
+def run_maintenance(
+    services: Services,
+    alerts: Alerts,
+    *,
+    now_ms: int,
+    threshold: int,
+    publish: Literal["auto", "always", "never"] = "auto",
+) -> MaintenanceReport:
+    """The sweep, then the report of what changed since the last run; published when there is news."""
+    settings = services.settings
+    sweep = sweep_holds(
+        services.ledger, now_ms=now_ms, hold_timeout_s=settings.hold_timeout_s, settled_grace_s=settings.settled_grace_s
+    )
+    state = services.config.get_state(STATE_NAME) or {}
+    since = state.get("last_run_ms")
+    since_ms = int(since) if since is not None else None
+    report = MaintenanceReport(now_ms=now_ms, since_ms=since_ms, sweep=sweep, threshold=threshold)
+    for channel in services.config.list_channels():
+        if channel.status is not ChannelStatus.AUTO_DISABLED:
+            continue
+        report.channels_auto_disabled += 1
+        if since_ms is None or channel.status_changed_at > since_ms:
+            report.channels.append(
+                {"channel_id": channel.channel_id, "name": channel.name, "reason": channel.disabled_reason or ""}
+            )
+    known_low = set(state.get("low_accounts", []))
+    low_now: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = services.accounts.list_accounts(group=None, status=AccountStatus.ACTIVE, limit=500, cursor=cursor)
+        for account in page.accounts:
+            if account.balance >= threshold:
+                continue
+            low_now.append(account.account_id)
+            if account.account_id not in known_low:
+                report.low_balance.append(
+                    {"account_id": account.account_id, "name": account.name, "balance_usd": format_usd(account.balance)}
+                )
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    report.low_balance_accounts = len(low_now)
+    services.config.put_state(STATE_NAME, {"last_run_ms": now_ms, "low_accounts": low_now[:_MAX_REMEMBERED]})
+    if publish == "always" or (publish == "auto" and report.notable):
+        body = report.text() + "\n" + json.dumps(report.to_json(), indent=2)
+        report.published = alerts.publish("tollway maintenance report", body)
+        report.publish_note = "published" if report.published else "no alerts topic configured"
+    else:
+        report.publish_note = "nothing new to report" if publish == "auto" else "publishing turned off"
     return report

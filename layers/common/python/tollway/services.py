@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tollway.accounts.ports import AccountStore
@@ -18,6 +18,7 @@ from tollway.ledger.ports import LedgerStore
 from tollway.pricing.schema import PriceFile, load_price_file, shipped_prices
 from tollway.secrets_cache import ChannelSecrets
 from tollway.settings import Settings
+from tollway.stored_responses import DynamoResponseStore, MemoryResponseStore, ResponseStore
 from tollway.usage.query import UsageReader
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class Services:
     biller: Biller
     usage: UsageReader
     clock_ms: Callable[[], int] = now_ms
+    responses: ResponseStore = field(default_factory=MemoryResponseStore)  # stored Responses answers → channel
     mj: MjStores | None = None  # the Midjourney relay's tasks, options, signing secret, image copies
 
     @classmethod
@@ -67,6 +69,7 @@ class Services:
         usage: UsageReader,
         prices: PriceFile | None = None,
         clock_ms: Callable[[], int] = now_ms,
+        responses: ResponseStore | None = None,
     ) -> Services:
         return cls(
             settings=settings,
@@ -80,6 +83,7 @@ class Services:
             biller=Biller(ledger),
             usage=usage,
             clock_ms=clock_ms,
+            responses=responses or MemoryResponseStore(),
         )
 
     @classmethod
@@ -109,6 +113,7 @@ class Services:
             config=DynamoConfig(client, tables.config),
             secrets=SecretsManagerStore(sm),
             usage=DynamoUsage(client, tables.usage, shards=settings.usage_day_shards),
+            responses=DynamoResponseStore(client, tables.usage),
             prices=prices,
         )
         from tollway.mj.runtime import aws_mj_stores

@@ -67,7 +67,34 @@ class Settings(BaseSettings):
     non_stream_deadline_s: float = 290.0
     heartbeat_s: float = 15.0
     max_request_duration_s: float = 870.0
-    max_sse_event_bytes: int = 8 * 1024 * 1024
+    # One SSE event is held whole while it is metered. Image streams carry a whole image per event:
+    # gpt-image-2's largest (3840×2160, 8.3 MP) as an incompressible RGBA PNG is 33 MB, 44 MB in base64.
+    max_sse_event_bytes: int = 48 * 1024 * 1024
+
+    # The rest of the OpenAI surface (docs/openai-endpoints.md).
+    responses_store_ttl_days: int = Field(default=31, description="How long a stored response's channel is kept.")
+    responses_max_tool_calls: int = Field(
+        default=4, description="max_tool_calls tollway sets when a request with server-side tools has none."
+    )
+    responses_tool_result_tokens: int = Field(
+        default=8_000, description="Input tokens each built-in tool call may add to later turns (reservation)."
+    )
+    responses_image_tool_model: str = Field(
+        default="gpt-image-2", description="Image model set on an image_generation tool that names none."
+    )
+    audio_min_bytes_per_s: int = Field(
+        default=1_000, description="Duration bound of audio tollway cannot measure: its size at 8 kbit/s."
+    )
+    usage_sum_max_records: int = Field(
+        default=100_000, description="Records a customer's spend total reads at most (the answer says if cut)."
+    )
+
+    # Images.
+    image_partial_output_tokens: int = Field(
+        default=100,
+        ge=0,
+        description="Image-output tokens billed per partial image relayed; 0 if the upstream's usage includes them.",
+    )
 
     # Maintenance.
     hold_timeout_s: float = Field(default=960.0, description="Open holds older than this are orphans.")
@@ -75,6 +102,14 @@ class Settings(BaseSettings):
 
     # The local stack's admin transport (AWS uses IAM instead).
     admin_secret: SecretStr | None = None
+
+    # Operator surface (docs/operator.md).
+    codes_table: str = "CodesTable"
+    export_bucket: str = Field(default="exportbucket", description="Bucket of usage exports (local: exportbucket).")
+    export_link_ttl_s: int = Field(default=3600, description="Lifetime of an export's presigned link.")
+    export_max_rows: int = 1_000_000
+    alerts_topic_arn: str | None = Field(default=None, description="SNS topic of the maintenance report.")
+    low_balance_usd: str = Field(default="1.00", description="Maintenance reports active accounts below this.")
 
     # Midjourney relay (docs/midjourney.md). Operators may override the mj_* defaults at run time with
     # `tollway admin mj settings`; these are the deployment's defaults.

@@ -51,7 +51,8 @@ def _parse_block(block: bytes) -> SSEEvent:
 
 class SSEParser:
     def __init__(self, max_event_bytes: int = 8 * 1024 * 1024) -> None:
-        self._buf = b""
+        self._buf = bytearray()
+        self._scanned = 0  # bytes of _buf already searched for a terminator
         self._max = max_event_bytes
         self._pending_cr = False
 
@@ -69,26 +70,32 @@ class SSEParser:
             self._pending_cr = True
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buf = self._buf + chunk if self._buf else chunk
+        # Append and search only what was not searched yet (one byte back: "\n\n" may straddle chunks), so
+        # an event arriving in many chunks (a multi-megabyte image) costs linear, not quadratic, time.
+        buf = self._buf
+        buf += chunk
         events: list[SSEEvent] = []
         start = 0
         while True:
-            end = buf.find(b"\n\n", start)
+            end = buf.find(b"\n\n", max(start, self._scanned - 1))
             if end < 0:
                 break
-            block = buf[start:end]
+            block = bytes(buf[start:end])
             start = end + 2
             if block:
                 events.append(_parse_block(block))
-        self._buf = buf[start:]
-        if len(self._buf) > self._max:
+        if start:
+            del buf[:start]
+        self._scanned = len(buf)
+        if len(buf) > self._max:
             raise SSEError(f"an upstream event exceeded {self._max} bytes")
         return events
 
     def flush(self) -> list[SSEEvent]:
         """An unterminated final event, if any (upstream closed without the blank line)."""
-        block = self._buf.strip(b"\n")
-        self._buf = b""
+        block = bytes(self._buf).strip(b"\n")
+        self._buf = bytearray()
+        self._scanned = 0
         return [_parse_block(block)] if block else []
 
 

@@ -15,6 +15,7 @@ import contextlib
 from dataclasses import dataclass
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, precondition, rule
 from tollway.accounts.model import ApiKey
@@ -279,7 +280,10 @@ class DynamoLedgerMachine(LedgerMachine):
         self.pending_history = {}
 
 
+# The same machine on DynamoDB (moto, in-process): fewer examples, each step costs moto calls. The
+# memory run above explores broadly; this one proves the DynamoDB store keeps the same invariants.
 TestLedgerDynamo = DynamoLedgerMachine.TestCase
 TestLedgerDynamo.settings = settings(
-    max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=15, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+TestLedgerDynamo = pytest.mark.timeout(300)(TestLedgerDynamo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -14,10 +15,10 @@ from tollway.accounts.ports import AccountPage, NotFoundError
 from tollway.dynamo import AttrValue, N, S, TransactionCancelled, error_code, retry_store, transact
 from tollway.ledger.dynamodb import DynamoLedger
 from tollway.ledger.keyops import guards_of_item, state_of_item
-from tollway.usage.query import decode_cursor, encode_cursor
 from tollway.ledger.model import Movement
 from tollway.ledger.settlement import build_credit_movement
 from tollway.tables import Tables
+from tollway.usage.query import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -266,7 +267,7 @@ class DynamoAccounts:
             call = dict(kwargs, Limit=200 if filters else max(limit - len(accounts), 1))
             if start:
                 call["ExclusiveStartKey"] = start
-            response = retry_store(lambda: self._c.scan(**call))
+            response = retry_store(functools.partial(self._c.scan, **call))
             items = response.get("Items", [])
             last = response.get("LastEvaluatedKey")
             for position, item in enumerate(items):

@@ -11,6 +11,11 @@ the IAM-authorised ``POST /admin/{command}`` route, the local stack's ``POST /ad
 
 Error codes ``unknown_command`` and ``invalid_args`` are usage errors (CLI exit 2); every other code is a
 command error (CLI exit 1).
+
+``AdminContext.actor`` says who asked: the verified IAM principal on the IAM route, ``claimed:<actor>``
+on a direct invoke (the CLI fills it from the caller's identity), ``local`` on the local stack. Every
+mutating command leaves an audit-trail entry (``tollway/trail.py``) with that actor, its arguments
+(secrets masked) and its outcome — failures included.
 """
 
 from __future__ import annotations
@@ -102,14 +107,27 @@ class Registry:
         return [self._commands[k] for k in sorted(self._commands)]
 
     def dispatch(self, name: str, raw_args: Any, context: AdminContext) -> dict[str, Any]:
-        """Run a command and wrap its outcome in the envelope. Never raises for a command's own errors."""
+        """Run a command and wrap its outcome in the envelope. Never raises for a command's own errors.
+
+        A mutating command leaves an audit-trail entry whatever its outcome (``trail.query``).
+        """
         command = self._commands.get(name)
+        envelope, trail_args = self._run(command, name, raw_args, context)
+        if command is not None and command.mutating:
+            _write_trail(name, trail_args, envelope, context)
+        return envelope
+
+    def _run(
+        self, command: Command[Any] | None, name: str, raw_args: Any, context: AdminContext
+    ) -> tuple[dict[str, Any], Any]:
+        """The envelope, and the arguments as the trail keeps them (validated and with secrets masked)."""
         if command is None:
-            return _failure(name, "unknown_command", f"Unknown command {name!r}.", {"known": sorted(self._commands)})
+            known = {"known": sorted(self._commands)}
+            return _failure(name, "unknown_command", f"Unknown command {name!r}.", known), None
         if raw_args is None:
             raw_args = {}
         if not isinstance(raw_args, dict):
-            return _failure(name, "invalid_args", "Arguments must be a JSON object.")
+            return _failure(name, "invalid_args", "Arguments must be a JSON object."), None
         try:
             args = command.args.model_validate(raw_args)
         except ValidationError as exc:
@@ -117,15 +135,40 @@ class Registry:
                 {"field": ".".join(str(p) for p in e["loc"]) or "(args)", "problem": e["msg"]} for e in exc.errors()
             ]
             text = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-            return _failure(name, "invalid_args", f"Invalid arguments: {text}", problems)
+            return _failure(name, "invalid_args", f"Invalid arguments: {text}", problems), raw_args
+        trail_args = args.model_dump(mode="json", exclude_none=True)  # SecretStr comes out masked
         try:
             result = command.handler(args, context)
         except CommandError as exc:
-            return _failure(name, exc.code, exc.message, exc.details)
+            return _failure(name, exc.code, exc.message, exc.details), trail_args
         except TollwayError as exc:
-            return _failure(name, exc.code, exc.message)
+            return _failure(name, exc.code, exc.message), trail_args
         log.info("admin command %s by %s", name, context.actor)
-        return {"ok": True, "command": name, "result": result}
+        return {"ok": True, "command": name, "result": result}, trail_args
+
+
+def _write_trail(name: str, args: Any, envelope: dict[str, Any], context: AdminContext) -> None:
+    """One trail entry for a mutating command. The command has already happened, so a failure to record
+    it is logged and reported in the envelope rather than turned into a failure of the command."""
+    from tollway.operator import operator_stores
+    from tollway.trail import TrailEntry, new_entry_id, redact
+
+    now = context.clock_ms()
+    error = envelope.get("error") or {}
+    entry = TrailEntry(
+        entry_id=new_entry_id(now),
+        at=now,
+        command=name,
+        actor=context.actor,
+        args=redact(args),
+        outcome="ok" if envelope.get("ok") else str(error.get("code", "error")),
+        message=None if envelope.get("ok") else str(error.get("message", "")),
+    )
+    try:
+        operator_stores(context.services).trail.append(entry)
+    except Exception:
+        log.exception("audit trail entry of %s by %s not written", name, context.actor)
+        envelope["warning"] = "The audit-trail entry of this command could not be written."
 
 
 def http_status_of(envelope: dict[str, Any]) -> int:

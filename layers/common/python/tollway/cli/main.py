@@ -29,6 +29,9 @@ def _admin_parser(sub: Any) -> None:
     target.add_argument("--stack", default=None, help="Deployed stack name (finds the admin function).")
     target.add_argument("--function", default=None, help="Deployed admin function name.")
     admin.add_argument("--region", default=None)
+    admin.add_argument(
+        "--download-dir", default=None, type=Path, help="Where exports are saved (default: . for the local stack)."
+    )
     groups = admin.add_subparsers(dest="group", metavar="GROUP", required=True)
     by_group: dict[str, Any] = {}
     for command in load().commands():
@@ -84,8 +87,20 @@ def run_admin(ns: argparse.Namespace, out: Any = None, err: Any = None) -> int:
         error = envelope.get("error", {})
         err.write(f"error ({error.get('code')}): {error.get('message')}\n")
     if envelope.get("ok"):
+        _save_export(ns, envelope, err)
         return 0
     return 2 if envelope.get("error", {}).get("code") in USAGE_ERRORS else 1
+
+
+def _save_export(ns: argparse.Namespace, envelope: dict[str, Any], err: Any) -> None:
+    """An export's presigned link is downloaded for the local stack (or wherever --download-dir says)."""
+    from tollway.exports import save_export
+
+    local = not (ns.stack or ns.function)
+    if ns.download_dir is not None or local:
+        saved = save_export(envelope.get("result"), ns.download_dir or Path.cwd())
+        if saved is not None:
+            err.write(f"saved {saved}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ Secrets Manager."""
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -81,7 +82,7 @@ class DynamoConfig:
         channel = self.get_channel(channel_id)
         if channel is None or (only_if is not None and channel.status is not only_if):
             return False
-        updated = channel.replace(status=status, disabled_reason=reason)
+        updated = channel.replace(status=status, disabled_reason=reason, status_changed_at=int(time.time() * 1000))
         values: dict[str, Any] = {
             ":st": S(status.value),
             ":data": S(json.dumps(updated.to_json(), separators=(",", ":"))),
@@ -127,6 +128,32 @@ class DynamoConfig:
     def put_group(self, group: Group) -> None:
         item = {"pk": S("group"), "sk": S(group.name), "data": S(json.dumps(group.to_json()))}
         retry_store(lambda: self._c.put_item(TableName=self._table, Item=item))
+
+    def delete_group(self, name: str) -> bool:
+        response = retry_store(
+            lambda: self._c.delete_item(
+                TableName=self._table, Key={"pk": S("group"), "sk": S(name)}, ReturnValues="ALL_OLD"
+            )
+        )
+        return "Attributes" in response
+
+    def get_state(self, name: str) -> dict[str, Any] | None:
+        item = retry_store(
+            lambda: self._c.get_item(TableName=self._table, Key={"pk": S("state"), "sk": S(name)}, ConsistentRead=True)
+        ).get("Item")
+        return None if item is None else dict(json.loads(item["data"]["S"]))
+
+    def put_state(self, name: str, data: dict[str, Any]) -> None:
+        item = {"pk": S("state"), "sk": S(name), "data": S(json.dumps(data, separators=(",", ":")))}
+        retry_store(lambda: self._c.put_item(TableName=self._table, Item=item))
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._c
+
+    @property
+    def table(self) -> str:
+        return self._table
 
 
 class SecretsManagerStore:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 from tollway.config.model import Channel, ChannelStatus, Group
 from tollway.memory.backend import MemoryBackend
@@ -14,6 +16,10 @@ __all__ = ["MemoryConfig", "MemorySecrets"]
 class MemoryConfig:
     def __init__(self, backend: MemoryBackend) -> None:
         self._b = backend
+
+    @property
+    def backend(self) -> MemoryBackend:
+        return self._b
 
     def _list(self, kind: str) -> list[dict[str, object]]:
         with self._b.lock:
@@ -47,9 +53,8 @@ class MemoryConfig:
             channel = self.get_channel(channel_id)
             if channel is None or (only_if is not None and channel.status is not only_if):
                 return False
-            self._b.config[("channel", channel_id)] = {
-                "data": json.dumps(channel.replace(status=status, disabled_reason=reason).to_json())
-            }
+            changed = channel.replace(status=status, disabled_reason=reason, status_changed_at=int(time.time() * 1000))
+            self._b.config[("channel", channel_id)] = {"data": json.dumps(changed.to_json())}
             return True
 
     def list_prices(self) -> dict[str, ModelPrice]:
@@ -74,6 +79,19 @@ class MemoryConfig:
     def put_group(self, group: Group) -> None:
         with self._b.lock:
             self._b.config[("group", group.name)] = {"data": json.dumps(group.to_json())}
+
+    def delete_group(self, name: str) -> bool:
+        with self._b.lock:
+            return self._b.config.pop(("group", name), None) is not None
+
+    def get_state(self, name: str) -> dict[str, Any] | None:
+        with self._b.lock:
+            item = self._b.config.get(("state", name))
+        return None if item is None else dict(json.loads(str(item["data"])))
+
+    def put_state(self, name: str, data: dict[str, Any]) -> None:
+        with self._b.lock:
+            self._b.config[("state", name)] = {"data": json.dumps(data)}
 
 
 class MemorySecrets:

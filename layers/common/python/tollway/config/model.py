@@ -42,6 +42,7 @@ class Channel:
     has_key: bool = True
     created_at: int = 0
     updated_at: int = 0
+    status_changed_at: int = 0  # ms; when the status last changed (maintenance reports auto-disables by it)
 
     def serves(self, model: str, group: str) -> bool:
         return self.status is ChannelStatus.ENABLED and model in self.models and group in self.groups
@@ -73,6 +74,7 @@ class Channel:
             "has_key": self.has_key,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "status_changed_at": self.status_changed_at,
         }
 
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from tollway.config.model import Channel, ChannelStatus, Group
 from tollway.pricing.schema import ModelPrice
@@ -35,6 +35,13 @@ class ConfigStore(Protocol):
     def list_groups(self) -> dict[str, Group]: ...
 
     def put_group(self, group: Group) -> None: ...
+
+    def delete_group(self, name: str) -> bool: ...
+
+    def get_state(self, name: str) -> dict[str, Any] | None:
+        """A small named JSON document of operator state (e.g. the last maintenance run)."""
+
+    def put_state(self, name: str, data: dict[str, Any]) -> None: ...
 
 
 class SecretStore(Protocol):

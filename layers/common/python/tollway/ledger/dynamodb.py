@@ -74,6 +74,14 @@ class DynamoLedger:
         self._shards = usage_shards
         self._ttl_days = usage_ttl_days
 
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._c
+
+    @property
+    def tables(self) -> Tables:
+        return self._t
+
     # ---- reserve -------------------------------------------------------------------------------
 
     def reserve(self, request: HoldRequest) -> HoldRequest:
@@ -449,7 +457,7 @@ def _rejection(
             if fitted != plan:
                 return fitted  # a period rolled over (or another process rolled it): try again, fitted
             rejected = guard_rejection(
-                plan, guards, state, request.amount, now_s * 1000, balance=balance, remaining=remaining
+                plan, guards, state, request.amount, request.created_at, balance=balance, remaining=remaining
             )
             if rejected is not None:
                 return rejected

@@ -97,9 +97,7 @@ def reserve_key_op(table: str, request: HoldRequest, plan: Plan | None, now_s: i
         e.values[":month"] = S(use.month)
         if plan.month_roll:
             # a new month: the stored month is older (or absent) AND the whole cap covers the worst case
-            e.conditions.append(
-                "(attribute_not_exists(month_period) OR month_period < :month) AND monthly_cap >= :amt"
-            )
+            e.conditions.append("(attribute_not_exists(month_period) OR month_period < :month) AND monthly_cap >= :amt")
             e.sets.append("month_period = :month, month_left = monthly_cap - :amt")
         else:
             # the same month: what is left of this month's cap covers the worst case

@@ -26,3 +26,4 @@ class MemoryBackend:
     usage: dict[str, UsageRecord] = field(default_factory=dict)
     config: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, Any] = field(default_factory=dict)  # redemption codes by hash (tollway/redeem)

@@ -90,12 +90,12 @@ def action_of_custom_id(custom_id: str) -> ActionSpec:
     parts = custom_id.split("::")
     if len(parts) < 2 or parts[0] != "MJ":
         raise ActionError(f"unknown_action: {custom_id[:120]!r} is not a Midjourney button")
-    token = parts[2] if parts[1].upper() == "JOB" and len(parts) > 2 else parts[1]
-    if token == "upsample":
+    name = parts[2] if parts[1].upper() == "JOB" and len(parts) > 2 else parts[1]
+    if name == "upsample":
         return ACTIONS["UPSCALE"]
-    if "upsample" in token:
+    if "upsample" in name:
         return ACTIONS["UPSCALE_HD"]
-    named = {
+    known = {
         "variation": "VARIATION",
         "high_variation": "HIGH_VARIATION",
         "low_variation": "LOW_VARIATION",
@@ -105,13 +105,13 @@ def action_of_custom_id(custom_id: str) -> ActionSpec:
         "Inpaint": "INPAINT",
         "PicReader": "PIC_READER",
     }
-    if token in named:
-        return ACTIONS[named[token]]
-    if _PAN.match(token):
+    if name in known:
+        return ACTIONS[known[name]]
+    if _PAN.match(name):
         return ACTIONS["PAN"]
-    if token.startswith("animate_"):
+    if name.startswith("animate_"):
         return ACTIONS["VIDEO"]
-    if token == "Picread" and parts[-1] == "Retry":
+    if name == "Picread" and parts[-1] == "Retry":
         return ACTIONS["PIC_READER_RETRY"]
     raise ActionError(f"unknown_action: the button {custom_id[:120]!r} cannot be relayed")
 

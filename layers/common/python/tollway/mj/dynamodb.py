@@ -97,9 +97,7 @@ class DynamoTasks:
     def _update(self, task_id: str, **kwargs: Any) -> dict[str, Any] | None:
         """An UpdateItem; the new item, or None if its condition failed."""
         try:
-            response = retry_store(
-                lambda: self._c.update_item(TableName=self._table, Key=self._key(task_id), **kwargs)
-            )
+            response = retry_store(lambda: self._c.update_item(TableName=self._table, Key=self._key(task_id), **kwargs))
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return None

@@ -125,6 +125,7 @@ class Task:
     custom_id: str = ""
     bot_type: str = ""
     parent_id: str | None = None
+    parent_upstream_id: str | None = None
     public_base: str | None = None  # tollway's public URL when the task was submitted
     view: dict[str, Any] = field(default_factory=dict)
     updated_at: int = 0

@@ -21,8 +21,11 @@ if TYPE_CHECKING:
     from tollway.memory.backend import MemoryBackend
 
 __all__ = [
+    "DynamoKeySettings",
     "DynamoOptions",
     "ImageStore",
+    "KeySettings",
+    "MemoryKeySettings",
     "MemoryImages",
     "MemoryOptions",
     "MemoryVault",
@@ -49,6 +52,15 @@ class Vault(Protocol):
         end up with the same value (create-only, then read)."""
 
 
+class KeySettings(Protocol):
+    def update(self, key_hash: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``changes`` into a key's ``settings`` (a None value removes the entry); the new settings.
+
+        Raises:
+            LookupError: no such key.
+        """
+
+
 class ImageStore(Protocol):
     def put(self, key: str, body: bytes, content_type: str) -> None: ...
 
@@ -62,6 +74,7 @@ class MjStores:
     options: OptionsStore
     vault: Vault
     images: ImageStore | None  # None: no bucket configured (relay mode then proxies live)
+    key_settings: KeySettings
 
 
 # ---- options: one item of the config table (pk "mj", sk "settings"), JSON in ``data`` -------------
@@ -98,6 +111,76 @@ class MemoryOptions:
     def put(self, options: dict[str, Any]) -> None:
         with self._b.lock:
             self._b.config[_OPTIONS_KEY] = {"data": json.dumps(options)}
+
+
+# ---- a key's MJ defaults, kept in its open ``settings`` map ----------------------------------------
+# (KeyChanges in tollway.accounts has no field for ``settings`` yet; this writes that one attribute.)
+
+
+def _merged(old: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    new = dict(old)
+    for name, value in changes.items():
+        if value is None:
+            new.pop(name, None)
+        else:
+            new[name] = value
+    return new
+
+
+class DynamoKeySettings:
+    def __init__(self, client: DynamoDBClient, keys_table: str) -> None:
+        self._c = client
+        self._table = keys_table
+
+    def update(self, key_hash: str, changes: dict[str, Any]) -> dict[str, Any]:
+        key = {"key_hash": S(key_hash)}
+        for _ in range(5):
+            item = retry_store(lambda: self._c.get_item(TableName=self._table, Key=key, ConsistentRead=True)).get(
+                "Item"
+            )
+            if item is None:
+                raise LookupError(key_hash)
+            old_text = item.get("settings", {}).get("S")
+            new = _merged(json.loads(old_text or "{}"), changes)
+            values: dict[str, Any] = {":new": S(json.dumps(new, separators=(",", ":")))}
+            if old_text is None:
+                condition = "attribute_exists(key_hash) AND attribute_not_exists(settings)"
+            else:
+                condition = "attribute_exists(key_hash) AND settings = :old"
+                values[":old"] = S(old_text)
+            try:
+                retry_store(
+                    lambda c=condition, v=values: self._c.update_item(  # type: ignore[misc]
+                        TableName=self._table,
+                        Key=key,
+                        UpdateExpression="SET settings = :new",
+                        # the settings are still the ones read (another change in between: read again)
+                        ConditionExpression=c,
+                        ExpressionAttributeValues=v,
+                    )
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    continue
+                raise
+            return new
+        raise RuntimeError("the key's settings kept changing; try again")
+
+
+class MemoryKeySettings:
+    def __init__(self, backend: MemoryBackend) -> None:
+        self._b = backend
+
+    def update(self, key_hash: str, changes: dict[str, Any]) -> dict[str, Any]:
+        import dataclasses
+
+        with self._b.lock:
+            key = self._b.keys.get(key_hash)
+            if key is None:
+                raise LookupError(key_hash)
+            new = _merged(key.settings, changes)
+            self._b.keys[key_hash] = dataclasses.replace(key, settings=new)
+            return new
 
 
 # ---- the signing master secret ----------------------------------------------------------------

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 __all__ = [
     "LongContext",
@@ -98,6 +98,10 @@ class ModelPrice(_Strict):
     )
     image_output_tokens_worst_case: dict[str, int] | None = Field(
         default=None, description="Per image and quality, for models without a published token table."
+    )
+    image_output_tokens: dict[str, PositiveInt] | None = Field(
+        default=None,
+        description='Published output tokens per image, key "size/quality" (e.g. "1024x1024/high"); for reservations.',
     )
     shutdown_date: date | None = None
     note: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx2
 
@@ -21,13 +22,12 @@ __all__ = ["UpstreamClient", "UpstreamResponse", "build_request_target"]
 def build_request_target(
     channel: Channel, path: str, upstream_model: str, secret: str | None, content_type: str = "application/json"
 ) -> tuple[str, dict[str, str]]:
-    """The URL and headers of a call to ``path`` (e.g. ``/chat/completions``) on a channel."""
+    """The URL and headers of a call to ``path`` (e.g. ``/chat/completions``, possibly with a query) on a
+    channel."""
     headers: dict[str, str] = {"content-type": content_type, "accept-encoding": "identity"}
     base = channel.base_url.rstrip("/")
     if channel.type == "azure":
-        # Azure OpenAI: deployment-based URLs, an api-version query and the api-key header.
-        version = str(channel.settings.get("api_version", "2024-10-21"))
-        url = f"{base}/openai/deployments/{upstream_model}{path}?api-version={version}"
+        url = _azure_url(channel, base, path, upstream_model)
         if secret:
             headers["api-key"] = secret
     else:
@@ -37,6 +37,32 @@ def build_request_target(
     # Operator-set extra headers (never the customer's) go last and may override defaults.
     headers.update({k.lower(): v for k, v in channel.headers.items()})
     return url, headers
+
+
+# Azure serves these under its OpenAI-compatible v1 surface (the model — the deployment name — in the
+# body), not per deployment: the Responses API exists only there.
+_AZURE_V1_PATHS = ("/responses", "/models")
+AZURE_DEFAULT_API_VERSION = "2024-10-21"
+
+
+def _azure_url(channel: Channel, base: str, path: str, deployment: str) -> str:
+    """Azure OpenAI: ``{base}/openai/deployments/{deployment}{path}?api-version=V`` (channel setting
+    ``api_version``, default the GA ``2024-10-21``); Responses and model lists on ``{base}/openai/v1{path}``,
+    with ``?api-version=`` only when the channel sets ``responses_api_version`` (e.g. ``preview``)."""
+    if base.endswith("/openai"):
+        base = base[: -len("/openai")]
+    route, _, query = path.partition("?")
+    params = [query] if query else []
+    if route.startswith(_AZURE_V1_PATHS):
+        v1_version = channel.settings.get("responses_api_version")
+        if v1_version:
+            params.append(urlencode({"api-version": str(v1_version)}))
+        url = f"{base}/openai/v1{route}"
+    else:
+        version = str(channel.settings.get("api_version") or AZURE_DEFAULT_API_VERSION)
+        params.append(urlencode({"api-version": version}))
+        url = f"{base}/openai/deployments/{quote(deployment, safe='-_.')}{route}"
+    return url + ("?" + "&".join(params) if params else "")
 
 
 class UpstreamResponse:
@@ -110,6 +136,38 @@ class UpstreamClient:
         client = self._http()
         request = client.build_request("POST", url, content=body, headers=headers, timeout=timeout)
         return UpstreamResponse(await client.send(request, stream=True))
+
+    async def call(
+        self,
+        method: str,
+        channel: Channel,
+        path: str,
+        secret: str | None,
+        *,
+        body: bytes | None = None,
+        upstream_model: str = "",
+        limit: int = 64 * 1024 * 1024,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """A small unbilled call (e.g. ``GET /responses/{id}``): status, headers and up to ``limit`` bytes.
+
+        Raises:
+            httpx2.TimeoutException, httpx2.TransportError: the connection failed.
+        """
+        url, headers = build_request_target(channel, path, upstream_model, secret)
+        if body is None:
+            headers.pop("content-type", None)
+        s = self._settings
+        timeout = httpx2.Timeout(
+            channel.read_timeout_s or s.upstream_read_timeout_s,
+            connect=channel.connect_timeout_s or s.upstream_connect_timeout_s,
+        )
+        client = self._http()
+        request = client.build_request(method, url, content=body, headers=headers, timeout=timeout)
+        response = UpstreamResponse(await client.send(request, stream=True))
+        try:
+            return response.status, response.headers, await response.read_limited(limit)
+        finally:
+            await response.aclose()
 
     async def get(self, channel: Channel, path: str, secret: str | None) -> tuple[int, Any]:
         """A small GET (channel tests, balance queries); returns status and parsed JSON (or None)."""

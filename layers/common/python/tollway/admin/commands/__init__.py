@@ -13,6 +13,19 @@ __all__ = ["load"]
 def load() -> Registry:
     import importlib
 
-    for name in ("accounts", "audit", "channels", "keys", "maintenance", "usage"):
+    for name in (
+        "accounts",
+        "audit",
+        "channels",
+        "groups",
+        "keys",
+        "maintenance",
+        "mj",
+        "prices",
+        "redeem",
+        "stats",
+        "trail",
+        "usage",
+    ):
         importlib.import_module(f"tollway.admin.commands.{name}")
     return REGISTRY

@@ -11,7 +11,17 @@ from tollway.admin.registry import AdminContext, CommandError
 from tollway.ledger.model import Movement
 from tollway.money import MoneyError, format_usd, parse_usd
 
-__all__ = ["Usd", "finish_movement", "micros_of", "usd"]
+__all__ = [
+    "SignedUsd",
+    "Usd",
+    "drop_none",
+    "finish_movement",
+    "forget_account_keys",
+    "micros_of",
+    "not_found",
+    "require_group",
+    "usd",
+]
 
 
 def _check_usd(value: str) -> str:
@@ -54,3 +64,18 @@ def not_found(kind: str, ident: str) -> CommandError:
 
 def drop_none(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
+
+
+def require_group(context: AdminContext, group: str) -> None:
+    """Refuse a group that does not exist (a typo would silently price and route an account wrongly)."""
+    svc = context.services
+    if group != svc.settings.default_group and group not in svc.config.list_groups():
+        raise CommandError("not_found", f"No group {group!r}; create it with `group set --name {group}` first.")
+
+
+def forget_account_keys(context: AdminContext, account_id: str) -> None:
+    """Drop an account's keys from this process's key cache, so a change to the account is seen at once
+    here (locally: by the relay too; on AWS other processes see it within the key cache's TTL — the
+    reserve write enforces the account's status anyway)."""
+    for key in context.services.accounts.list_keys(account_id):
+        context.services.keys.forget(key.key_hash)

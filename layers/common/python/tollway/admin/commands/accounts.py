@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from tollway.accounts.model import Account, AccountStatus
-from tollway.admin.commands._common import SignedUsd, Usd, finish_movement, micros_of, not_found, usd
+from tollway.accounts.ports import NotFoundError
+from tollway.admin.commands._common import (
+    SignedUsd,
+    Usd,
+    finish_movement,
+    forget_account_keys,
+    micros_of,
+    not_found,
+    require_group,
+    usd,
+)
 from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
 from tollway.ids import account_id, movement_id
 from tollway.ledger.model import HoldRejected, RejectReason
@@ -23,6 +33,7 @@ class CreateAccount(Args):
 @REGISTRY.command("account.create", CreateAccount, summary="Create an account with its opening credit.")
 def create_account(args: CreateAccount, context: AdminContext) -> dict[str, Any]:
     svc = context.services
+    require_group(context, args.group)
     credit = micros_of(args.credit_usd if args.credit_usd is not None else svc.settings.signup_credit_usd)
     now = context.clock_ms()
     account = Account(
@@ -66,32 +77,108 @@ class CreditAccount(Args):
 
 @REGISTRY.command("account.credit", CreditAccount, summary="Credit (or debit) an account, with a reason.")
 def credit_account(args: CreditAccount, context: AdminContext) -> dict[str, Any]:
-    amount = micros_of(args.amount_usd)
+    return _adjust(args.account_id, micros_of(args.amount_usd), args.reason, context)
+
+
+class DebitAccount(Args):
+    account_id: str = Field(min_length=1)
+    amount_usd: Usd = Field(description="The amount to take (never below a zero balance).")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@REGISTRY.command("account.debit", DebitAccount, summary="Debit an account, with a reason (never below zero).")
+def debit_account(args: DebitAccount, context: AdminContext) -> dict[str, Any]:
+    return _adjust(args.account_id, -micros_of(args.amount_usd), args.reason, context)
+
+
+def _adjust(account: str, amount: int, reason: str, context: AdminContext) -> dict[str, Any]:
+    """An operator adjustment: a ledger entry like any other (a conditional write; debits never go below
+    zero)."""
     if amount == 0:
         raise CommandError("invalid_args", "amount_usd must not be zero.")
     now = context.clock_ms()
     try:
         movement = context.services.ledger.credit(
-            args.account_id,
+            account,
             amount,
             movement_id=movement_id(now),
-            reason=f"adjustment: {args.reason}",
+            reason=f"adjustment: {reason}",
             actor=context.actor,
             now=now,
         )
     except HoldRejected as exc:
         if exc.reason is RejectReason.ACCOUNT_MISSING:
-            raise not_found("account", args.account_id) from exc
+            raise not_found("account", account) from exc
         raise CommandError(
             "insufficient_balance",
             f"A debit of ${usd(-amount)} would take the balance below zero (balance ${usd(exc.account_balance or 0)}).",
         ) from exc
     finish_movement(context, movement)
-    balance = context.services.ledger.balance(args.account_id)
+    balance = context.services.ledger.balance(account)
     return {
-        "account_id": args.account_id,
+        "kind": movement.entries[0].kind.value,
+        "account_id": account,
         "amount": amount,
         "balance": balance,
         "balance_usd": usd(balance or 0),
+        "amount_usd": usd(amount),
         "entry_id": movement.entries[0].entry_id,
+        "reason": movement.entries[0].reason,
     }
+
+
+class ListAccounts(Args):
+    group: str | None = None
+    status: Literal["active", "disabled"] | None = None
+    limit: int = Field(default=50, ge=1, le=1000)
+    cursor: str | None = None
+
+
+@REGISTRY.command("account.list", ListAccounts, mutating=False, summary="List accounts (paged; by group/status).")
+def list_accounts(args: ListAccounts, context: AdminContext) -> dict[str, Any]:
+    try:
+        page = context.services.accounts.list_accounts(
+            group=args.group,
+            status=None if args.status is None else AccountStatus(args.status),
+            limit=args.limit,
+            cursor=args.cursor,
+        )
+    except ValueError as exc:
+        raise CommandError("invalid_args", str(exc)) from exc
+    rows = [{k: v for k, v in a.to_json().items() if k != "settings"} for a in page.accounts]
+    return {"accounts": rows, "next_cursor": page.next_cursor}
+
+
+class SetGroup(Args):
+    account_id: str = Field(min_length=1)
+    group: str = Field(min_length=1, max_length=64)
+
+
+@REGISTRY.command("account.set-group", SetGroup, summary="Move an account to another group (price and channels).")
+def set_group(args: SetGroup, context: AdminContext) -> dict[str, Any]:
+    require_group(context, args.group)
+    try:
+        account = context.services.accounts.set_account_group(args.account_id, args.group)
+    except NotFoundError as exc:
+        raise not_found("account", args.account_id) from exc
+    forget_account_keys(context, args.account_id)
+    return account.to_json()
+
+
+def _status(args: AccountRef, context: AdminContext, status: AccountStatus) -> dict[str, Any]:
+    try:
+        account = context.services.accounts.set_account_status(args.account_id, status)
+    except NotFoundError as exc:
+        raise not_found("account", args.account_id) from exc
+    forget_account_keys(context, args.account_id)
+    return account.to_json()
+
+
+@REGISTRY.command("account.disable", AccountRef, summary="Disable an account: its keys are refused at once (403).")
+def disable_account(args: AccountRef, context: AdminContext) -> dict[str, Any]:
+    return _status(args, context, AccountStatus.DISABLED)
+
+
+@REGISTRY.command("account.enable", AccountRef, summary="Enable a disabled account.")
+def enable_account(args: AccountRef, context: AdminContext) -> dict[str, Any]:
+    return _status(args, context, AccountStatus.ACTIVE)

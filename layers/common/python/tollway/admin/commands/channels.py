@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+import anyio
 from pydantic import Field, HttpUrl, SecretStr
 
+from tollway import channel_probe
 from tollway.admin.commands._common import not_found
 from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
 from tollway.config.model import Channel, ChannelStatus
 from tollway.ids import channel_id
+from tollway.secrets_cache import channel_secret_name
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,14 @@ def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
             raise CommandError("conflict", f"Channel {channel.channel_id} already exists.") from exc
         raise
     svc.catalog.invalidate()
-    return channel.to_json()
+    return public(channel)
+
+
+def public(channel: Channel) -> dict[str, Any]:
+    """A channel as listings show it: extra headers by name only (they may carry credentials)."""
+    data = channel.to_json()
+    data["headers"] = {name: "[set]" for name in channel.headers}
+    return data
 
 
 class NoArgs(Args):
@@ -82,7 +92,68 @@ class NoArgs(Args):
 
 @REGISTRY.command("channel.list", NoArgs, mutating=False, summary="List channels with their status.")
 def list_channels(args: NoArgs, context: AdminContext) -> list[dict[str, Any]]:
-    return [c.to_json() for c in context.services.config.list_channels()]
+    return [public(c) for c in context.services.config.list_channels()]
+
+
+class UpdateChannel(Args):
+    channel_id: str = Field(min_length=1)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    base_url: HttpUrl | None = None
+    api_key: SecretStr | None = Field(default=None, description="A new upstream key (secret store only).")
+    models: list[str] | None = Field(default=None, min_length=1)
+    groups: list[str] | None = Field(default=None, min_length=1, description="Groups that may use the channel.")
+    model_map: dict[str, str] | None = None
+    priority: int | None = None
+    weight: int | None = Field(default=None, ge=0)
+    connect_timeout_s: float | None = Field(default=None, gt=0, le=60)
+    read_timeout_s: float | None = Field(default=None, gt=0, le=900)
+    headers: dict[str, str] | None = None
+    settings: dict[str, Any] | None = None
+
+
+@REGISTRY.command("channel.update", UpdateChannel, summary="Change a channel (a new key goes to the secret store).")
+def update_channel(args: UpdateChannel, context: AdminContext) -> dict[str, Any]:
+    svc = context.services
+    channel = svc.config.get_channel(args.channel_id)
+    if channel is None:
+        raise not_found("channel", args.channel_id)
+    changes: dict[str, Any] = {
+        k: v for k, v in args.model_dump(exclude={"channel_id", "api_key", "base_url"}).items() if v is not None
+    }
+    for name in ("models", "groups"):
+        if name in changes:
+            changes[name] = tuple(changes[name])
+    if args.base_url is not None:
+        changes["base_url"] = str(args.base_url).rstrip("/")
+    if args.api_key is not None:
+        changes["has_key"] = True
+    updated = channel.replace(**changes, updated_at=context.clock_ms())
+    # Two stores, compensated: the new secret first; if the record cannot be written, the old secret
+    # (or none) is put back, so the channel never runs with a key its record does not describe.
+    name = channel_secret_name(svc.settings.secrets_prefix, channel.channel_id)
+    previous = svc.secrets.get(name) if args.api_key is not None else None
+    if args.api_key is not None:
+        svc.channel_secrets.put(channel.channel_id, args.api_key.get_secret_value())
+    try:
+        svc.config.put_channel(updated, create=False)
+    except Exception as exc:
+        if args.api_key is not None:
+            _restore_secret(context, channel.channel_id, previous)
+        if isinstance(exc, LookupError):
+            raise not_found("channel", args.channel_id) from exc
+        raise
+    svc.catalog.invalidate()
+    return public(updated)
+
+
+def _restore_secret(context: AdminContext, ident: str, previous: str | None) -> None:
+    try:
+        if previous is None:
+            context.services.channel_secrets.delete(ident)
+        else:
+            context.services.channel_secrets.put(ident, previous)
+    except Exception:
+        log.exception("could not restore the secret of channel %s after a failed update", ident)
 
 
 class ChannelRef(Args):
@@ -96,7 +167,7 @@ def _status(args: ChannelRef, context: AdminContext, status: ChannelStatus, reas
     channel = context.services.config.get_channel(args.channel_id)
     if channel is None:  # pragma: no cover - removed concurrently
         raise not_found("channel", args.channel_id)
-    return channel.to_json()
+    return public(channel)
 
 
 @REGISTRY.command("channel.enable", ChannelRef, summary="Enable a channel (also one disabled automatically).")
@@ -117,3 +188,46 @@ def remove_channel(args: ChannelRef, context: AdminContext) -> dict[str, Any]:
     svc.channel_secrets.delete(args.channel_id)
     svc.catalog.invalidate()
     return {"channel_id": args.channel_id, "removed": True}
+
+
+class ProbeChannel(Args):
+    channel_id: str = Field(min_length=1)
+    model: str | None = Field(default=None, description="A model the channel serves (default: its first).")
+
+
+@REGISTRY.command("channel.test", ProbeChannel, mutating=False, summary="One real minimal call; shows the latency.")
+def probe_channel(args: ProbeChannel, context: AdminContext) -> dict[str, Any]:
+    svc = context.services
+    channel = svc.config.get_channel(args.channel_id)
+    if channel is None:
+        raise not_found("channel", args.channel_id)
+    model = args.model or channel.models[0]
+    if model not in channel.models:
+        raise CommandError("invalid_args", f"Channel {channel.channel_id} does not serve {model!r}.")
+    price = svc.catalog.get().price(model)
+    secret = svc.channel_secrets.get(channel.channel_id)
+
+    async def run() -> dict[str, Any]:
+        async with channel_probe.make_client(svc.settings) as client:
+            return await channel_probe.probe_call(
+                client, channel, secret, model, reasoning=price is not None and price.reasoning
+            )
+
+    result = anyio.run(run)
+    result["status_of_channel"] = channel.status.value
+    return result
+
+
+@REGISTRY.command("channel.balance", ChannelRef, mutating=False, summary="The upstream's balance, where exposed.")
+def channel_balance(args: ChannelRef, context: AdminContext) -> dict[str, Any]:
+    svc = context.services
+    channel = svc.config.get_channel(args.channel_id)
+    if channel is None:
+        raise not_found("channel", args.channel_id)
+    secret = svc.channel_secrets.get(channel.channel_id)
+
+    async def run() -> dict[str, Any]:
+        async with channel_probe.make_client(svc.settings) as client:
+            return await channel_probe.balance_of(client, channel, secret)
+
+    return anyio.run(run)

@@ -1,0 +1,191 @@
+"""The free Midjourney routes: fetch, list-by-condition, image-seed, images, the webhook secret.
+
+All are answered from tollway's own tasks, scoped to the caller (another account's task id is simply
+not found). A task not finished and not heard of for ``refresh_after_s`` is refreshed from the
+upstream first (list-by-condition in one call per channel), under the same forward-only rule as
+callbacks; its follow-ups (refund, image copy, notifyHook) run after the answer is sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from tollway.auth import KeyContext
+from tollway.errors import NotFound, PermissionDenied
+from tollway.mj.images import ImageUnavailable
+from tollway.mj.model import ImageMode, Phase, Task
+from tollway.mj.modes import resolve_image_mode
+from tollway.mj.news import state_of
+from tollway.mj.notify import EVENT_HEADER
+from tollway.mj.render import envelope, render_task
+from tollway.mj.runtime import MjRuntime
+from tollway.mj.signing import SIGNATURE_HEADER
+from tollway.mj.upstream import UpstreamDown
+from tollway.upstream.failures import scrub
+
+from relay.mj.auth import MjCall
+from relay.mj.prepare import owned_task
+
+__all__ = ["MAX_LIST_IDS", "Read", "fetch", "image", "image_seed", "list_tasks", "notify_secret", "refresh"]
+
+MAX_LIST_IDS = 200
+
+#: (HTTP status, JSON body, what to run after the answer is sent)
+Read = tuple[int, Any, Callable[[], None] | None]
+
+
+def _image_mode(call: MjCall) -> ImageMode:
+    return resolve_image_mode(
+        path=call.path.image_mode,
+        key_default=call.context.key.settings.get("mj_image_mode"),
+        operator_default=call.rt.options().default_image_mode,
+    )
+
+
+def refresh(rt: MjRuntime, tasks: list[Task], now: int) -> tuple[list[Task], list[Task]]:
+    """Refresh stale unfinished tasks from their upstreams; ``(tasks as now stored, tasks that moved)``."""
+    options = rt.options()
+    stale_ms = int(options.refresh_after_s * 1000)
+    timeout_ms = int(options.task_timeout_s * 1000)
+    current = {t.task_id: t for t in tasks}
+    moved: list[Task] = []
+    groups: dict[str, list[Task]] = defaultdict(list)
+    for task in tasks:
+        if task.phase is not Phase.ACCEPTED or task.terminal or not task.upstream_id:
+            continue
+        if now - task.created_at > timeout_ms:
+            current[task.task_id] = rt.engine.time_out(task, now)  # refunded at once, not at the next sweep
+        elif now - task.updated_at >= stale_ms:
+            groups[task.channel_id].append(task)
+    for channel_id, group in groups.items():
+        channel = rt.channel(channel_id)
+        if channel is None:
+            continue
+        secret = rt.svc.channel_secrets.get(channel_id)
+        try:
+            if len(group) == 1:
+                raw = rt.upstream.fetch(channel, secret, group[0].upstream_id or "")
+                items = [raw] if raw is not None else []
+            else:
+                items = rt.upstream.list_tasks(channel, secret, [t.upstream_id or "" for t in group])
+        except UpstreamDown:
+            continue  # the stored state is served; the sweep polls again
+        by_id = {str(item.get("id")): item for item in items}
+        for task in group:
+            update = state_of(by_id.get(task.upstream_id or ""))
+            if update is None:
+                continue
+            applied, stored = rt.tasks.apply(task.task_id, update, now)
+            if applied and stored is not None:
+                current[task.task_id] = stored
+                moved.append(stored)
+    return [current[t.task_id] for t in tasks], moved
+
+
+def _after(rt: MjRuntime, moved: list[Task]) -> Callable[[], None] | None:
+    if not moved:
+        return None
+
+    def run() -> None:
+        now = rt.svc.clock_ms()
+        for task in moved:
+            rt.engine.followups(task, now)
+
+    return run
+
+
+def fetch(call: MjCall, task_id: str) -> Read:
+    task = owned_task(call, task_id)
+    if task is None:
+        return 404, envelope(3, f"task {task_id} not found"), None
+    rt = call.rt
+    now = rt.svc.clock_ms()
+    (fresh,), moved = refresh(rt, [task], now)
+    return 200, render_task(fresh, _image_mode(call), rt.links(call.base, now)), _after(rt, moved)
+
+
+def _ids(data: Any) -> list[str] | None:
+    """``{"ids": [...]}`` with ids as strings or JSON numbers (some clients send numbers)."""
+    raw = data.get("ids") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        return None
+    ids: list[str] = []
+    for value in raw:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return None
+        ids.append(str(value).strip())
+    return ids
+
+
+def list_tasks(call: MjCall, data: Any) -> Read:
+    ids = _ids(data)
+    if ids is None:
+        return 400, envelope(4, 'the body must be {"ids": [task ids]}'), None
+    if len(ids) > MAX_LIST_IDS:
+        return 400, envelope(4, f"at most {MAX_LIST_IDS} ids per request"), None
+    rt = call.rt
+    account_id = call.context.account.account_id
+    found = [
+        t
+        for t in rt.tasks.get_many([i for i in ids if i.isdigit()])
+        if t.account_id == account_id and t.phase is Phase.ACCEPTED
+    ]
+    now = rt.svc.clock_ms()
+    fresh, moved = refresh(rt, found, now)
+    mode, links = _image_mode(call), rt.links(call.base, now)
+    return 200, [render_task(t, mode, links) for t in fresh], _after(rt, moved)
+
+
+def image_seed(call: MjCall, task_id: str) -> Read:
+    task = owned_task(call, task_id)
+    if task is None or not task.upstream_id:
+        return 200, envelope(3, f"task {task_id} not found"), None
+    rt = call.rt
+    channel = rt.channel(task.channel_id)
+    if channel is None:
+        return 200, envelope(3, f"the channel of task {task_id} is unavailable"), None
+    try:
+        answer = rt.upstream.image_seed(channel, rt.svc.channel_secrets.get(channel.channel_id), task.upstream_id)
+    except UpstreamDown:
+        return 200, envelope(9, "The Midjourney upstream is unavailable."), None
+    result = answer.result if isinstance(answer.result, (str, int)) else None
+    return 200, envelope(answer.code, scrub(answer.description), None if result is None else str(result)), None
+
+
+def notify_secret(call: MjCall) -> Read:
+    secret = call.rt.keys.hook_secret(call.context.account.account_id)
+    body = {
+        "secret": secret,
+        "header": SIGNATURE_HEADER,
+        "format": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + raw body)>",
+        "event_header": EVENT_HEADER,
+        "tolerance_s": 300,
+    }
+    return 200, body, None
+
+
+def image(rt: MjRuntime, task_id: str, query: dict[str, str], context: KeyContext | None) -> tuple[bytes, str]:
+    """An image by signed link (``exp`` + ``sig``) or by its owner's key (blocking).
+
+    Raises:
+        PermissionDenied: no valid signature and not the owner.
+        NotFound: no such task, or no image to serve.
+    """
+    task = rt.tasks.get(task_id) if task_id.isdigit() else None
+    expires = query.get("exp", "")
+    signature = query.get("sig", "")
+    signed = (
+        expires.isdigit() and int(expires) >= time.time() and rt.keys.verify_image(task_id, int(expires), signature)
+    )
+    owner = context is not None and task is not None and task.account_id == context.account.account_id
+    if not (signed or owner):
+        raise PermissionDenied("This image link is invalid or has expired; fetch the task for a fresh one.")
+    if task is None or task.phase is not Phase.ACCEPTED:
+        raise NotFound(f"No image for task {task_id}.", code="image_not_found")
+    try:
+        return rt.engine.images.serve(task)
+    except ImageUnavailable as exc:
+        raise NotFound(f"No image for task {task_id}: {exc}", code="image_not_found") from None

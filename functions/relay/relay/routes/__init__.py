@@ -1,0 +1,1 @@
+"""Relay routes that are not OpenAI endpoints (and so are not ``EndpointSpec`` pipelines)."""

@@ -1,0 +1,93 @@
+"""``POST /api/redeem`` — a customer redeems a code with their own key; the account is credited.
+
+Body: ``{"code": "rdm-…"}`` (``"key"`` is accepted too, the name one-api uses). The credit is a ledger
+entry like any other, written by the same transaction that marks the code used, so a code credits
+exactly once however many requests race for it (``tollway/redeem/dynamodb.py``). Not a billable
+endpoint: no usage record. Errors use the OpenAI error shape.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from tollway.errors import ClientError, InvalidRequest, PermissionDenied, TollwayError
+from tollway.ids import movement_id
+from tollway.money import format_usd
+from tollway.redeem.model import RedeemRefused, hash_code, is_well_formed
+
+from relay.asgi import read_body
+from relay.pipeline import Pipeline
+
+__all__ = ["redeem_routes"]
+
+_MAX_BODY = 4096
+
+
+def _error(reason: str) -> TollwayError:
+    match reason:
+        case "used":
+            return ClientError("This redemption code has already been used.", code="code_used", status_code=409)
+        case "disabled":
+            return ClientError("This redemption code has been disabled.", code="code_disabled")
+        case "expired":
+            return ClientError("This redemption code has expired.", code="code_expired")
+        case "group":
+            return PermissionDenied("This redemption code is not valid for your account's group.", code="code_group")
+        case "account_disabled":
+            return PermissionDenied("This account is disabled.", code="account_disabled")
+        case "key_disabled":
+            return PermissionDenied("This API key is disabled.", code="key_disabled")
+        case "key_expired":
+            return PermissionDenied("This API key has expired.", code="key_expired")
+    return ClientError("This redemption code is not valid.", code="code_invalid")
+
+
+def redeem_routes(pipeline: Pipeline) -> list[BaseRoute]:
+    async def redeem(request: Request) -> Response:
+        svc = await pipeline.services()
+        context = await pipeline.authenticate(request, svc)
+        raw = await read_body(request, _MAX_BODY)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from exc
+        code = data.get("code", data.get("key")) if isinstance(data, dict) else None
+        if not isinstance(code, str) or not code.strip():
+            raise InvalidRequest('Send the code as {"code": "rdm-…"}.', param="code")
+        code = code.strip()
+        if not is_well_formed(code):
+            raise _error("invalid")
+        now = svc.clock_ms()
+
+        def run() -> dict[str, object]:
+            from tollway.operator import operator_stores  # not on the import path of every cold start
+
+            redemption = operator_stores(svc).codes.redeem(
+                hash_code(code),
+                account_id=context.account.account_id,
+                key_hash=context.key.key_hash,
+                key_id=context.key.key_id,
+                movement_id=movement_id(now),
+                now=now,
+            )
+            svc.biller.finish(redemption.movement)  # the ledger entry, then the marker is closed
+            balance = svc.ledger.balance(context.account.account_id) or 0
+            return {
+                "object": "redemption",
+                "code": redemption.code.prefix,
+                "credited": redemption.code.value,
+                "credited_usd": format_usd(redemption.code.value),
+                "balance": balance,
+                "balance_usd": format_usd(balance),
+                "entry_id": redemption.movement.entries[0].entry_id,
+            }
+
+        try:
+            body = await pipeline.blocking(run)
+        except RedeemRefused as refused:
+            raise _error(refused.reason) from None
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    return [Route("/api/redeem", redeem, methods=["POST"])]

@@ -1,0 +1,193 @@
+"""Everything the Midjourney relay needs, wired once per process from :class:`tollway.services.Services`.
+
+The relay, the callback function and the admin commands share this: the task store and the engine,
+the signing keys, the upstream client, the SSRF-guarded HTTP client and the operator's MJ options
+(deployment defaults from settings, overridden at run time by ``mj.settings``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from tollway.config.model import Channel
+from tollway.mj.engine import TaskEngine
+from tollway.mj.memory import MemoryTasks
+from tollway.mj.render import ImageLinks
+from tollway.mj.signing import SigningKeys
+from tollway.mj.stores import (
+    DynamoKeySettings,
+    DynamoOptions,
+    MemoryImages,
+    MemoryKeySettings,
+    MemoryOptions,
+    MemoryVault,
+    MjStores,
+    S3Images,
+    SecretsManagerVault,
+)
+from tollway.mj.upstream import MjUpstream
+from tollway.ssrf import GuardedHttp, Resolver, SsrfPolicy
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from tollway.ledger.dynamodb import DynamoLedger
+    from tollway.memory.backend import MemoryBackend
+    from tollway.services import Services
+    from tollway.settings import Settings
+    from tollway.tables import Tables
+
+__all__ = ["MjOptions", "MjRuntime", "aws_mj_stores", "memory_mj_stores", "runtime_for"]
+
+
+@dataclass(frozen=True)
+class MjOptions:
+    """The operator's MJ options (``mj.settings``), each defaulting to the deployment's setting."""
+
+    default_mode: str
+    default_image_mode: str
+    image_proxy_base: str | None
+    public_base_url: str | None
+    task_timeout_s: float
+    refresh_after_s: float
+    image_link_ttl_s: int
+    notify_enabled: bool = True
+
+    @classmethod
+    def of(cls, settings: Settings, stored: dict[str, Any]) -> MjOptions:
+        defaults: dict[str, Any] = {
+            "default_mode": settings.mj_default_mode,
+            "default_image_mode": settings.mj_default_image_mode,
+            "image_proxy_base": settings.mj_image_proxy_base,
+            "public_base_url": settings.mj_public_base_url,
+            "task_timeout_s": settings.mj_task_timeout_s,
+            "refresh_after_s": settings.mj_refresh_after_s,
+            "image_link_ttl_s": settings.mj_image_link_ttl_s,
+            "notify_enabled": True,
+        }
+        names = {f.name for f in fields(cls)}
+        defaults.update({k: v for k, v in stored.items() if k in names})
+        return cls(**defaults)
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def aws_mj_stores(
+    settings: Settings, client: DynamoDBClient, tables: Tables, ledger: DynamoLedger, sm: SecretsManagerClient
+) -> MjStores:
+    """The MJ stores on DynamoDB, Secrets Manager and S3 (the emulator when an endpoint is set)."""
+    from tollway.mj.dynamodb import DynamoTasks
+
+    images = None
+    if settings.mj_image_bucket:
+        import boto3
+
+        from tollway.dynamo import boto_config
+
+        s3 = boto3.session.Session().client(
+            "s3", endpoint_url=settings.aws_endpoint_url, config=boto_config(settings, pool=10)
+        )
+        images = S3Images(s3, settings.mj_image_bucket)
+    return MjStores(
+        tasks=DynamoTasks(client, settings.tasks_table, tables, ledger, ttl_days=settings.mj_task_ttl_days),
+        options=DynamoOptions(client, tables.config),
+        vault=SecretsManagerVault(sm),
+        images=images,
+        key_settings=DynamoKeySettings(client, tables.keys),
+    )
+
+
+def memory_mj_stores(backend: MemoryBackend) -> MjStores:
+    return MjStores(
+        tasks=MemoryTasks(backend),
+        options=MemoryOptions(backend),
+        vault=MemoryVault(backend),
+        images=MemoryImages(),
+        key_settings=MemoryKeySettings(backend),
+    )
+
+
+class MjRuntime:
+    def __init__(self, svc: Services, *, resolver: Resolver | None = None) -> None:
+        if svc.mj is None:
+            raise RuntimeError("these services have no Midjourney stores")
+        self.svc = svc
+        self.settings = svc.settings
+        stores = svc.mj
+        self.tasks = stores.tasks
+        self.images = stores.images
+        self.options_store = stores.options
+        vault, name = stores.vault, f"{svc.settings.secrets_prefix}mj/signing-key"
+        self.keys = SigningKeys(lambda: vault.get_or_create(name))
+        self.upstream = MjUpstream(
+            timeout_s=self.settings.mj_upstream_timeout_s, connect_timeout_s=self.settings.upstream_connect_timeout_s
+        )
+        self.policy = SsrfPolicy.from_settings(self.settings, resolver=resolver)
+        self.http = GuardedHttp(self.policy, timeout_s=self.settings.mj_hook_timeout_s)
+        self._lock = threading.Lock()
+        self._options: tuple[float, MjOptions] | None = None
+        self.engine = TaskEngine(self)
+
+    def options(self) -> MjOptions:
+        """The operator's options, re-read at most every ``config_cache_ttl_s`` (blocking on a miss)."""
+        cached = self._options
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.settings.config_cache_ttl_s:
+            return cached[1]
+        options = MjOptions.of(self.settings, self.options_store.get())
+        with self._lock:
+            self._options = (now, options)
+        return options
+
+    def forget_options(self) -> None:
+        self._options = None
+
+    def channel(self, channel_id: str) -> Channel | None:
+        """A channel by id, from the catalog (blocking on a stale catalog)."""
+        for channel in self.svc.catalog.get().channels:
+            if channel.channel_id == channel_id:
+                return channel
+        return None
+
+    def links(self, base: str | None, now_ms: int) -> ImageLinks:
+        options = self.options()
+        return ImageLinks(
+            base=options.public_base_url or base,
+            keys=self.keys,
+            ttl_s=options.image_link_ttl_s,
+            now_s=now_ms // 1000,
+            proxy_base=options.image_proxy_base,
+        )
+
+    def close(self) -> None:
+        """Close the upstream client's connections (tests; a process's runtime lives as long as it)."""
+        self.upstream.close()
+
+    def callback_url(self, base: str | None, task_id: str) -> str | None:
+        """The capability URL the upstream calls back (None when tollway's public URL is unknown)."""
+        root = self.options().public_base_url or base
+        if not root:
+            return None
+        return f"{root.rstrip('/')}/mj/callback/{task_id}?sig={self.keys.callback_signature(task_id)}"
+
+
+_RUNTIMES: dict[int, tuple[Services, MjRuntime]] = {}
+_RUNTIMES_LOCK = threading.Lock()
+
+
+def runtime_for(svc: Services) -> MjRuntime:
+    """The process's runtime for these services (one per ``Services`` object)."""
+    entry = _RUNTIMES.get(id(svc))
+    if entry is not None and entry[0] is svc:
+        return entry[1]
+    with _RUNTIMES_LOCK:
+        entry = _RUNTIMES.get(id(svc))
+        if entry is None or entry[0] is not svc:
+            entry = (svc, MjRuntime(svc))
+            _RUNTIMES[id(svc)] = entry
+        return entry[1]
