@@ -140,5 +140,7 @@ def app_from_env() -> Starlette:
     """uvicorn's factory (``--factory relay.app:app_from_env``): settings from the environment, stores
     on DynamoDB, everything created lazily on the first request."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    for noisy in ("httpx2", "httpx", "botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # one line per upstream call otherwise
     settings = get_settings()
     return create_app(settings, LazyServices(lambda: Services.on_aws(settings)))

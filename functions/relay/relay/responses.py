@@ -86,7 +86,7 @@ class RelayStream(Response):
         self.background: BackgroundTask | None = None
         self.client_closed = False
         self._send: Send | None = None
-        self._lock = anyio.Lock()
+        self._sending = False
         self._last_send = time.monotonic()
         self._scope: anyio.CancelScope | None = None
 
@@ -98,21 +98,25 @@ class RelayStream(Response):
                 self._scope.deadline = min(self._scope.deadline, anyio.current_time() + self._drain_s)
 
     async def _emit(self, data: bytes) -> None:
+        # No lock: the ASGI server writes each message to the transport before it awaits anything, so
+        # messages never interleave; the flag only keeps a heartbeat from queueing behind a slow send.
         if self.client_closed or self._send is None:
             return
-        async with self._lock:
-            try:
-                await self._send({"type": "http.response.body", "body": data, "more_body": True})
-            except OSError:
-                self._client_gone()  # ASGI ≥ 2.4 servers report a gone client on send
-                return
-            self._last_send = time.monotonic()
+        self._sending = True
+        try:
+            await self._send({"type": "http.response.body", "body": data, "more_body": True})
+        except OSError:
+            self._client_gone()  # ASGI ≥ 2.4 servers report a gone client on send
+            return
+        finally:
+            self._sending = False
+        self._last_send = time.monotonic()
 
     async def _heartbeat(self, every: float) -> None:
         # SSE comments keep API Gateway (5-minute idle cut) and proxies from closing a silent stream.
         while True:
             await anyio.sleep(max(0.05, every - (time.monotonic() - self._last_send)))
-            if time.monotonic() - self._last_send >= every:
+            if time.monotonic() - self._last_send >= every and not self._sending:
                 await self._emit(HEARTBEAT)
 
     async def _watch_disconnect(self, receive: Receive) -> None:

@@ -50,6 +50,7 @@ class KeyCache:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, tuple[float, KeyContext | None]] = OrderedDict()
+        self._loading: dict[str, threading.Lock] = {}
 
     def cached(self, secret: str) -> tuple[bool, KeyContext | None]:
         """``(hit, context)`` from the cache alone (no I/O). A malformed key is a hit: None."""
@@ -69,6 +70,21 @@ class KeyCache:
         if hit:
             return context
         digest = hash_key(secret)
+        # One load per key at a time: when a busy key's entry expires, the requests in flight wait for
+        # the first one's read instead of all reading the key and its account again.
+        with self._lock:
+            loading = self._loading.setdefault(digest, threading.Lock())
+        with loading:
+            hit, context = self.cached(secret)
+            if hit:
+                return context
+            try:
+                return self._load(digest)
+            finally:
+                with self._lock:
+                    self._loading.pop(digest, None)
+
+    def _load(self, digest: str) -> KeyContext | None:
         key = self._store.get_key(digest)
         account = self._store.get_account(key.account_id) if key is not None else None
         context = KeyContext(key=key, account=account) if key is not None and account is not None else None
