@@ -69,6 +69,8 @@ def seed_lanes(services: Services, *, base_urls: dict[str, str], headers: dict[s
         group = "default" if name == "ns" else f"bench_{name}"
         account_id = f"acct_bench_{name}"
         channel_id = f"bench-{name}"
+        if group != "default":
+            _admin(services, "group.set", {"name": group, "ratio": "1"})
         _admin(
             services,
             "account.create",

@@ -7,12 +7,13 @@ if it is not: a live request may move the key's counters at any time, and must n
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from tollway.accounts.model import ApiKey, Keep, KeyChanges, KeyStatus, apply_guard_changes
+from tollway.accounts.model import ApiKey, Keep, KeyChanges, KeyStatus, apply_guard_changes, merge_settings
 from tollway.accounts.ports import NotFoundError
 from tollway.dynamo import AttrValue, N, S, TransactionCancelled, error_code, retry_store, transact
 from tollway.errors import StoreUnavailable
@@ -162,6 +163,12 @@ def _update_request(key: ApiKey, changes: KeyChanges, now: int) -> dict[str, Any
     _settings(put, changes)
     # the key exists (never create one here)
     conditions = ["attribute_exists(key_hash)"]
+    if not isinstance(changes.settings, Keep):
+        # ... AND its open settings are still the ones read (a concurrent change is not lost)
+        names["#settings"] = "settings"
+        values[":oldsettings"] = S(json.dumps(key.settings, separators=(",", ":")))
+        conditions.append("(#settings = :oldsettings OR attribute_not_exists(#settings))")
+        put("settings", S(json.dumps(merge_settings(key.settings, changes.settings), separators=(",", ":"))))
     if changes.touches_guards():
         old = key.guards
         rev = max(now, old.rev + 1) if old is not None else now

@@ -195,9 +195,21 @@ class KeyChanges:
     monthly_cap: int | None | Keep = KEEP
     rpm: int | None | Keep = KEEP
     concurrency: int | None | Keep = KEEP
+    settings: dict[str, Any] | Keep = KEEP  # merged into the key's open settings; a None value removes a name
 
     def touches_guards(self) -> bool:
         return any(not isinstance(v, Keep) for v in (self.daily_cap, self.monthly_cap, self.rpm, self.concurrency))
+
+
+def merge_settings(old: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A key's settings after ``changes`` (a None value removes that setting)."""
+    new = dict(old)
+    for name, value in changes.items():
+        if value is None:
+            new.pop(name, None)
+        else:
+            new[name] = value
+    return new
 
 
 def apply_guard_changes(old: KeyGuards | None, changes: KeyChanges, rev: int) -> KeyGuards | None:

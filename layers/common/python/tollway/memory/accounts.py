@@ -11,9 +11,11 @@ from tollway.accounts.model import (
     GuardState,
     KeyChanges,
     KeyGuards,
+    Keep,
     KeyStatus,
     apply_guard_changes,
     changed,
+    merge_settings,
 )
 from tollway.accounts.ports import AccountPage, NotFoundError
 from tollway.ledger.model import Hold, HoldState, Movement
@@ -137,6 +139,9 @@ class MemoryAccounts:
                 cidrs=changed(changes.cidrs, key.cidrs),
                 guards=guards,
                 guard_state=_state_after(key, guards),
+                settings=key.settings
+                if isinstance(changes.settings, Keep)
+                else merge_settings(key.settings, changes.settings),
             )
             self._b.keys[key.key_hash] = updated
             return updated

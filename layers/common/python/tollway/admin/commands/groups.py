@@ -23,7 +23,11 @@ class SetGroup(Args):
 
 @REGISTRY.command("group.set", SetGroup, summary="Create or change a group and its price ratio.")
 def set_group(args: SetGroup, context: AdminContext) -> dict[str, Any]:
-    settings: dict[str, Any] = {} if args.description is None else {"description": args.description}
+    # Keep settings other commands own (e.g. the Midjourney modes a group may use).
+    existing = context.services.config.list_groups().get(args.name)
+    settings: dict[str, Any] = dict(existing.settings) if existing is not None else {}
+    if args.description is not None:
+        settings["description"] = args.description
     group = Group(name=args.name, ratio=args.ratio, settings=settings)
     context.services.config.put_group(group)
     context.services.catalog.invalidate()

@@ -74,6 +74,9 @@ class CreateKey(_Guards):
     expires_at: int | None = Field(default=None, gt=0, description="Expiry, epoch seconds.")
     models: list[str] | None = Field(default=None, description="Model allow-list; omit for all models.")
     cidrs: list[str] | None = Field(default=None, description="IP/CIDR allow-list; omit for any address.")
+    usage_scope: Literal["key", "account"] | None = Field(
+        default=None, description='"account": the key may read its whole account\'s usage records.'
+    )
 
     @field_validator("cidrs")
     @classmethod
@@ -99,6 +102,7 @@ def create_key(args: CreateKey, context: AdminContext) -> dict[str, Any]:
         models=None if args.models is None else tuple(args.models),
         cidrs=None if args.cidrs is None else tuple(args.cidrs),
         guards=None if guards.empty else guards,
+        settings={"usage_scope": args.usage_scope} if args.usage_scope else {},
     )
     try:
         context.services.accounts.create_key(key)
@@ -231,3 +235,23 @@ def rotate_key(args: KeyRef, context: AdminContext) -> dict[str, Any]:
         raise CommandError("conflict", f"Key {args.key_id} cannot be rotated: {exc}.") from exc
     context.services.keys.forget(old.key_hash)
     return {"key": secret, **new.to_json(), "previous_prefix": old.prefix}
+
+
+class KeySettingsArgs(Args):
+    key_id: str = Field(min_length=1)
+    usage_scope: Literal["key", "account"] | None = Field(
+        default=None, description='"account": the key may read its whole account\'s usage records; "key": its own.'
+    )
+
+
+@REGISTRY.command("key.settings", KeySettingsArgs, summary="Change a key's open settings (e.g. its usage-view scope).")
+def key_settings(args: KeySettingsArgs, context: AdminContext) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if args.usage_scope is not None:
+        changes["usage_scope"] = None if args.usage_scope == "key" else args.usage_scope
+    try:
+        key = context.services.accounts.update_key(args.key_id, KeyChanges(settings=changes), now=context.clock_ms())
+    except NotFoundError as exc:
+        raise not_found("key", args.key_id) from exc
+    context.services.keys.forget(key.key_hash)
+    return {"key_id": key.key_id, "settings": key.settings}
