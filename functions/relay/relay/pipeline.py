@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -38,22 +36,19 @@ from tollway.errors import (
     UpstreamFailed,
     UpstreamTimeout,
 )
-from tollway.ledger.model import HoldRequest
-from tollway.pricing.engine import cost_of
-from tollway.pricing.schema import ModelPrice
-from tollway.pricing.usage import Usage
 from tollway.records import RecordStatus, UsageRecord
 from tollway.routing import order_channels
 from tollway.services import LazyServices, Services
 from tollway.settings import Settings
-from tollway.sse import SSEError, SSEParser, encode_error
 from tollway.upstream.client import UpstreamClient, UpstreamResponse
 from tollway.upstream.failures import Failure, FailureKind, classify_response, classify_transport_error
 
 from relay.asgi import read_body, request_id_of
-from relay.endpoints.base import BrokenStream, ByteMeter, EndpointSpec, Prepared, RequestBody, StreamMeter
+from relay.calls import Billing, Call
+from relay.endpoints.base import EndpointSpec, Prepared, RequestBody
 from relay.multipart import parse_multipart
 from relay.responses import CompletedResponse, RelayStream
+from relay.sessions import ByteSession, StreamSession, charge_of
 
 __all__ = ["Pipeline", "bearer_secret"]
 
@@ -73,69 +68,6 @@ def bearer_secret(request: Request) -> str | None:
             return value.strip()
     key = request.headers.get("x-api-key")
     return key.strip() if key else None
-
-
-@dataclass
-class Call:
-    """One request's running facts, from which its usage record is built."""
-
-    request_id: str
-    started: float
-    created_at: int
-    endpoint: str
-    context: KeyContext
-    model: str | None = None
-    stream: bool = False
-    channel: Channel | None = None
-    attempts: int = 0
-    hold: HoldRequest | None = None
-    ttft_ms: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def elapsed_ms(self) -> int:
-        return int((time.monotonic() - self.started) * 1000)
-
-    def record(
-        self,
-        status: RecordStatus,
-        http_status: int,
-        *,
-        usage: Usage | None = None,
-        usage_source: str | None = None,
-        error_code: str | None = None,
-    ) -> UsageRecord:
-        channel = self.channel
-        return UsageRecord(
-            request_id=self.request_id,
-            created_at=self.created_at,
-            account_id=self.context.account.account_id,
-            key_id=self.context.key.key_id,
-            endpoint=self.endpoint,
-            status=status,
-            http_status=http_status,
-            model=self.model,
-            upstream_model=None if channel is None or self.model is None else channel.upstream_model(self.model),
-            channel_id=None if channel is None else channel.channel_id,
-            stream=self.stream,
-            error_code=error_code,
-            tokens={} if usage is None else usage.tokens_dict(),
-            units={} if usage is None else usage.units_dict(),
-            usage_source=usage_source,
-            service_tier=None if usage is None else usage.service_tier,
-            group=self.context.group,
-            latency_ms=self.elapsed_ms(),
-            ttft_ms=self.ttft_ms,
-            attempts=self.attempts,
-        )
-
-
-@dataclass
-class Billing:
-    """What settling needs: the price, the ratio, the hold."""
-
-    price: ModelPrice
-    ratio: Decimal
-    hold: HoldRequest
 
 
 class Pipeline:
@@ -473,173 +405,3 @@ class Pipeline:
 
     async def settle_now(self, svc: Services, call: Call, billing: Billing, cost: int, record: UsageRecord) -> None:
         await self._settle(svc, call, billing, cost, record)
-
-
-def charge_of(spec: EndpointSpec, prepared: Prepared, billing: Billing, usage: Usage) -> int:
-    """The charge of ``usage``: the endpoint's own ``cost`` hook if it has one, else the model's price."""
-    custom = getattr(spec, "cost", None)
-    if custom is not None:
-        return int(custom(prepared, billing.price, usage, billing.ratio))
-    return cost_of(billing.price, usage, billing.ratio).micros
-
-
-class StreamSession:
-    """One relayed stream: forwards events, meters them, and settles once at the end."""
-
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        spec: EndpointSpec,
-        svc: Services,
-        call: Call,
-        prepared: Prepared,
-        billing: Billing,
-        upstream: UpstreamResponse,
-    ) -> None:
-        self._pipeline = pipeline
-        self._spec = spec
-        self._svc = svc
-        self._call = call
-        self._prepared = prepared
-        self._billing = billing
-        self._upstream = upstream
-        self._meter: StreamMeter = spec.meter(prepared)
-        self._broken: str | None = None
-        self._finished = False
-        self._announced = False
-
-    async def _announce(self) -> None:
-        """Once the meter saw the end with usage: the endpoint's ``succeeded`` hook, before the end is sent."""
-        meter = self._meter
-        if self._announced or not meter.done or meter.usage is None:
-            return
-        self._announced = True
-        record = self._call.record(RecordStatus.OK, 200, usage=meter.usage, usage_source="upstream")
-        await self._pipeline.succeeded(self._spec, self._prepared, record)
-
-    async def pump(self, emit: Callable[[bytes], Awaitable[None]]) -> None:
-        parser = SSEParser(self._pipeline._settings.max_sse_event_bytes)
-        meter = self._meter
-        try:
-            async for chunk in self._upstream.aiter_raw():
-                out = [b for b in map(meter.on_event, parser.feed(chunk)) if b]
-                await self._announce()
-                if out:
-                    if self._call.ttft_ms is None:
-                        self._call.ttft_ms = self._call.elapsed_ms()
-                    await emit(b"".join(out))
-                if meter.done:
-                    return
-            tail = [b for b in map(meter.on_event, parser.flush()) if b]
-            await self._announce()
-            if tail:
-                await emit(b"".join(tail))
-            if not meter.done:
-                if meter.usage is None:
-                    raise BrokenStream("the upstream ended the stream early")
-                await emit(b"data: [DONE]\n\n")
-        except (BrokenStream, SSEError, httpx2.HTTPError) as exc:
-            self._broken = str(exc) or type(exc).__name__
-            upstream_error = exc.error if isinstance(exc, BrokenStream) else None
-            message = "The upstream stream broke off; nothing was charged for this request."
-            body: dict[str, Any] = {
-                "error": {"message": message, "type": "upstream_error", "param": None, "code": "upstream_error"}
-            }
-            if upstream_error:
-                from tollway.upstream.failures import scrub
-
-                body["error"]["message"] = scrub(str(upstream_error.get("message") or message))
-                body["error"]["code"] = upstream_error.get("code") or "upstream_error"
-            log.warning("stream %s broke: %s", self._call.request_id, self._broken)
-            await emit(encode_error(body))
-
-    async def finish(self, client_closed: bool) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        try:
-            await self._upstream.aclose()
-        except Exception:
-            log.debug("closing upstream of %s failed", self._call.request_id)
-        meter, call, billing = self._meter, self._call, self._billing
-        usage = meter.usage
-        source = "upstream"
-        if usage is None:
-            usage, source = self._spec.estimate(self._prepared, meter.produced_output), "estimated"
-        if self._broken is not None and not client_closed:
-            # A broken upstream stream costs the customer nothing.
-            record = call.record(
-                RecordStatus.ERROR, 502, usage=usage, usage_source=source, error_code="upstream_stream_broken"
-            )
-            cost = 0
-        elif client_closed:
-            record = call.record(RecordStatus.CLIENT_CLOSED, 200, usage=usage, usage_source=source)
-            cost = charge_of(self._spec, self._prepared, billing, usage)
-        elif not meter.done and meter.usage is None:
-            record = call.record(RecordStatus.ERROR, 200, usage=usage, usage_source=source, error_code="max_duration")
-            cost = charge_of(self._spec, self._prepared, billing, usage)
-        else:
-            record = call.record(RecordStatus.OK, 200, usage=usage, usage_source=source)
-            cost = charge_of(self._spec, self._prepared, billing, usage)
-        await self._pipeline.settle_now(self._svc, call, billing, cost, record)
-
-
-class ByteSession:
-    """One relayed byte body (audio, large JSON): forwarded chunk by chunk, metered, settled once."""
-
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        svc: Services,
-        call: Call,
-        billing: Billing,
-        upstream: UpstreamResponse,
-        meter: ByteMeter,
-        charge: Callable[[Usage], int] | None = None,
-    ) -> None:
-        self._pipeline = pipeline
-        self._svc = svc
-        self._call = call
-        self._billing = billing
-        self._upstream = upstream
-        self._meter = meter
-        self._charge = charge
-        self._complete = False
-        self._broken = False
-        self._finished = False
-
-    async def pump(self, emit: Callable[[bytes], Awaitable[None]]) -> None:
-        try:
-            async for chunk in self._upstream.aiter_raw():
-                self._meter.feed(chunk)
-                if self._call.ttft_ms is None:
-                    self._call.ttft_ms = self._call.elapsed_ms()
-                await emit(chunk)
-            self._complete = True
-        except httpx2.HTTPError:
-            # Bytes already left; the body is cut short for the client, who is not charged for it.
-            self._broken = True
-            log.warning("byte body of %s broke off", self._call.request_id)
-
-    async def finish(self, client_closed: bool) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        try:
-            await self._upstream.aclose()
-        except Exception:
-            log.debug("closing upstream of %s failed", self._call.request_id)
-        call, billing = self._call, self._billing
-        usage = self._meter.usage(self._complete)
-        if self._broken or (usage is None and not client_closed):
-            record = call.record(RecordStatus.ERROR, 502, usage=usage, error_code="upstream_body_broken")
-            cost = 0
-        else:
-            status = RecordStatus.CLIENT_CLOSED if client_closed and not self._complete else RecordStatus.OK
-            usage = usage or Usage()
-            # A meter that measures what it forwards (e.g. speech audio) says its usage is tollway's own.
-            source = getattr(self._meter, "usage_source", None) or ("upstream" if self._complete else "estimated")
-            record = call.record(status, 200, usage=usage, usage_source=source)
-            charge = self._charge
-            cost = charge(usage) if charge is not None else cost_of(billing.price, usage, billing.ratio).micros
-        await self._pipeline.settle_now(self._svc, call, billing, cost, record)

@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 from relay.endpoints.images_meters import ImagesByteMeter
-from relay.pipeline import ByteSession
+from relay.sessions import ByteSession
 from tollway.pricing.usage import Usage
 
 CHUNK = 64 * 1024
