@@ -197,6 +197,7 @@ class Snapshotter:
         self._owned_blobs: set[str] = set()  # blobs this process may delete once unreferenced
         self.last: SnapshotStats | None = None
         self.snapshots_written = 0
+        self._unwritten = 0  # captures taken but not yet on disk: the state is still dirty until then
 
     # ---- inside the request lock ----
 
@@ -207,7 +208,7 @@ class Snapshotter:
 
     @property
     def dirty(self) -> bool:
-        return bool(self._effects) or self._needs_full
+        return bool(self._effects) or self._needs_full or self._unwritten > 0
 
     def capture(self, *, full: bool = False) -> Capture:
         started = time.perf_counter()
@@ -222,6 +223,7 @@ class Snapshotter:
             self._needs_full = True
             raise
         capture.capture_s = time.perf_counter() - started
+        self._unwritten += 1
         return capture
 
     def _capture(self, full: bool, effects: set[Effect], drained: Drained) -> Capture:
@@ -315,7 +317,10 @@ class Snapshotter:
     def prime(self, capture: Capture, *, restored_blobs: Iterable[str] = ()) -> None:
         """Fill the caches from a capture without writing (the file already holds this state)."""
         self._owned_blobs.update(restored_blobs)
-        self._apply(capture)
+        try:
+            self._apply(capture)
+        finally:
+            self._unwritten -= 1  # nothing to write: the file already holds what was captured
 
     def write(self, capture: Capture) -> SnapshotStats:
         """Apply `capture` to the caches and replace the snapshot file with the result.
@@ -329,6 +334,8 @@ class Snapshotter:
         except BaseException:
             self._needs_full = True
             raise
+        finally:
+            self._unwritten -= 1
         self._collect_blobs()
         self.snapshots_written += 1
         self.last = SnapshotStats(

@@ -89,7 +89,7 @@ def owned_task(call: MjCall, task_id: str) -> Task | None:
     task = call.rt.tasks.get(task_id) if task_id.isdigit() else None
     if task is None or task.account_id != call.context.account.account_id or task.phase is not Phase.ACCEPTED:
         return None
-    return task
+    return task if task.kind == "mj" else None  # a Suno task in the same table is not an MJ task
 
 
 def _parent(call: MjCall, data: dict[str, Any], *, status: TaskStatus = TaskStatus.SUCCESS) -> Task:

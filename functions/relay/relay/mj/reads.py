@@ -131,7 +131,7 @@ def list_tasks(call: MjCall, data: Any) -> Read:
     found = [
         t
         for t in rt.tasks.get_many([i for i in ids if i.isdigit()])
-        if t.account_id == account_id and t.phase is Phase.ACCEPTED
+        if t.account_id == account_id and t.phase is Phase.ACCEPTED and t.kind == "mj"
     ]
     now = rt.svc.clock_ms()
     fresh, moved = refresh(rt, found, now)
@@ -183,7 +183,7 @@ def image(rt: MjRuntime, task_id: str, query: dict[str, str], context: KeyContex
     owner = context is not None and task is not None and task.account_id == context.account.account_id
     if not (signed or owner):
         raise PermissionDenied("This image link is invalid or has expired; fetch the task for a fresh one.")
-    if task is None or task.phase is not Phase.ACCEPTED:
+    if task is None or task.phase is not Phase.ACCEPTED or task.kind != "mj":
         raise NotFound(f"No image for task {task_id}.", code="image_not_found")
     try:
         return rt.engine.images.serve(task)

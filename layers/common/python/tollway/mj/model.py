@@ -138,6 +138,9 @@ class Task:
     image_key: str | None = None  # the relay-mode copy in the image store
     image_error: str | None = None
     open: bool = True  # still needs attention (state, refund, hook or image copy)
+    # The protocol the task belongs to: "mj", or "suno" (tollway.suno). The store, the engine and the
+    # refund are shared; the sweep polls each kind with its own upstream client (tollway.mj.sweep).
+    kind: str = "mj"
 
     @property
     def terminal(self) -> bool:

@@ -31,7 +31,7 @@ def refund_movement(task: Task, submit_record: UsageRecord | None, reason: str, 
         amount=task.charge,
         movement_id=movement_id,
         created_at=now,
-        reason=f"mj task {task.task_id}: {reason}",
+        reason=f"{task.kind} task {task.task_id}: {reason}",
         key_id=task.key_id,
     )
     record = submit_record or UsageRecord(
@@ -39,7 +39,7 @@ def refund_movement(task: Task, submit_record: UsageRecord | None, reason: str, 
         created_at=task.created_at,
         account_id=task.account_id,
         key_id=task.key_id,
-        endpoint=f"mj.{task.action.lower()}",
+        endpoint=f"{task.kind}.{task.action.lower()}",
         status=RecordStatus.OK,
         http_status=200,
         model=task.price_key,
@@ -51,7 +51,7 @@ def refund_movement(task: Task, submit_record: UsageRecord | None, reason: str, 
     )
     final = record.replace(
         status=RecordStatus.ERROR,
-        error_code=f"mj_task_{reason}",
+        error_code=f"{task.kind}_task_{reason}",  # mj_task_failure, suno_task_timeout, …
         charge=max(record.charge - task.charge, 0),
         entry_ids=(*record.entry_ids, entry.entry_id),
     )

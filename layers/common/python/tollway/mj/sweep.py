@@ -4,7 +4,8 @@ For every open task (sparse index, oldest first):
 
 - unfinished and older than the task timeout (default 1 h, tollway's own clock) → failed and refunded;
 - unfinished → polled, in batches per channel, with ``list-by-condition``; the same forward-only rules
-  as callbacks apply;
+  as callbacks apply. Tasks of another kind (``Task.kind``: Suno) are polled by their own poller
+  (``POLLERS``), with the same timeout, refund and recovery rules;
 - finished with follow-ups left (a refund, an image copy, a notifyHook round due) → finished;
 - pending (reserved but never accepted or refused: the process died mid-submit) and older than an
   orphaned hold → resolved from the submit's usage record: charged → failed and refunded; not
@@ -13,8 +14,10 @@ For every open task (sparse index, oldest first):
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +26,7 @@ from tollway.mj.news import state_of
 from tollway.mj.runtime import MjRuntime
 from tollway.mj.upstream import UpstreamDown
 
-__all__ = ["SweepReport", "sweep_tasks"]
+__all__ = ["POLLERS", "Poller", "SweepReport", "note_outcome", "sweep_tasks"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,25 @@ class SweepReport:
         }
 
 
-def _note(report: SweepReport, before: Task, after: Task) -> None:
+#: Polls one channel's unfinished tasks of one kind: ``(runtime, channel id, tasks, now, batch, report)``.
+Poller = Callable[[MjRuntime, str, list[Task], int, int, SweepReport], None]
+#: The pollers of the other task kinds, imported on first use (``module:function``).
+POLLERS: dict[str, str] = {"suno": "tollway.suno.poll:poll_channel"}
+
+
+def _poller(kind: str) -> Poller | None:
+    if kind == "mj":
+        return _poll_channel
+    target = POLLERS.get(kind)
+    if target is None:
+        return None
+    module, name = target.split(":")
+    poller: Poller = getattr(importlib.import_module(module), name)
+    return poller
+
+
+def note_outcome(report: SweepReport, before: Task, after: Task) -> None:
+    """Count what handling ``before`` did (refunded, closed) in the report."""
     if after.refunded_at is not None and before.refunded_at is None:
         report.refunded.append(after.task_id)
     if before.open and not after.open:
@@ -64,22 +85,27 @@ def sweep_tasks(rt: MjRuntime, now: int, *, limit: int = 1000, batch: int = 100)
     tasks = rt.tasks.open_tasks(limit)
     report.open = len(tasks)
     timeout_ms = int(rt.options().task_timeout_s * 1000)
-    to_poll: dict[str, list[Task]] = defaultdict(list)
+    to_poll: dict[tuple[str, str], list[Task]] = defaultdict(list)
     stale_pending: list[Task] = []
     for task in tasks:
         if task.phase is Phase.PENDING:
             if now - task.created_at > (rt.settings.hold_timeout_s + rt.settings.settled_grace_s) * 1000:
                 stale_pending.append(task)
         elif task.terminal:
-            _note(report, task, rt.engine.followups(task, now))
+            note_outcome(report, task, rt.engine.followups(task, now))
         elif now - task.created_at > timeout_ms:
             after = rt.engine.time_out(task, now)
             report.timed_out.append(task.task_id)
-            _note(report, task, after)
+            note_outcome(report, task, after)
         elif task.upstream_id:
-            to_poll[task.channel_id].append(task)
-    for channel_id, group in to_poll.items():
-        _poll_channel(rt, channel_id, group, now, batch, report)
+            to_poll[(task.kind, task.channel_id)].append(task)
+    for (kind, channel_id), group in to_poll.items():
+        poller = _poller(kind)
+        if poller is None:
+            # Nothing here can read this kind's upstream; the timeout still fails and refunds them.
+            report.poll_errors.append(f"{channel_id}: no poller for {kind} tasks")
+            continue
+        poller(rt, channel_id, group, now, batch, report)
     if stale_pending:
         _recover_pending(rt, stale_pending, now, report)
     return report
@@ -105,7 +131,7 @@ def _poll_channel(rt: MjRuntime, channel_id: str, group: list[Task], now: int, b
         for task in chunk:
             update = state_of(by_id.get(task.upstream_id or ""))
             after = rt.engine.observe(task, update, now) if update else rt.engine.followups(task, now)
-            _note(report, task, after)
+            note_outcome(report, task, after)
 
 
 def _recover_pending(rt: MjRuntime, tasks: list[Task], now: int, report: SweepReport) -> None:
@@ -127,4 +153,4 @@ def _recover_pending(rt: MjRuntime, tasks: list[Task], now: int, report: SweepRe
         )
         if accepted is not None:
             report.recovered.append(task.task_id)
-            _note(report, task, rt.engine.followups(accepted, now))
+            note_outcome(report, task, rt.engine.followups(accepted, now))

@@ -1,0 +1,62 @@
+"""The Suno relay's runtime: the Midjourney runtime (task store, engine, options, channels) and the Suno
+upstream client next to it, one per process and ``Services``."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from tollway.config.model import Channel
+from tollway.mj.runtime import MjOptions, MjRuntime, runtime_for
+from tollway.suno.upstream import SunoUpstream
+
+if TYPE_CHECKING:
+    from tollway.services import Services
+
+__all__ = ["SunoRuntime", "suno_runtime_for", "suno_runtime_of"]
+
+
+class SunoRuntime:
+    def __init__(self, mj: MjRuntime) -> None:
+        self.mj = mj
+        self.svc = mj.svc
+        self.settings = mj.settings
+        self.tasks = mj.tasks
+        self.engine = mj.engine
+        # Suno-API can take a while to accept (its lyrics submit waits for the text): the MJ submit
+        # timeout (60 s by default) applies, and a channel's own read timeout overrides it.
+        self.upstream = SunoUpstream(
+            timeout_s=self.settings.mj_upstream_timeout_s, connect_timeout_s=self.settings.upstream_connect_timeout_s
+        )
+
+    def options(self) -> MjOptions:
+        """The task options (timeout, refresh interval) shared with the Midjourney relay."""
+        return self.mj.options()
+
+    def channel(self, channel_id: str) -> Channel | None:
+        return self.mj.channel(channel_id)
+
+    def close(self) -> None:
+        self.upstream.close()
+
+
+_RUNTIMES: dict[int, tuple[MjRuntime, SunoRuntime]] = {}
+_LOCK = threading.Lock()
+
+
+def suno_runtime_of(mj: MjRuntime) -> SunoRuntime:
+    """The Suno runtime next to this Midjourney runtime (the sweep hands pollers the MJ runtime)."""
+    entry = _RUNTIMES.get(id(mj))
+    if entry is not None and entry[0] is mj:
+        return entry[1]
+    with _LOCK:
+        entry = _RUNTIMES.get(id(mj))
+        if entry is None or entry[0] is not mj:
+            entry = (mj, SunoRuntime(mj))
+            _RUNTIMES[id(mj)] = entry
+        return entry[1]
+
+
+def suno_runtime_for(svc: Services) -> SunoRuntime:
+    """The process's Suno runtime for these services."""
+    return suno_runtime_of(runtime_for(svc))
