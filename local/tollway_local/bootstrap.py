@@ -5,6 +5,7 @@
   600) so a restart prints the same key — only the local stack does this; AWS never stores plaintext;
 - the ``mock`` channel, pointed at this run's mock upstream, serving every priced OpenAI chat and image model;
 - the ``midjourney`` channel, the same mock speaking the Midjourney-Proxy protocol;
+- the ``suno`` channel, the same mock speaking the Suno-API protocol (docs/suno.md);
 - with ``OPENAI_API_KEY`` set, an ``openai`` channel for the real API at a lower priority than nothing
   else (priority 10: it wins over the mock when present).
 """
@@ -150,6 +151,23 @@ def _midjourney_channel(mock_base_url: str, now: int) -> Channel:
     )
 
 
+def _suno_channel(mock_base_url: str, now: int) -> Channel:
+    """The mock's Suno-API side (same server, root URL) serving both Suno actions."""
+    from tollway.suno.model import KIND, PRICE_KEYS
+
+    return Channel(
+        channel_id="suno",
+        name="Built-in mock Suno-API",
+        type=KIND,
+        base_url=mock_base_url.removesuffix("/v1"),
+        models=tuple(sorted(PRICE_KEYS.values())),
+        groups=("default",),
+        status=ChannelStatus.ENABLED,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def bootstrap(services: Services, state_dir: Path, mock_base_url: str, now: int) -> Bootstrap:
     demo_key = _ensure_demo(services, state_dir, now)
     models = tuple(dict.fromkeys(_chat_models() + _image_models() + _surface_models()))
@@ -187,6 +205,7 @@ def bootstrap(services: Services, state_dir: Path, mock_base_url: str, now: int)
             openai_key,
         )
     _upsert_channel(services, _midjourney_channel(mock_base_url, now), "mock-key")
+    _upsert_channel(services, _suno_channel(mock_base_url, now), "mock-key")
     services.catalog.invalidate()
     (state_dir / "bootstrap.json").write_text(json.dumps({"demo_account_id": DEMO_ACCOUNT_ID}))
     return Bootstrap(demo_key=demo_key, demo_account_id=DEMO_ACCOUNT_ID)

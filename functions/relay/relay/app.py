@@ -31,6 +31,7 @@ from relay.routes.customer import customer_routes
 from relay.routes.openai_surface import SUFFIXES as SURFACE_SUFFIXES
 from relay.routes.openai_surface import openai_surface_routes
 from relay.routes.redeem import redeem_routes
+from relay.suno import suno_routes
 
 __all__ = ["app_from_env", "create_app", "openai_routes"]
 
@@ -107,6 +108,7 @@ def create_app(
         *customer_routes(pipeline),
         *(extra_routes or []),
         *mj_routes(pipeline),  # after extra_routes: the local stack's /mj/callback/… route comes first
+        *suno_routes(pipeline),  # /suno/submit/…, /suno/fetch (docs/suno.md)
     ]
     known = {r.path for r in routes if isinstance(r, Route)}
     suffixes = {"/chat/completions", "/models", "/images/generations", "/images/edits", "/images/variations"}

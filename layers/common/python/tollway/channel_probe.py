@@ -29,7 +29,10 @@ from tollway.upstream.failures import scrub
 
 __all__ = ["balance_of", "make_client", "probe_call"]
 
-_UNTESTABLE = {"midjourney": "a Midjourney-Proxy channel has no chat endpoint to test"}
+_UNTESTABLE = {
+    "midjourney": "a Midjourney-Proxy channel has no chat endpoint to test",
+    "suno": "a Suno API channel has no chat endpoint to test",
+}
 
 
 def make_client(settings: Settings) -> httpx2.AsyncClient:

@@ -14,6 +14,7 @@ from tollway_local.mock.endpoints import (
     models,
     moderations,
     responses,
+    suno,
 )
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -23,6 +24,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/images/edits", frozenset({"POST"}), images.image_edits, json_body=False),
     Endpoint("/images/variations", frozenset({"POST"}), images.image_variations, json_body=False),
     *mj.ENDPOINTS,  # the Midjourney-Proxy protocol (/mj/submit/…, /mj/task/…; endpoints/mj.py)
+    *suno.ENDPOINTS,  # the Suno-API protocol (/suno/submit/…, /suno/fetch; endpoints/suno.py)
     # The rest of the OpenAI surface (docs/mock-upstream.md, "The rest of the surface").
     Endpoint("/responses", frozenset({"POST"}), responses.create_response, fault_texts=responses.fault_texts),
     Endpoint("/responses/input_tokens", frozenset({"POST"}), responses.input_tokens),

@@ -90,9 +90,7 @@ def _progress(status: TaskStatus, data: Any) -> str:
         return "100%"
     if status is not TaskStatus.IN_PROGRESS:
         return "0%"
-    stages = [
-        _CLIP_PERCENT.get(_text(clip.get("status")).lower(), 0) for clip in data or [] if isinstance(clip, dict)
-    ]
+    stages = [_CLIP_PERCENT.get(_text(clip.get("status")).lower(), 0) for clip in data or [] if isinstance(clip, dict)]
     percent = sum(stages) // len(stages) if stages else 50
     return f"{min(max(percent, 1), 99)}%"  # running: above 0, below done
 

@@ -24,6 +24,7 @@ def load() -> Registry:
         "prices",
         "redeem",
         "stats",
+        "suno",
         "trail",
         "usage",
     ):

@@ -32,7 +32,7 @@ class Sweep(Args):
     limit: int = Field(default=1000, ge=1, le=10_000, description="Open tasks looked at in this run.")
 
 
-@REGISTRY.command("mj.sweep", Sweep, summary="Poll unfinished Midjourney tasks, time out and refund stuck ones.")
+@REGISTRY.command("mj.sweep", Sweep, summary="Poll unfinished MJ and Suno tasks, time out and refund stuck ones.")
 def sweep(args: Sweep, context: AdminContext) -> dict[str, Any]:
     return sweep_tasks(_runtime(context), context.clock_ms(), limit=args.limit).to_json()
 
