@@ -68,6 +68,31 @@ def test_a_channel_add_whose_record_write_fails_leaves_neither_secret_nor_record
     assert secret_of(stores, "half") is None  # written first, then removed again
 
 
+@pytest.mark.parametrize("command", ["mj.add-channel", "suno.add-channel"])
+def test_the_task_channel_adds_compensate_the_same_way(stores: Stores, command: str) -> None:
+    context = failing_context(stores)
+    error = fail(context, command, channel_id="half", name="half", base_url="https://up.example", api_key="k-half")
+    assert error["code"] == "store_unavailable"
+    assert stores.config.get_channel("half") is None
+    assert secret_of(stores, "half") is None
+
+
+@pytest.mark.parametrize("command", ["channel.add", "mj.add-channel", "suno.add-channel"])
+def test_a_channel_add_shows_extra_headers_by_name_only(stores: Stores, admin: AdminContext, command: str) -> None:
+    extra: dict[str, Any] = {"models": ["m"]} if command == "channel.add" else {}
+    out = run(
+        admin,
+        command,
+        channel_id="hdr",
+        name="hdr",
+        base_url="https://up.example",
+        headers={"X-Upstream-Token": "tok-secret"},
+        **extra,
+    )
+    assert out["headers"] == {"X-Upstream-Token": "[set]"}
+    assert "tok-secret" not in json.dumps(out)
+
+
 def test_a_channel_update_whose_record_write_fails_restores_the_old_key(stores: Stores, admin: AdminContext) -> None:
     run(
         admin,

@@ -37,7 +37,6 @@ class AddChannel(Args):
 
 @REGISTRY.command("channel.add", AddChannel, summary="Add an upstream channel (its key goes to the secret store).")
 def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
-    svc = context.services
     now = context.clock_ms()
     channel = Channel(
         channel_id=args.channel_id or channel_id(),
@@ -58,16 +57,26 @@ def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
         created_at=now,
         updated_at=now,
     )
+    store_new_channel(context, channel, args.api_key)
+    return public(channel)
+
+
+def store_new_channel(context: AdminContext, channel: Channel, api_key: SecretStr | None) -> None:
+    """Write a new channel's secret and record, compensated (shared by channel.add, mj.add, suno.add).
+
+    Two stores: the secret first, then the record; if the record fails, the secret is removed again,
+    so nothing is left half-applied.
+    """
+    svc = context.services
     if svc.config.get_channel(channel.channel_id) is not None:
         raise CommandError("conflict", f"Channel {channel.channel_id} already exists.")
-    # Two stores: the secret first, then the record; if the record fails, the secret is removed again,
-    # so nothing is left half-applied.
-    if args.api_key is not None:
-        svc.channel_secrets.put(channel.channel_id, args.api_key.get_secret_value())
+    if api_key is not None:
+        svc.channel_secrets.put(channel.channel_id, api_key.get_secret_value())
     try:
+        # create=True: the record is written only if no channel with this id exists (a race with another add).
         svc.config.put_channel(channel, create=True)
     except Exception as exc:
-        if args.api_key is not None:
+        if api_key is not None:
             try:
                 svc.channel_secrets.delete(channel.channel_id)
             except Exception:
@@ -76,7 +85,6 @@ def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
             raise CommandError("conflict", f"Channel {channel.channel_id} already exists.") from exc
         raise
     svc.catalog.invalidate()
-    return public(channel)
 
 
 def public(channel: Channel) -> dict[str, Any]:

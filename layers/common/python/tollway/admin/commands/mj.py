@@ -3,20 +3,18 @@ MJ settings of keys and groups (docs/midjourney.md)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal
 
 from pydantic import Field, HttpUrl, SecretStr
 
 from tollway.admin.commands._common import not_found
+from tollway.admin.commands.channels import public, store_new_channel
 from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
 from tollway.config.model import Channel, ChannelStatus, Group
 from tollway.ids import channel_id
 from tollway.mj.actions import ACTIONS
 from tollway.mj.runtime import MjRuntime, runtime_for
 from tollway.mj.sweep import sweep_tasks
-
-log = logging.getLogger(__name__)
 
 ModeName = Literal["fast", "relax", "turbo"]
 ImageModeName = Literal["relay", "origin", "proxy"]
@@ -103,7 +101,6 @@ class AddChannel(Args):
 
 @REGISTRY.command("mj.add-channel", AddChannel, summary="Add a Midjourney-Proxy upstream channel.")
 def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
-    svc = context.services
     now = context.clock_ms()
     settings: dict[str, Any] = {"mode_path": args.mode_path, "mode_flags": args.mode_flags}
     if args.mode_filter:
@@ -128,24 +125,8 @@ def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
         created_at=now,
         updated_at=now,
     )
-    if svc.config.get_channel(channel.channel_id) is not None:
-        raise CommandError("conflict", f"Channel {channel.channel_id} already exists.")
-    # The secret first, then the record; a failed record takes the secret away again (as channel.add).
-    if args.api_key is not None:
-        svc.channel_secrets.put(channel.channel_id, args.api_key.get_secret_value())
-    try:
-        svc.config.put_channel(channel, create=True)
-    except Exception as exc:
-        if args.api_key is not None:
-            try:
-                svc.channel_secrets.delete(channel.channel_id)
-            except Exception:
-                log.exception("could not remove the secret of channel %s after a failed add", channel.channel_id)
-        if isinstance(exc, ValueError):
-            raise CommandError("conflict", f"Channel {channel.channel_id} already exists.") from exc
-        raise
-    svc.catalog.invalidate()
-    return channel.to_json()
+    store_new_channel(context, channel, args.api_key)
+    return public(channel)
 
 
 class KeySettings(Args):

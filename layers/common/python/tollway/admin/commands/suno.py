@@ -6,18 +6,16 @@ Suno tasks share the Midjourney task machinery: ``mj.sweep`` polls, times out an
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal
 
 from pydantic import Field, HttpUrl, SecretStr
 
 from tollway.admin.commands._common import not_found
-from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.admin.commands.channels import public, store_new_channel
+from tollway.admin.registry import REGISTRY, AdminContext, Args
 from tollway.config.model import Channel, ChannelStatus
 from tollway.ids import channel_id
 from tollway.suno.model import KIND, is_task_id
-
-log = logging.getLogger(__name__)
 
 SunoModel = Literal["suno_music", "suno_lyrics"]
 _ALL_MODELS: tuple[SunoModel, ...] = ("suno_lyrics", "suno_music")
@@ -39,7 +37,6 @@ class AddChannel(Args):
 
 @REGISTRY.command("suno.add-channel", AddChannel, summary="Add a Suno-API upstream channel.")
 def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
-    svc = context.services
     now = context.clock_ms()
     channel = Channel(
         channel_id=args.channel_id or channel_id(),
@@ -58,24 +55,8 @@ def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
         created_at=now,
         updated_at=now,
     )
-    if svc.config.get_channel(channel.channel_id) is not None:
-        raise CommandError("conflict", f"Channel {channel.channel_id} already exists.")
-    # The secret first, then the record; a failed record takes the secret away again (as channel.add).
-    if args.api_key is not None:
-        svc.channel_secrets.put(channel.channel_id, args.api_key.get_secret_value())
-    try:
-        svc.config.put_channel(channel, create=True)
-    except Exception as exc:
-        if args.api_key is not None:
-            try:
-                svc.channel_secrets.delete(channel.channel_id)
-            except Exception:
-                log.exception("could not remove the secret of channel %s after a failed add", channel.channel_id)
-        if isinstance(exc, ValueError):
-            raise CommandError("conflict", f"Channel {channel.channel_id} already exists.") from exc
-        raise
-    svc.catalog.invalidate()
-    return channel.to_json()
+    store_new_channel(context, channel, args.api_key)
+    return public(channel)
 
 
 class TaskRef(Args):
