@@ -31,7 +31,7 @@ from tollway.sse import SSEEvent
 from tollway.tokens import estimate_text_tokens
 
 from relay.endpoints.audio_clock import StreamClock
-from relay.endpoints.base import BodyKind, BrokenStream, Prepared, RequestBody, ResponseMode, UpstreamBody
+from relay.endpoints.base import BodyKind, BrokenStream, Prepared, RequestBody, ResponseMode, UpstreamBody, event_object
 from relay.endpoints.fields import count, json_object, require_model
 from relay.endpoints.responses_tools import dearest
 
@@ -201,12 +201,7 @@ class SpeechMeter:
         if data == b"[DONE]":
             self.done = True
             return event.raw
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise BrokenStream("malformed event from upstream") from exc
-        if not isinstance(chunk, dict):
-            raise BrokenStream("malformed event from upstream")
+        chunk = event_object(data)
         kind = chunk.get("type") or event.event
         if kind == "error" or chunk.get("error"):
             error = chunk.get("error")

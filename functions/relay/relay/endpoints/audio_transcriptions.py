@@ -21,7 +21,6 @@ import math
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import orjson
 from tollway.errors import InvalidRequest
 from tollway.pricing.engine import OutputBudget
 from tollway.pricing.schema import ModelPrice
@@ -32,7 +31,7 @@ from tollway.tokens import estimate_text_tokens
 
 from relay.endpoints.audio import pricing_kind
 from relay.endpoints.audio_probe import probe_duration
-from relay.endpoints.base import BodyKind, BrokenStream, Prepared, RequestBody, ResponseMode, UpstreamBody
+from relay.endpoints.base import BodyKind, BrokenStream, Prepared, RequestBody, ResponseMode, UpstreamBody, event_object
 from relay.endpoints.fields import count
 from relay.endpoints.responses_tools import dearest
 from relay.multipart import FilePart, encode_multipart
@@ -255,12 +254,7 @@ class TranscriptionMeter:
         if data == b"[DONE]":
             self.done = True
             return event.raw
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise BrokenStream("malformed event from upstream") from exc
-        if not isinstance(chunk, dict):
-            raise BrokenStream("malformed event from upstream")
+        chunk = event_object(data)
         kind = chunk.get("type") or event.event
         if kind == "error" or chunk.get("error"):
             error = chunk.get("error")

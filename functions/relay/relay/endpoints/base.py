@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import orjson
 from tollway.pricing.engine import OutputBudget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
@@ -47,6 +48,7 @@ __all__ = [
     "ResponseMode",
     "StreamMeter",
     "UpstreamBody",
+    "event_object",
 ]
 
 BodyKind = Literal["json", "multipart"]
@@ -59,6 +61,17 @@ class BrokenStream(Exception):
     def __init__(self, message: str, error: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.error = error
+
+
+def event_object(data: bytes) -> dict[str, Any]:
+    """One SSE event's data as a JSON object; anything else breaks the stream (it is not charged)."""
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BrokenStream("malformed event from upstream") from exc
+    if not isinstance(chunk, dict):
+        raise BrokenStream("malformed event from upstream")
+    return chunk
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,16 @@ from tollway.sse import SSEEvent
 from tollway.tokens import estimate_text_tokens
 from tollway.vision import input_bound
 
-from relay.endpoints.base import BodyKind, BrokenStream, ByteMeter, Prepared, RequestBody, ResponseMode, UpstreamBody
+from relay.endpoints.base import (
+    BodyKind,
+    BrokenStream,
+    ByteMeter,
+    Prepared,
+    RequestBody,
+    ResponseMode,
+    UpstreamBody,
+    event_object,
+)
 
 __all__ = ["ChatCompletions", "usage_from_chat"]
 
@@ -181,12 +190,7 @@ class ChatMeter:
         if data == b"[DONE]":
             self.done = True
             return event.raw
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise BrokenStream("malformed event from upstream") from exc
-        if not isinstance(chunk, dict):
-            raise BrokenStream("malformed event from upstream")
+        chunk = event_object(data)
         error = chunk.get("error")
         if error:
             raise BrokenStream("upstream error mid-stream", error if isinstance(error, dict) else None)

@@ -19,7 +19,16 @@ from tollway.pricing.usage import Usage
 from tollway.sse import SSEEvent
 from tollway.tokens import estimate_text_tokens
 
-from relay.endpoints.base import BodyKind, BrokenStream, ByteMeter, Prepared, RequestBody, ResponseMode, UpstreamBody
+from relay.endpoints.base import (
+    BodyKind,
+    BrokenStream,
+    ByteMeter,
+    Prepared,
+    RequestBody,
+    ResponseMode,
+    UpstreamBody,
+    event_object,
+)
 from relay.endpoints.chat import usage_from_chat
 from relay.endpoints.fields import json_object, optional_bool, optional_int, require_model, text_inputs
 
@@ -127,12 +136,7 @@ class CompletionsMeter:
         if data == b"[DONE]":
             self.done = True
             return event.raw
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise BrokenStream("malformed event from upstream") from exc
-        if not isinstance(chunk, dict):
-            raise BrokenStream("malformed event from upstream")
+        chunk = event_object(data)
         if chunk.get("error"):
             error = chunk["error"]
             raise BrokenStream("upstream error mid-stream", error if isinstance(error, dict) else None)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from tollway.pricing.usage import Usage
 from tollway.sse import SSEEvent
 
-from relay.endpoints.base import BrokenStream
+from relay.endpoints.base import BrokenStream, event_object
 from relay.endpoints.responses_tools import tool_calls_of, usage_from_response
 
 __all__ = ["ResponsesMeter"]
@@ -33,12 +32,7 @@ class ResponsesMeter:
         data = event.data
         if data is None:
             return None  # upstream comments; tollway sends its own heartbeats
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise BrokenStream("malformed event from upstream") from exc
-        if not isinstance(chunk, dict):
-            raise BrokenStream("malformed event from upstream")
+        chunk = event_object(data)
         kind = chunk.get("type") or event.event
         if kind == "error" or (kind is None and chunk.get("error")):
             raise BrokenStream("upstream error mid-stream", _error_of(chunk))
