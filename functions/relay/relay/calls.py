@@ -8,13 +8,17 @@ from decimal import Decimal
 from typing import Any
 
 from tollway.auth import KeyContext
+from tollway.billing import Reservation, StaleKey
 from tollway.config.model import Channel
+from tollway.errors import AuthenticationFailed
 from tollway.ledger.model import HoldRequest
+from tollway.pricing.engine import OutputBudget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 from tollway.records import RecordStatus, UsageRecord
+from tollway.services import Services
 
-__all__ = ["Billing", "Call"]
+__all__ = ["Billing", "Call", "reserve_fresh"]
 
 
 @dataclass
@@ -78,3 +82,44 @@ class Billing:
     price: ModelPrice
     ratio: Decimal
     hold: HoldRequest
+
+
+def reserve_fresh(
+    svc: Services,
+    context: KeyContext,
+    *,
+    hold_id: str,
+    budget: OutputBudget,
+    output_limit: int | None,
+    min_output: int,
+    now_ms: int,
+    endpoint: str,
+    model: str | None,
+) -> tuple[Reservation, KeyContext]:
+    """Reserve a request's worst case (blocking), and the key context it was reserved under.
+
+    A key whose own limit or guards changed since it was cached fails the reserve's condition
+    (``StaleKey``): it is read again, once, and the reserve repeated with it.
+    """
+
+    def attempt(ctx: KeyContext) -> Reservation:
+        return svc.biller.reserve(
+            ctx,
+            hold_id=hold_id,
+            budget=budget,
+            output_limit=output_limit,
+            min_output=min_output,
+            now_ms=now_ms,
+            endpoint=endpoint,
+            model=model,
+        )
+
+    try:
+        return attempt(context), context
+    except StaleKey:
+        svc.keys.forget(context.key.key_hash)
+        fresh = svc.accounts.get_key(context.key.key_hash)
+        if fresh is None:
+            raise AuthenticationFailed("Incorrect API key provided.") from None
+        context = KeyContext(key=fresh, account=context.account)
+        return attempt(context), context

@@ -12,6 +12,7 @@ rules enforced here, in order:
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from tollway.auth import KeyContext
-from tollway.billing import Reservation, StaleKey
+from tollway.billing import Reservation
 from tollway.config.catalog import Catalog
 from tollway.config.model import Channel, ChannelStatus
 from tollway.errors import (
@@ -44,7 +45,7 @@ from tollway.upstream.client import UpstreamClient, UpstreamResponse
 from tollway.upstream.failures import Failure, FailureKind, classify_response, classify_transport_error
 
 from relay.asgi import read_body, request_id_of
-from relay.calls import Billing, Call
+from relay.calls import Billing, Call, reserve_fresh
 from relay.endpoints.base import EndpointSpec, Prepared, RequestBody
 from relay.multipart import parse_multipart
 from relay.responses import CompletedResponse, RelayStream
@@ -205,9 +206,11 @@ class Pipeline:
         return RequestBody(raw=raw, content_type=content_type, json=data)
 
     async def _reserve(self, svc: Services, call: Call, budget: Any, limit: int | None, minimal: int) -> Reservation:
-        def run(context: KeyContext) -> Reservation:
-            return svc.biller.reserve(
-                context,
+        reservation, call.context = await self.blocking(
+            functools.partial(
+                reserve_fresh,
+                svc,
+                call.context,
                 hold_id=call.request_id,
                 budget=budget,
                 output_limit=limit,
@@ -216,17 +219,8 @@ class Pipeline:
                 endpoint=call.endpoint,
                 model=call.model,
             )
-
-        try:
-            return await self.blocking(run, call.context)
-        except StaleKey:
-            # The key gained or lost its own limit since it was cached: read it again, once.
-            svc.keys.forget(call.context.key.key_hash)
-            fresh = await self.blocking(svc.accounts.get_key, call.context.key.key_hash)
-            if fresh is None:
-                raise AuthenticationFailed("Incorrect API key provided.") from None
-            call.context = KeyContext(key=fresh, account=call.context.account)
-            return await self.blocking(run, call.context)
+        )
+        return reservation
 
     # ---- upstream --------------------------------------------------------------------------------
 

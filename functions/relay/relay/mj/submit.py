@@ -19,8 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tollway.auth import KeyContext
-from tollway.billing import Reservation, StaleKey
+from tollway.billing import Reservation
 from tollway.config.catalog import Catalog
 from tollway.config.model import Channel, ChannelStatus
 from tollway.errors import AuthenticationFailed, InsufficientQuota, TollwayError
@@ -35,6 +34,7 @@ from tollway.routing import order_channels
 from tollway.ssrf import Blocked
 from tollway.upstream.failures import scrub
 
+from relay.calls import reserve_fresh
 from relay.mj.auth import MjCall
 from relay.mj.prepare import Refusal, SubmitPlan, prepare
 
@@ -185,28 +185,18 @@ class _Submit:
         return order_channels(candidates)
 
     def reserve(self, price: ActionPrice) -> Reservation:
-        def attempt(context: KeyContext) -> Reservation:
-            return self.svc.biller.reserve(
-                context,
-                hold_id=self.call.request_id,
-                budget=price.budget,
-                output_limit=None,
-                min_output=0,
-                now_ms=self.call.created_at,
-                endpoint=f"mj.{self.plan.route if self.plan else 'submit'}",
-                model=price.key,
-            )
-
-        try:
-            return attempt(self.call.context)
-        except StaleKey:
-            # The key's limit or guards changed since it was cached: read it again, once.
-            self.svc.keys.forget(self.call.context.key.key_hash)
-            fresh = self.svc.accounts.get_key(self.call.context.key.key_hash)
-            if fresh is None:
-                raise AuthenticationFailed("Incorrect API key provided.") from None
-            self.call.context = KeyContext(key=fresh, account=self.call.context.account)
-            return attempt(self.call.context)
+        reservation, self.call.context = reserve_fresh(
+            self.svc,
+            self.call.context,
+            hold_id=self.call.request_id,
+            budget=price.budget,
+            output_limit=None,
+            min_output=0,
+            now_ms=self.call.created_at,
+            endpoint=f"mj.{self.plan.route if self.plan else 'submit'}",
+            model=price.key,
+        )
+        return reservation
 
     # ---- the upstream ----------------------------------------------------------------------------
 

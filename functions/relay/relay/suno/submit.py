@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tollway.auth import KeyContext
-from tollway.billing import Reservation, StaleKey
+from tollway.billing import Reservation
 from tollway.config.model import Channel, ChannelStatus
 from tollway.errors import AuthenticationFailed, InsufficientQuota, TollwayError
 from tollway.mj.model import ImageMode, Mode, StateUpdate, Task, TaskStatus
@@ -35,6 +34,7 @@ from tollway.suno.request import Refusal, SunoSubmit, parse_submit
 from tollway.suno.upstream import SubmitAnswer, UpstreamDown
 from tollway.upstream.failures import scrub
 
+from relay.calls import reserve_fresh
 from relay.suno.call import Answer, SunoCall, owned_task
 
 __all__ = ["submit"]
@@ -119,28 +119,18 @@ class _Submit:
         return request, order_channels(candidates), price, None
 
     def reserve(self, price: ActionPrice) -> Reservation:
-        def attempt(context: KeyContext) -> Reservation:
-            return self.svc.biller.reserve(
-                context,
-                hold_id=self.call.request_id,
-                budget=price.budget,
-                output_limit=None,
-                min_output=0,
-                now_ms=self.call.created_at,
-                endpoint=f"suno.{self.action.value.lower() if self.action else 'submit'}",
-                model=price.key,
-            )
-
-        try:
-            return attempt(self.call.context)
-        except StaleKey:
-            # The key's limit or guards changed since it was cached: read it again, once.
-            self.svc.keys.forget(self.call.context.key.key_hash)
-            fresh = self.svc.accounts.get_key(self.call.context.key.key_hash)
-            if fresh is None:
-                raise AuthenticationFailed("Incorrect API key provided.") from None
-            self.call.context = KeyContext(key=fresh, account=self.call.context.account)
-            return attempt(self.call.context)
+        reservation, self.call.context = reserve_fresh(
+            self.svc,
+            self.call.context,
+            hold_id=self.call.request_id,
+            budget=price.budget,
+            output_limit=None,
+            min_output=0,
+            now_ms=self.call.created_at,
+            endpoint=f"suno.{self.action.value.lower() if self.action else 'submit'}",
+            model=price.key,
+        )
+        return reservation
 
     # ---- the upstream ----------------------------------------------------------------------------
 
