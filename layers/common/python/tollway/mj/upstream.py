@@ -16,6 +16,7 @@ import orjson
 
 from tollway.config.model import Channel
 from tollway.mj.model import Mode
+from tollway.upstream.sync import LazySyncClient
 
 __all__ = ["MjUpstream", "SubmitAnswer", "UpstreamDown"]
 
@@ -45,21 +46,7 @@ class SubmitAnswer:
         return self.code in _ACCEPTED and self.result not in (None, "", [])
 
 
-class MjUpstream:
-    def __init__(self, *, timeout_s: float = 60.0, connect_timeout_s: float = 10.0) -> None:
-        self._timeout = httpx2.Timeout(timeout_s, connect=connect_timeout_s)
-        self._client: httpx2.Client | None = None
-
-    def _http(self) -> httpx2.Client:
-        if self._client is None:
-            self._client = httpx2.Client(
-                timeout=self._timeout,
-                limits=httpx2.Limits(max_connections=64, max_keepalive_connections=16),
-                follow_redirects=False,  # an upstream redirect is never followed blindly
-                trust_env=False,
-            )
-        return self._client
-
+class MjUpstream(LazySyncClient):
     @staticmethod
     def url(channel: Channel, path: str, mode: Mode | None = None) -> str:
         """``path`` (``/submit/imagine``) on the channel: ``<base>[/mj-<mode>]/mj<path>``.
@@ -165,8 +152,3 @@ class MjUpstream:
         except (TypeError, ValueError):
             raise UpstreamDown("malformed code", status=status) from None
         return SubmitAnswer(code=code, description=str(data.get("description") or ""), result=data.get("result"))
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None

@@ -19,6 +19,7 @@ import orjson
 from tollway.config.model import Channel
 from tollway.mj.upstream import UpstreamDown
 from tollway.suno.model import SunoAction
+from tollway.upstream.sync import LazySyncClient
 
 __all__ = ["FETCH_TIMEOUT_S", "SubmitAnswer", "SunoUpstream", "UpstreamDown"]
 
@@ -45,21 +46,7 @@ class SubmitAnswer:
         return self.status in (401, 403, 429) or self.status >= 500
 
 
-class SunoUpstream:
-    def __init__(self, *, timeout_s: float = 60.0, connect_timeout_s: float = 10.0) -> None:
-        self._timeout = httpx2.Timeout(timeout_s, connect=connect_timeout_s)
-        self._client: httpx2.Client | None = None
-
-    def _http(self) -> httpx2.Client:
-        if self._client is None:
-            self._client = httpx2.Client(
-                timeout=self._timeout,
-                limits=httpx2.Limits(max_connections=64, max_keepalive_connections=16),
-                follow_redirects=False,  # an upstream redirect is never followed blindly
-                trust_env=False,
-            )
-        return self._client
-
+class SunoUpstream(LazySyncClient):
     @staticmethod
     def url(channel: Channel, path: str) -> str:
         """``path`` (``/submit/MUSIC``) on the channel: ``<base>/suno<path>`` (a base already ending in
@@ -129,8 +116,3 @@ class SunoUpstream:
         if not isinstance(items, list):
             raise UpstreamDown("the fetch answer has no task list", status=status)
         return [item for item in items if isinstance(item, dict)]
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
