@@ -79,7 +79,7 @@ def moto_stores(template: Path, settings: Settings | None = None) -> Iterator[St
             config=DynamoConfig(client, tables.config),
             secrets=SecretsManagerStore(sm),
             settings=settings,
-            usage=DynamoUsage(client, tables.usage, shards=settings.usage_day_shards),
+            usage=DynamoUsage(client, tables.usage, shards=settings.usage_day_shards, keys_table=tables.keys),
             client=client,
         )
 

@@ -22,7 +22,10 @@ from typing import Any, TypeVar
 
 import boto3
 import openai
+from tollway.accounts.dynamodb import DynamoAccounts
 from tollway.cli.transport import LocalTransport
+from tollway.ledger.dynamodb import DynamoLedger
+from tollway.tables import Tables
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,6 +186,20 @@ class LocalStack:
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )
+
+    def other_process_accounts(self) -> DynamoAccounts:
+        """The account store as another function (e.g. the admin Lambda on AWS) has it: the same tables,
+        none of the relay's caches — its changes reach the relay only through the store."""
+        tables = Tables(
+            accounts="AccountsTable",
+            keys="KeysTable",
+            holds="HoldsTable",
+            ledger="LedgerTable",
+            usage="UsageTable",
+            config="ConfigTable",
+        )
+        client = self.dynamodb()
+        return DynamoAccounts(client, tables, DynamoLedger(client, tables))
 
     def open_holds(self, account_id: str) -> list[dict[str, Any]]:
         items = self.dynamodb().scan(TableName="HoldsTable").get("Items", [])

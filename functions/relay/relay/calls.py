@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tollway.auth import KeyContext
+from tollway.auth import KeyContext, load_context
 from tollway.billing import Reservation, StaleKey
 from tollway.config.model import Channel
 from tollway.errors import AuthenticationFailed
@@ -98,8 +98,9 @@ def reserve_fresh(
 ) -> tuple[Reservation, KeyContext]:
     """Reserve a request's worst case (blocking), and the key context it was reserved under.
 
-    A key whose own limit or guards changed since it was cached fails the reserve's condition
-    (``StaleKey``): it is read again, once, and the reserve repeated with it.
+    A copy that is no longer current fails the reserve's condition (``StaleKey``: the key's limit or
+    guards changed, or — for an unlimited key — any key of its account did): the account and key are
+    read again, once, and the reserve repeated with them.
     """
 
     def attempt(ctx: KeyContext) -> Reservation:
@@ -118,8 +119,7 @@ def reserve_fresh(
         return attempt(context), context
     except StaleKey:
         svc.keys.forget(context.key.key_hash)
-        fresh = svc.accounts.get_key(context.key.key_hash)
+        fresh = load_context(svc.accounts, context.key.key_hash, context.account.account_id)
         if fresh is None:
             raise AuthenticationFailed("Incorrect API key provided.") from None
-        context = KeyContext(key=fresh, account=context.account)
-        return attempt(context), context
+        return attempt(fresh), fresh

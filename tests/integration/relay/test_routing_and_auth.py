@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+from tollway.accounts.model import KeyChanges, KeyStatus
 from tollway_local.mock import MockServer
 
 from tests.support.stack import LocalStack
@@ -46,26 +47,39 @@ def test_key_disabled_after_it_was_cached_is_refused(stack: LocalStack, mock: Mo
     who = stack.customer()
     client = stack.client(who.key)
     client.chat.completions.create(model="t-disable", messages=[{"role": "user", "content": "hi"}], max_tokens=4)
-    # Disable it behind the relay's back: its cache still holds the key as active.
-    keys = stack.dynamodb().query(
-        TableName="KeysTable",
-        IndexName="by_key_id",
-        KeyConditionExpression="key_id = :k",
-        ExpressionAttributeValues={":k": {"S": who.key_id}},
-    )["Items"]
-    stack.dynamodb().update_item(
-        TableName="KeysTable",
-        Key={"key_hash": keys[0]["key_hash"]},
-        UpdateExpression="SET #s = :d",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":d": {"S": "disabled"}},
-    )
+    # Disable it from another process, as the admin function does on AWS: the relay's cache still holds
+    # the key as active (an unlimited key: its reserve does not read the key item, the account's
+    # key_rev moved by the change is what refuses the stale copy).
+    stack.other_process_accounts().set_key_status(who.key_id, KeyStatus.DISABLED)
     with pytest.raises(openai.PermissionDeniedError) as caught:
         client.chat.completions.create(model="t-disable", messages=[{"role": "user", "content": "hi"}], max_tokens=4)
     assert caught.value.code == "key_disabled"
     records = stack.wait_records(who.account_id, 2)
     assert [r["status"] for r in records] == ["refused", "ok"]
     assert mock.stats()["requests"]["/v1/chat/completions"] == 1
+
+
+def test_a_cached_key_revoked_or_limited_from_another_process_is_held_to_it(
+    stack: LocalStack, mock: MockServer
+) -> None:
+    stack.channel(["t-disable"], mock.base_url)
+    revoked, limited = stack.customer(), stack.customer()
+    body = {"model": "t-disable", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    for who in (revoked, limited):
+        stack.client(who.key).chat.completions.create(**body)  # cached by the relay
+    other = stack.other_process_accounts()
+    other.set_key_status(revoked.key_id, KeyStatus.REVOKED)
+    other.update_key(limited.key_id, KeyChanges(remaining=1), now=0)
+
+    with pytest.raises(openai.AuthenticationError):
+        stack.client(revoked.key).chat.completions.create(**body)
+    with pytest.raises(openai.APIStatusError) as short:
+        stack.client(limited.key).chat.completions.create(**body)
+    assert short.value.status_code == 402 and "key's limit" in str(short.value.message)
+    for who in (revoked, limited):
+        assert stack.open_holds(who.account_id) == []
+        assert stack.audit(who.account_id)["ok"]
+    assert mock.stats()["requests"]["/v1/chat/completions"] == 2
 
 
 def test_cors_preflight_and_exposed_request_id(stack: LocalStack) -> None:

@@ -542,7 +542,7 @@ def test_table_keys_and_indexes_are_the_contract(cfn: Template) -> None:
         "LedgerTable": (("account_id", "entry_id"), {}),
         "UsageTable": (
             ("account_id", "request_id"),
-            {"by_key": ("key_id", "request_id"), "by_day": ("day_shard", "request_id")},
+            {"by_day": ("day_shard", "request_id")},
         ),
         "ConfigTable": (("pk", "sk"), {}),
         "TasksTable": (("task_id",), {"open": ("open_shard", "created_at")}),

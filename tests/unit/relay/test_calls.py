@@ -1,16 +1,20 @@
-"""relay.calls.reserve_fresh — the one reserve every relay route uses: a key cached before its own
-limit or guards changed is read again, once, and the reserve runs under what the store now says."""
+"""relay.calls.reserve_fresh — the one reserve every relay route uses: a cached key that is no longer
+current (its limit or guards changed; for an unlimited key, any key of its account changed) is read
+again with its account, once, and the reserve runs under what the store now says."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 from relay.calls import reserve_fresh
-from tollway.accounts.model import KeyChanges
+from tollway.accounts.model import ApiKey, KeyChanges, KeyStatus
 from tollway.auth import KeyContext
-from tollway.errors import InsufficientQuota
+from tollway.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied
 from tollway.ids import request_id
+from tollway.keys import display_prefix, generate_key, hash_key
 from tollway.pricing.engine import OutputBudget
 
 from tests.support.factories import Stores, make_account, make_key, now_ms
@@ -58,3 +62,61 @@ def test_a_current_key_is_reserved_under_as_it_is(stores: Stores) -> None:
 
     assert limit == 600 and used is context
     assert stores.ledger.balance(account.account_id) == 1_000_000 - 600
+
+
+def _disable(stores: Stores, key: ApiKey) -> None:
+    stores.accounts.set_key_status(key.key_id, KeyStatus.DISABLED)
+
+
+def _revoke(stores: Stores, key: ApiKey) -> None:
+    stores.accounts.set_key_status(key.key_id, KeyStatus.REVOKED)
+
+
+def _rotate(stores: Stores, key: ApiKey) -> None:
+    secret = generate_key()
+    stores.accounts.rotate_key(key.key_id, hash_key(secret), display_prefix(secret))
+
+
+def _expire(stores: Stores, key: ApiKey) -> None:
+    stores.accounts.update_key(key.key_id, KeyChanges(expires_at=int(time.time()) - 1), now=now_ms())
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (_disable, PermissionDenied),
+        (_revoke, AuthenticationFailed),
+        (_rotate, AuthenticationFailed),
+        (_expire, PermissionDenied),
+    ],
+    ids=["disabled", "revoked", "rotated", "expired"],
+)
+def test_an_unlimited_key_changed_after_it_was_cached_is_refused_and_nothing_is_held(
+    stores: Stores, change: Callable[[Stores, ApiKey], None], error: type[Exception]
+) -> None:
+    # An unlimited key without guards: the reserve does not touch the key item on DynamoDB, so the
+    # account's key_rev (moved by every key change) is what catches the stale copy.
+    account = make_account(stores, 1_000_000)
+    _, key = make_key(stores, account)
+    cached = KeyContext(key=key, account=stores.accounts.get_account(account.account_id) or account)
+    change(stores, key)
+
+    with pytest.raises(error):
+        reserve(stores, cached, 600)
+
+    assert stores.ledger.balance(account.account_id) == 1_000_000
+    assert [h for h in stores.ledger.holds() if h.account_id == account.account_id] == []
+
+
+def test_a_change_to_another_key_of_the_account_costs_one_reload_not_a_refusal(stores: Stores) -> None:
+    account = make_account(stores, 1_000_000)
+    _, key = make_key(stores, account)
+    _, other = make_key(stores, account)
+    cached = KeyContext(key=key, account=stores.accounts.get_account(account.account_id) or account)
+    stores.accounts.set_key_status(other.key_id, KeyStatus.DISABLED)
+
+    limit, used = reserve(stores, cached, 600)
+
+    assert limit == 600
+    assert used.account.key_rev == cached.account.key_rev + 1  # the pair was read again
+    assert stores.ledger.balance(account.account_id) == 1_000_000 - 600  # held once

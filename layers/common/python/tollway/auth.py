@@ -1,7 +1,9 @@
 """Customer key authentication with a TTL cache.
 
 The cache only saves reads: a key disabled after it was cached is still refused, because the reserve
-write itself checks the key's status (see ``ledger/dynamodb.py``). Malformed keys never reach the store.
+write itself proves the copy current — by the key item's own conditions, or, for an unlimited key
+without guards, by the account's ``key_rev`` that every key change moves (see ``ledger/dynamodb.py``).
+Malformed keys never reach the store.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from tollway.accounts.model import Account, ApiKey
 from tollway.accounts.ports import AccountStore
 from tollway.keys import hash_key, is_well_formed
 
-__all__ = ["KeyCache", "KeyContext"]
+__all__ = ["KeyCache", "KeyContext", "load_context"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,20 @@ class KeyContext:
     @property
     def group(self) -> str:
         return self.account.group
+
+
+def load_context(store: AccountStore, key_hash: str, account_id: str) -> KeyContext | None:
+    """A key and its account, read so that the pair is safe to reserve with (blocking).
+
+    The account first, then the key: the key is then at least as new as the account's ``key_rev``. A
+    key changed in between is newer than that rev, and the reserve's ``key_rev`` condition refuses
+    the pair (the key is read again) — never the other way round, an old key under a newer rev.
+    """
+    account = store.get_account(account_id)
+    key = store.get_key(key_hash) if account is not None else None
+    if key is None or account is None:
+        return None
+    return KeyContext(key=key, account=account)
 
 
 class KeyCache:
@@ -86,8 +102,7 @@ class KeyCache:
 
     def _load(self, digest: str) -> KeyContext | None:
         key = self._store.get_key(digest)
-        account = self._store.get_account(key.account_id) if key is not None else None
-        context = KeyContext(key=key, account=account) if key is not None and account is not None else None
+        context = load_context(self._store, key.key_hash, key.account_id) if key is not None else None
         ttl = self._ttl if context is not None else self._neg_ttl
         with self._lock:
             self._entries[digest] = (self._clock() + ttl, context)

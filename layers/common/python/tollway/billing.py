@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from tollway.accounts.model import KeyStatus
 from tollway.auth import KeyContext
 from tollway.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, RateLimited, TollwayError
 from tollway.guards import guard_use
@@ -143,17 +144,27 @@ class Biller:
     def _try(
         self, context: KeyContext, hold_id: str, amount: int, now_ms: int, endpoint: str, model: str | None
     ) -> HoldRequest:
+        key = context.key
+        # The copy's own status and expiry: for an unlimited key without guards the reserve does not
+        # read the key item, it only proves (key_rev) that this copy is still current.
+        if key.status is KeyStatus.REVOKED:
+            raise HoldRejected(RejectReason.KEY_REVOKED)
+        if key.status is not KeyStatus.ACTIVE:
+            raise HoldRejected(RejectReason.KEY_DISABLED)
+        if key.expired(now_ms / 1000):
+            raise HoldRejected(RejectReason.KEY_EXPIRED)
         hold = HoldRequest(
             endpoint=endpoint,
             model=model,
             hold_id=hold_id,
             account_id=context.account.account_id,
-            key_hash=context.key.key_hash,
-            key_id=context.key.key_id,
-            key_limited=context.key.limited,
+            key_hash=key.key_hash,
+            key_id=key.key_id,
+            key_limited=key.limited,
             amount=amount,
             created_at=now_ms,
-            guards=guard_use(context.key.guards, now_ms),
+            guards=guard_use(key.guards, now_ms),
+            key_rev=context.account.key_rev,
         )
         return self._ledger.reserve(hold)
 

@@ -113,7 +113,7 @@ class Services:
             accounts=DynamoAccounts(client, tables, ledger),
             config=DynamoConfig(client, tables.config),
             secrets=SecretsManagerStore(sm),
-            usage=DynamoUsage(client, tables.usage, shards=settings.usage_day_shards),
+            usage=DynamoUsage(client, tables.usage, shards=settings.usage_day_shards, keys_table=tables.keys),
             responses=DynamoResponseStore(client, tables.usage),
             prices=prices,
         )

@@ -112,7 +112,7 @@ class DynamoResponseStore:
             "expires_at": N(item.created_at // 1000 + ttl_days * 86_400),
         }
         if item.key_id is not None:
-            attrs["owner_key_id"] = S(item.key_id)  # not "key_id": the by_key index must not see this item
+            attrs["owner_key_id"] = S(item.key_id)  # not "key_id": a usage query by key must never match it
         # Unconditional put: the item is a pure function of the response, so a repeat rewrites the same.
         retry_store(lambda: self._c.put_item(TableName=self._table, Item=attrs))
 

@@ -3,6 +3,7 @@ write applied, then sent again — and check that the ledger changes nothing the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,3 +88,14 @@ def test_repeated_credit_and_overrun_change_nothing(doubled: tuple[Stores, Dynam
     ledger.close(movement.movement_id)
     assert stores.ledger.balance(account.account_id) == 50
     assert stores.ledger.audit(account.account_id).ok
+
+
+def test_a_repeated_reserve_on_key_rev_changes_nothing(doubled: tuple[Stores, DynamoLedger, LostResponses]) -> None:
+    stores, ledger, proxy = doubled
+    account = make_account(stores, 1_000)
+    _, key = make_key(stores, account)
+    hold = dataclasses.replace(hold_for(account.account_id, key.key_hash, key.key_id, 300), key_rev=0)
+    ledger.reserve(hold)  # the unlimited key's reserve: account (key_rev condition) + hold, sent twice
+    assert proxy.repeated == ["transact_write_items"]
+    assert stores.ledger.balance(account.account_id) == 700
+    assert len([h for h in stores.ledger.holds() if h.hold_id == hold.hold_id]) == 1

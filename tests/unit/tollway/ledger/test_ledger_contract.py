@@ -6,7 +6,7 @@ import dataclasses
 import time
 
 import pytest
-from tollway.accounts.model import AccountStatus, KeyStatus
+from tollway.accounts.model import AccountStatus, KeyChanges, KeyStatus
 from tollway.ids import movement_id, request_id
 from tollway.ledger.model import EntryKind, HoldRejected, HoldRequest, HoldState, RejectReason
 from tollway.maintenance import sweep_holds
@@ -126,6 +126,27 @@ def test_reserve_notices_a_key_that_gained_a_limit(stores: Stores) -> None:
     with pytest.raises(HoldRejected) as caught:  # the caller still believes the key unlimited
         stores.ledger.reserve(hold_for(account.account_id, key.key_hash, key.key_id, 10, limited=False))
     assert caught.value.reason is RejectReason.KEY_KIND_CHANGED
+
+
+def test_an_unlimited_keys_reserve_on_key_rev_refuses_a_stale_copy_and_repeats_safely(stores: Stores) -> None:
+    account = make_account(stores, 1_000)
+    _, key = make_key(stores, account)
+    _, other = make_key(stores, account)
+    rev = stores.accounts.get_account(account.account_id).key_rev  # type: ignore[union-attr]
+    hold = dataclasses.replace(hold_for(account.account_id, key.key_hash, key.key_id, 300), key_rev=rev)
+    stores.ledger.reserve(hold)
+    stores.accounts.update_key(other.key_id, KeyChanges(name="renamed"), now=now_ms())  # any key change
+    assert stores.accounts.get_account(account.account_id).key_rev == rev + 1  # type: ignore[union-attr]
+
+    stores.ledger.reserve(hold)  # a boto3 retry of the first reserve, after the rev moved: a no-op
+    fresh = dataclasses.replace(hold_for(account.account_id, key.key_hash, key.key_id, 100), key_rev=rev)
+    with pytest.raises(HoldRejected) as caught:  # a new reserve with the old copy: read it again
+        stores.ledger.reserve(fresh)
+    assert caught.value.reason is RejectReason.KEY_KIND_CHANGED
+    assert stores.ledger.balance(account.account_id) == 700
+    stores.ledger.reserve(dataclasses.replace(fresh, key_rev=rev + 1))
+    assert stores.ledger.balance(account.account_id) == 600
+    assert_audit_clean(stores, account.account_id)
 
 
 def test_repeated_reserve_changes_nothing(stores: Stores) -> None:

@@ -1,5 +1,6 @@
 """A Hypothesis state machine over the ledger: reserve, settle, refund, credit, repeat a write, lose a
-settle's history (a crash) and sweep, overrun (shortfall), orphan holds — checking after every step:
+settle's history (a crash) and sweep, overrun (shortfall), orphan holds, change a key behind a cached
+copy (the unlimited key reserves on the account's key_rev) — checking after every step:
 
 1. no balance (and no key limit) below zero;
 4. exactly one usage record per settled request, none for a request still in flight;
@@ -18,9 +19,9 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, precondition, rule
-from tollway.accounts.model import ApiKey
+from tollway.accounts.model import ApiKey, KeyChanges
 from tollway.ids import movement_id, request_id
-from tollway.ledger.model import HoldRejected, HoldRequest, Movement
+from tollway.ledger.model import HoldRejected, HoldRequest, Movement, RejectReason
 from tollway.maintenance import sweep_holds
 from tollway.records import RecordStatus, UsageRecord
 from tollway.usage.query import UsageFilter
@@ -63,6 +64,14 @@ class LedgerMachine(RuleBasedStateMachine):
         self.balance = start
         _, self.key = make_key(self.stores, self.account)
         _, self.limited_key = make_key(self.stores, self.account, remaining=KEY_LIMIT)
+        self.key_rev = 0  # the account's key revision, as the model counts key changes
+        self.cached_rev = 0  # the revision the caller's copy of the unlimited key was read with
+
+    @rule()
+    def change_a_key(self) -> None:
+        """An operator changes a key (here: renames the limited one) behind every cached copy."""
+        self.stores.accounts.update_key(self.limited_key.key_id, KeyChanges(name=request_id()), now=now_ms())
+        self.key_rev += 1
 
     def _key(self, limited: bool) -> ApiKey:
         return self.limited_key if limited else self.key
@@ -103,7 +112,15 @@ class LedgerMachine(RuleBasedStateMachine):
             created_at=now_ms(),
             endpoint="chat.completions",
             model="m",
+            key_rev=None if limited else self.cached_rev,  # as the biller sends it
         )
+        if not limited and self.cached_rev != self.key_rev:
+            # a stale copy is refused before money is looked at; the caller reads the pair again
+            with pytest.raises(HoldRejected) as stale:
+                self.stores.ledger.reserve(hold)
+            assert stale.value.reason is RejectReason.KEY_KIND_CHANGED
+            self.cached_rev = self.key_rev
+            return hold.hold_id
         try:
             self.stores.ledger.reserve(hold)
         except HoldRejected:

@@ -170,7 +170,7 @@ def test_the_real_template_defines_the_ledger_tables() -> None:
     assert [key["AttributeName"] for key in keys_indexes["by_account"]["KeySchema"]] == ["account_id", "key_id"]
     usage = tables["UsageTable"]
     assert usage["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert sorted(index["IndexName"] for index in usage["GlobalSecondaryIndexes"]) == ["by_day", "by_key"]
+    assert sorted(index["IndexName"] for index in usage["GlobalSecondaryIndexes"]) == ["by_day"]
     assert all(definition["BillingMode"] == "PAY_PER_REQUEST" for definition in tables.values())
 
 

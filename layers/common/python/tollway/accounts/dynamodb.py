@@ -47,7 +47,22 @@ def item_to_account(item: Mapping[str, Any]) -> Account:
         balance=int(item["balance"]["N"]),
         created_at=int(item.get("created_at", {"N": "0"})["N"]),
         settings=json.loads(item.get("settings", {}).get("S", "{}")),
+        key_rev=int(item["key_rev"]["N"]) if "key_rev" in item else 0,
     )
+
+
+def key_rev_bump(accounts_table: str, account_id: str) -> dict[str, Any]:
+    """The transaction item every key change carries: its account's key_rev moves on (ledger/dynamodb.py)."""
+    return {
+        "Update": {
+            "TableName": accounts_table,
+            "Key": {"account_id": S(account_id)},
+            "UpdateExpression": "ADD key_rev :one",
+            # the account exists (ADD would otherwise create a bare one)
+            "ConditionExpression": "attribute_exists(account_id)",
+            "ExpressionAttributeValues": {":one": N(1)},
+        }
+    }
 
 
 def key_to_item(key: ApiKey) -> dict[str, AttrValue]:
@@ -224,23 +239,26 @@ class DynamoAccounts:
         key = self.get_key_by_id(key_id)
         if key is None:
             raise NotFoundError(key_id)
+        status_op = {
+            "Update": {
+                "TableName": self._t.keys,
+                "Key": {"key_hash": S(key.key_hash)},
+                "UpdateExpression": "SET #st = :st",
+                "ConditionExpression": "attribute_exists(key_hash)",  # never create a key here
+                "ExpressionAttributeNames": {"#st": "status"},
+                "ExpressionAttributeValues": {":st": S(status.value)},
+            }
+        }
         try:
-            response = retry_store(
-                lambda: self._c.update_item(
-                    TableName=self._t.keys,
-                    Key={"key_hash": S(key.key_hash)},
-                    UpdateExpression="SET #st = :st",
-                    ConditionExpression="attribute_exists(key_hash)",  # never create a key here
-                    ExpressionAttributeNames={"#st": "status"},
-                    ExpressionAttributeValues={":st": S(status.value)},
-                    ReturnValues="ALL_NEW",
-                )
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise NotFoundError(key_id) from exc
-            raise
-        return item_to_key(response["Attributes"])
+            # A repeat (boto3 retry) sets the same status again and moves key_rev once more: harmless,
+            # cached copies of the account's keys are only read again.
+            transact(self._c, [status_op, key_rev_bump(self._t.accounts, key.account_id)])
+        except TransactionCancelled as cancelled:
+            raise NotFoundError(key_id) from cancelled
+        updated = self.get_key(key.key_hash)
+        if updated is None:
+            raise NotFoundError(key_id)
+        return updated
 
     # ---- operator listings and key changes -------------------------------------------------------
 
@@ -313,7 +331,7 @@ class DynamoAccounts:
         return sorted(keys, key=lambda k: k.key_id)
 
     def update_key(self, key_id: str, changes: KeyChanges, *, now: int) -> ApiKey:
-        return KeyWrites(self._c, self._t.keys, self.get_key_by_id).update(key_id, changes, now=now)
+        return KeyWrites(self._c, self._t, self.get_key_by_id).update(key_id, changes, now=now)
 
     def rotate_key(self, key_id: str, new_hash: str, new_prefix: str) -> tuple[ApiKey, ApiKey]:
-        return KeyWrites(self._c, self._t.keys, self.get_key_by_id).rotate(key_id, new_hash, new_prefix)
+        return KeyWrites(self._c, self._t, self.get_key_by_id).rotate(key_id, new_hash, new_prefix)

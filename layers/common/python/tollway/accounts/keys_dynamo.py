@@ -2,6 +2,8 @@
 
 Both read the key, then write it with a condition that what they read is still current, and try again
 if it is not: a live request may move the key's counters at any time, and must never be overwritten.
+Both move the account's ``key_rev`` in the same transaction, so cached copies of the key stop passing
+the reserve's condition at once (ledger/dynamodb.py).
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from tollway.accounts.model import ApiKey, Keep, KeyChanges, KeyStatus, apply_guard_changes, merge_settings
 from tollway.accounts.ports import NotFoundError
-from tollway.dynamo import AttrValue, N, S, TransactionCancelled, error_code, retry_store, transact
+from tollway.dynamo import AttrValue, N, S, TransactionCancelled, retry_store, transact
 from tollway.errors import StoreUnavailable
+from tollway.tables import Tables
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -47,13 +48,14 @@ _GUARD_ATTRIBUTES = {
 
 
 class KeyWrites:
-    def __init__(self, client: DynamoDBClient, table: str, by_id: Callable[[str], ApiKey | None]) -> None:
+    def __init__(self, client: DynamoDBClient, tables: Tables, by_id: Callable[[str], ApiKey | None]) -> None:
         self._c = client
-        self._table = table
+        self._table = tables.keys
+        self._accounts = tables.accounts
         self._by_id = by_id
 
     def update(self, key_id: str, changes: KeyChanges, *, now: int) -> ApiKey:
-        from tollway.accounts.dynamodb import item_to_key
+        from tollway.accounts.dynamodb import key_rev_bump
 
         for _ in range(_ATTEMPTS):
             key = self._by_id(key_id)
@@ -62,24 +64,21 @@ class KeyWrites:
             request = _update_request(key, changes, now)
             if request is None:
                 return key
+            update = {"Update": {"TableName": self._table, "Key": {"key_hash": S(key.key_hash)}, **request}}
             try:
-                call = functools.partial(
-                    self._c.update_item,
-                    TableName=self._table,
-                    Key={"key_hash": S(key.key_hash)},
-                    ReturnValues="ALL_NEW",
-                    **request,
-                )
-                response = retry_store(call)
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    continue  # the key changed (or was rotated) since it was read: read it again
-                raise
-            return item_to_key(response["Attributes"])
+                transact(self._c, [update, key_rev_bump(self._accounts, key.account_id)])
+            except TransactionCancelled as cancelled:
+                if cancelled.failed(1) is not None:
+                    raise NotFoundError(key.account_id) from cancelled
+                continue  # the key changed (or was rotated) since it was read: read it again
+            updated = self._by_id(key_id)
+            if updated is None:
+                raise NotFoundError(key_id)
+            return updated
         raise StoreUnavailable("The key kept changing; try the update again.")
 
     def rotate(self, key_id: str, new_hash: str, new_prefix: str) -> tuple[ApiKey, ApiKey]:
-        from tollway.accounts.dynamodb import item_to_key
+        from tollway.accounts.dynamodb import item_to_key, key_rev_bump
 
         for _ in range(_ATTEMPTS):
             key = self._by_id(key_id)
@@ -120,6 +119,8 @@ class KeyWrites:
                                 "ExpressionAttributeValues": values,
                             }
                         },
+                        # cached copies of the old secret stop passing the reserve at once
+                        key_rev_bump(self._accounts, key.account_id),
                     ],
                 )
             except TransactionCancelled as cancelled:

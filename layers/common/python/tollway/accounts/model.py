@@ -42,6 +42,10 @@ class Account:
     balance: int
     created_at: int
     settings: dict[str, Any] = field(default_factory=dict)
+    # Bumped by every change to one of the account's keys. The reserve of an unlimited key without
+    # guards conditions on it instead of reading the key item (ledger/dynamodb.py): a key cached with
+    # the account's key_rev is current exactly as long as key_rev has not moved.
+    key_rev: int = 0
 
     def to_json(self) -> dict[str, Any]:
         from tollway.money import format_usd

@@ -4,9 +4,10 @@ Timeline of one billed request (4 writes; the first is the only one before the u
 
     reserve ─ TransactWriteItems on the small hot tables
     │   accounts[a]  balance -= hold        IF exists AND status = active AND balance >= hold
+    │                                       (unlimited key without guards: AND key_rev = the rev its
+    │                                       cached copy was read with — any key change moves it)
     │   keys[h]      remaining -= hold      IF status = active AND not expired AND remaining >= hold
-    │                (unlimited key: ConditionCheck status/expiry AND remaining absent)
-    │                (+ the key's guards, if it has any: spend caps, rate, concurrency — keyops.py)
+    │                (limited or guarded keys only; + the key's guards: caps, rate, concurrency — keyops.py)
     │   holds[r]     put {state: open}      IF attribute_not_exists(hold_id)     ← makes a repeat a no-op
     ▼
     upstream call
@@ -91,13 +92,15 @@ class DynamoLedger:
         # (a new day, month or minute started); a third covers a period rolled by another process.
         for _ in range(3):
             current = request if plan is None else dataclasses.replace(request, guards=plan.use)
-            items = [self._reserve_account_op(current), reserve_key_op(self._t.keys, current, plan, now_s)]
+            items = [self._reserve_account_op(current)]
+            if not _by_key_rev(current):
+                items.append(reserve_key_op(self._t.keys, current, plan, now_s))
             items.append(self._reserve_hold_op(current))
             try:
                 transact(self._c, items)
                 return current
             except TransactionCancelled as cancelled:
-                old_hold = cancelled.failed(2)
+                old_hold = cancelled.failed(len(items) - 1)
                 if old_hold:
                     same = old_hold["account_id"]["S"] == request.account_id
                     if same and int(old_hold["amount"]["N"]) == request.amount:
@@ -110,15 +113,25 @@ class DynamoLedger:
         raise StoreUnavailable("The key's guard counters kept changing; nothing was charged. Please retry.")
 
     def _reserve_account_op(self, request: HoldRequest) -> dict[str, Any]:
+        # account exists AND is active AND can pay the whole worst case
+        condition = "attribute_exists(account_id) AND #st = :active AND balance >= :amt"
+        values = {":amt": N(request.amount), ":active": _ACTIVE}
+        if _by_key_rev(request):
+            # ... AND none of its keys changed since the caller's copy of this one was read (the key
+            # item is not part of this write: this condition stands in for its status/limit/guards)
+            if request.key_rev:
+                condition += " AND key_rev = :krev"
+                values[":krev"] = N(request.key_rev)
+            else:
+                condition += " AND attribute_not_exists(key_rev)"
         return {
             "Update": {
                 "TableName": self._t.accounts,
                 "Key": {"account_id": S(request.account_id)},
                 "UpdateExpression": "SET balance = balance - :amt",
-                # account exists AND is active AND can pay the whole worst case
-                "ConditionExpression": "attribute_exists(account_id) AND #st = :active AND balance >= :amt",
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": {"#st": "status"},
-                "ExpressionAttributeValues": {":amt": N(request.amount), ":active": _ACTIVE},
+                "ExpressionAttributeValues": values,
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
@@ -425,12 +438,10 @@ def _rejection(
     """Turn a cancelled reserve into what it means, statuses before money; or, for a guarded key whose
     stored periods differ from the attempt's, the plan of the next attempt."""
     old_account = cancelled.failed(0)
-    old_key = cancelled.failed(1)
-    if old_account is not None:
-        if not old_account:
-            return HoldRejected(RejectReason.ACCOUNT_MISSING)
-        if old_account.get("status", {}).get("S") != "active":
-            return HoldRejected(RejectReason.ACCOUNT_DISABLED)
+    old_key = None if _by_key_rev(request) else cancelled.failed(1)
+    refused = _account_rejection(old_account, request)
+    if refused is not None:
+        return refused
     balance = int(old_account["balance"]["N"]) if old_account else None
     remaining: int | None = None
     if old_key is not None:
@@ -466,6 +477,24 @@ def _rejection(
     if remaining is not None:
         return HoldRejected(RejectReason.KEY_LIMIT, account_balance=balance, key_remaining=remaining)
     raise StoreUnavailable("The reserve was refused for an unknown reason.")  # pragma: no cover
+
+
+def _account_rejection(old_account: Mapping[str, Any] | None, request: HoldRequest) -> HoldRejected | None:
+    """What a failed account condition says before money: missing, disabled, or a stale key copy."""
+    if old_account is None:
+        return None
+    if not old_account:
+        return HoldRejected(RejectReason.ACCOUNT_MISSING)
+    if old_account.get("status", {}).get("S") != "active":
+        return HoldRejected(RejectReason.ACCOUNT_DISABLED)
+    if _by_key_rev(request) and int(old_account.get("key_rev", {}).get("N", "0")) != request.key_rev:
+        return HoldRejected(RejectReason.KEY_KIND_CHANGED)  # read the account and key again
+    return None
+
+
+def _by_key_rev(request: HoldRequest) -> bool:
+    """The reserve stands on the account's key_rev instead of the key item (see the module's timeline)."""
+    return request.key_rev is not None and not request.key_limited and request.guards is None
 
 
 def _guard_attributes(use: GuardUse | None) -> dict[str, AttrValue]:

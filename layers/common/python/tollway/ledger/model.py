@@ -116,6 +116,10 @@ class HoldRequest:
 
     ``guards`` is None for a key without guards: then the reserve only checks that the key still has
     none (one more condition in the same write, nothing more).
+
+    ``key_rev`` is the account's key revision the caller's copy of an unlimited, unguarded key was read
+    with (None: check the key item itself). With it, the reserve conditions on the account's key_rev
+    instead of touching the key item; the caller has checked the key's status and expiry on that copy.
     """
 
     hold_id: str
@@ -128,6 +132,7 @@ class HoldRequest:
     endpoint: str = ""
     model: str | None = None
     guards: GuardUse | None = None
+    key_rev: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,7 @@ class MemoryAccounts:
                 raise NotFoundError(key_id)
             updated = dataclasses.replace(key, status=status)
             self._b.keys[key.key_hash] = updated
+            self._bump_key_rev(key.account_id)
             return updated
 
     def list_accounts(
@@ -144,6 +145,7 @@ class MemoryAccounts:
                 else merge_settings(key.settings, changes.settings),
             )
             self._b.keys[key.key_hash] = updated
+            self._bump_key_rev(key.account_id)
             return updated
 
     def rotate_key(self, key_id: str, new_hash: str, new_prefix: str) -> tuple[ApiKey, ApiKey]:
@@ -160,7 +162,14 @@ class MemoryAccounts:
             new = dataclasses.replace(key, key_hash=new_hash, prefix=new_prefix, guard_state=state)
             del self._b.keys[key.key_hash]
             self._b.keys[new_hash] = new
+            self._bump_key_rev(key.account_id)
             return key, new
+
+    def _bump_key_rev(self, account_id: str) -> None:
+        """Every key change moves its account's key_rev, as the DynamoDB store does (callers hold the lock)."""
+        account = self._b.accounts.get(account_id)
+        if account is not None:
+            self._b.accounts[account_id] = dataclasses.replace(account, key_rev=account.key_rev + 1)
 
 
 def _state_after(key: ApiKey, guards: KeyGuards | None) -> GuardState:

@@ -43,6 +43,9 @@ class MemoryLedger:
                 raise HoldRejected(RejectReason.ACCOUNT_MISSING)
             if account.status is not AccountStatus.ACTIVE:
                 raise HoldRejected(RejectReason.ACCOUNT_DISABLED)
+            by_rev = request.key_rev is not None and not request.key_limited and request.guards is None
+            if by_rev and account.key_rev != request.key_rev:
+                raise HoldRejected(RejectReason.KEY_KIND_CHANGED)  # as DynamoDB: the copy is stale
             if key is None:
                 raise HoldRejected(RejectReason.KEY_MISSING)
             if key.status is KeyStatus.REVOKED:

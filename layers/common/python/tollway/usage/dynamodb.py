@@ -20,10 +20,11 @@ _MAX_ITEMS_READ = 5_000  # per page, when filters discard records
 
 
 class DynamoUsage:
-    def __init__(self, client: DynamoDBClient, table: str, *, shards: int) -> None:
+    def __init__(self, client: DynamoDBClient, table: str, *, shards: int, keys_table: str | None = None) -> None:
         self._c = client
         self._table = table
         self._shards = shards
+        self._keys_table = keys_table
 
     def get(self, account_id: str, request_id: str) -> UsageRecord | None:
         item = retry_store(
@@ -36,23 +37,48 @@ class DynamoUsage:
     def query(self, flt: UsageFilter) -> Page:
         if flt.account_id is None and flt.key_id is None:
             return self._query_days(flt)
+        account_id = flt.account_id
+        if account_id is None:
+            account_id = self._account_of_key(str(flt.key_id))
+            if account_id is None:
+                return Page([], None)
         low, high = id_bounds(flt.start_ms, flt.end_ms)
-        if flt.key_id is not None:
-            index: str | None = "by_key"
-            hash_name, hash_value = "key_id", flt.key_id
-        else:
-            index, hash_name, hash_value = None, "account_id", str(flt.account_id)
+        # One account's partition; a key's records are that partition filtered by key (no per-key index:
+        # it would cost every request a write unit — see template.yaml).
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "#h = :h AND request_id BETWEEN :lo AND :hi",
-            "ExpressionAttributeNames": {"#h": hash_name},
-            "ExpressionAttributeValues": {":h": S(hash_value), ":lo": S(low), ":hi": S(high)},
+            "KeyConditionExpression": "account_id = :h AND request_id BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {":h": S(account_id), ":lo": S(low), ":hi": S(high)},
             "ScanIndexForward": False,
         }
-        if index is not None:
-            kwargs["IndexName"] = index
         start_key = decode_cursor(flt.cursor).get("key") if flt.cursor else None
         return self._collect(kwargs, flt, start_key)
+
+    def _account_of_key(self, key_id: str) -> str | None:
+        """The account a key belongs to (the keys table's ``by_key_id`` index), for a query by key alone."""
+        keys_table = self._keys_table
+        if keys_table is None:
+            raise ValueError("A query by key needs the account too.")
+        response = retry_store(
+            lambda: self._c.query(
+                TableName=keys_table,
+                IndexName="by_key_id",
+                KeyConditionExpression="key_id = :k",
+                ExpressionAttributeValues={":k": S(key_id)},
+            )
+        )
+        # The index holds keys only (key_id → key_hash); a rotated key's old hash may linger in it briefly.
+        for found in response.get("Items", []):
+            read = functools.partial(
+                self._c.get_item,
+                TableName=keys_table,
+                Key={"key_hash": found["key_hash"]},
+                ProjectionExpression="account_id",
+            )
+            item = retry_store(read).get("Item")
+            if item is not None:
+                return str(item["account_id"]["S"])
+        return None
 
     def _collect(self, kwargs: dict[str, Any], flt: UsageFilter, start_key: object) -> Page:
         records: list[UsageRecord] = []
@@ -117,14 +143,12 @@ class DynamoUsage:
 
 
 def _filtered(flt: UsageFilter) -> bool:
-    return any(v is not None for v in (flt.model, flt.channel_id, flt.status))
+    return any(v is not None for v in (flt.key_id, flt.model, flt.channel_id, flt.status))
 
 
 def _key_of(item: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
     key = {"account_id": item["account_id"], "request_id": item["request_id"]}
-    if kwargs.get("IndexName") == "by_key":
-        key["key_id"] = item["key_id"]
-    elif kwargs.get("IndexName") == "by_day":
+    if kwargs.get("IndexName") == "by_day":
         key["day_shard"] = item["day_shard"]
     return key
 

@@ -1,9 +1,9 @@
 """Usage-record queries with cursor pagination, newest first.
 
-Access paths (no scans): by account (table key ``account_id`` + ``request_id``), by key (index
-``by_key``), and across accounts by day (index ``by_day``, sharded). Request ids start with their
-time, so a time range is a key range; other filters (model, channel, status) are applied to the
-records of that range.
+Access paths (no scans): by account (table key ``account_id`` + ``request_id``), by key (its account's
+partition, filtered: a per-key index would cost every request a write unit), and across accounts by
+day (index ``by_day``, sharded). Request ids start with their time, so a time range is a key range;
+other filters (key, model, channel, status) are applied to the records of that range.
 """
 
 from __future__ import annotations

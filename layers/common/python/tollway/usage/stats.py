@@ -1,8 +1,8 @@
 """Usage statistics per UTC day × model, account or channel, computed from the usage records.
 
 Nothing is counted on the relay's hot path: stats read the records through the one query module
-(``usage/query.py``: the ``by_day`` index across accounts, the table for one account, ``by_key`` for
-one key), so they cost reads when an operator asks, never writes when a customer calls.
+(``usage/query.py``: the ``by_day`` index across accounts, the table for one account, its partition
+filtered for one key), so they cost reads when an operator asks, never writes when a customer calls.
 
 Per row: requests (every record, refusals included), ok, errors (upstream failures and orphans),
 refused, client_closed, the error rate = errors / (ok + errors + client_closed) — the share of the
