@@ -101,8 +101,14 @@ class KeyCache:
                     self._loading.pop(digest, None)
 
     def _load(self, digest: str) -> KeyContext | None:
-        key = self._store.get_key(digest)
-        context = load_context(self._store, key.key_hash, key.account_id) if key is not None else None
+        with self._lock:
+            expired = self._entries.get(digest)
+        if expired is not None and expired[1] is not None:
+            # A key never changes account: a refresh reads the pair straight away (2 reads, not 3).
+            context = load_context(self._store, digest, expired[1].account.account_id)
+        else:
+            key = self._store.get_key(digest)
+            context = load_context(self._store, key.key_hash, key.account_id) if key is not None else None
         ttl = self._ttl if context is not None else self._neg_ttl
         with self._lock:
             self._entries[digest] = (self._clock() + ttl, context)
