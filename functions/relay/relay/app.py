@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -94,6 +95,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # boto3 calls run in worker threads; give concurrent requests enough of them.
         anyio.to_thread.current_default_thread_limiter().total_tokens = 128
+        if settings.gil_switch_interval_ms:
+            sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
         try:
             yield
         finally:
