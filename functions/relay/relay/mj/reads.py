@@ -85,18 +85,6 @@ def refresh(rt: MjRuntime, tasks: list[Task], now: int) -> tuple[list[Task], lis
     return [current[t.task_id] for t in tasks], moved
 
 
-def _after(rt: MjRuntime, moved: list[Task]) -> Callable[[], None] | None:
-    if not moved:
-        return None
-
-    def run() -> None:
-        now = rt.svc.clock_ms()
-        for task in moved:
-            rt.engine.followups(task, now)
-
-    return run
-
-
 def fetch(call: MjCall, task_id: str) -> Read:
     task = owned_task(call, task_id)
     if task is None:
@@ -104,7 +92,7 @@ def fetch(call: MjCall, task_id: str) -> Read:
     rt = call.rt
     now = rt.svc.clock_ms()
     (fresh,), moved = refresh(rt, [task], now)
-    return 200, render_task(fresh, _image_mode(call), rt.links(call.base, now)), _after(rt, moved)
+    return 200, render_task(fresh, _image_mode(call), rt.links(call.base, now)), rt.engine.later(moved)
 
 
 def _ids(data: Any) -> list[str] | None:
@@ -136,7 +124,7 @@ def list_tasks(call: MjCall, data: Any) -> Read:
     now = rt.svc.clock_ms()
     fresh, moved = refresh(rt, found, now)
     mode, links = _image_mode(call), rt.links(call.base, now)
-    return 200, [render_task(t, mode, links) for t in fresh], _after(rt, moved)
+    return 200, [render_task(t, mode, links) for t in fresh], rt.engine.later(moved)
 
 
 def image_seed(call: MjCall, task_id: str) -> Read:

@@ -8,14 +8,12 @@ moved (the refund of a failed task) run after the answer is sent. No usage recor
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from tollway.mj.model import Phase, Task
+from tollway.mj.model import Phase
 from tollway.suno.model import KIND, is_task_id
 from tollway.suno.poll import refresh
 from tollway.suno.render import error, render_task, success
-from tollway.suno.runtime import SunoRuntime
 
 from relay.suno.call import Answer, SunoCall, owned_task
 
@@ -24,25 +22,13 @@ __all__ = ["MAX_IDS", "fetch_many", "fetch_one"]
 MAX_IDS = 200
 
 
-def _after(srt: SunoRuntime, moved: list[Task]) -> Callable[[], None] | None:
-    if not moved:
-        return None
-
-    def run() -> None:
-        now = srt.svc.clock_ms()
-        for task in moved:
-            srt.engine.followups(task, now)
-
-    return run
-
-
 def fetch_one(call: SunoCall, task_id: str) -> Answer:
     task = owned_task(call, task_id)
     if task is None:
         return Answer(404, error("task_not_exist", "task_not_exist"))
     srt = call.srt
     (fresh,), moved = refresh(srt, [task], srt.svc.clock_ms())
-    return Answer(200, success(render_task(fresh)), _after(srt, moved))
+    return Answer(200, success(render_task(fresh)), srt.engine.later(moved))
 
 
 def _ids(data: Any) -> list[str] | None:
@@ -77,4 +63,4 @@ def fetch_many(call: SunoCall, data: Any) -> Answer:
     }
     ordered = [found[i] for i in ids if i in found]  # the order the client asked in
     fresh, moved = refresh(srt, ordered, srt.svc.clock_ms())
-    return Answer(200, success([render_task(t) for t in fresh]), _after(srt, moved))
+    return Answer(200, success([render_task(t) for t in fresh]), srt.engine.later(moved))

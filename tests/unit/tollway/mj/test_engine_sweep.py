@@ -149,3 +149,21 @@ def test_the_submit_record_is_rewritten_not_duplicated(env: Env) -> None:
     records = env.svc.usage.query(UsageFilter(account_id=who.account.account_id)).records
     assert [(r.request_id, r.status, r.charge) for r in records] == [(task.hold_id, RecordStatus.ERROR, 0)]
     assert isinstance(records[0], UsageRecord)
+
+
+def test_a_read_that_moved_a_task_runs_its_followups_after_the_answer(env: Env) -> None:
+    # What a task fetch does when it refreshed a stale task: the answer goes out first, then the
+    # follow-ups (here: the refund of a failure) run once from engine.later.
+    who = customer(env.svc, 1_000_000)
+    task = charged_task(env, who, 200_000, upstream_id="up-later")
+    assert env.rt.engine.later([]) is None
+    applied, moved = env.rt.tasks.apply(task.task_id, StateUpdate(TaskStatus.FAILURE, "0%", {}), now_ms())
+    assert applied and moved is not None
+    assert env.svc.ledger.balance(who.account.account_id) == 800_000  # not yet: nothing ran
+    after = env.rt.engine.later([moved])
+    assert after is not None
+    after()
+    assert env.svc.ledger.balance(who.account.account_id) == 1_000_000
+    stored = env.rt.tasks.get(task.task_id)
+    assert stored is not None and stored.refunded_at is not None and not stored.open
+    assert audit_ok(env.svc, who.account.account_id)

@@ -13,6 +13,7 @@ finishes a job a crash interrupted: a duplicate callback or the next poll comple
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tollway.mj.images import ImageCopier
@@ -70,6 +71,18 @@ class TaskEngine:
             self._rt.tasks.close(task.task_id)
             task = task.replace(open=False)
         return task
+
+    def later(self, moved: list[Task]) -> Callable[[], None] | None:
+        """The follow-ups of tasks a read moved forward, to run after the answer is sent (None: none)."""
+        if not moved:
+            return None
+
+        def run() -> None:
+            now = self._rt.svc.clock_ms()
+            for task in moved:
+                self.followups(task, now)
+
+        return run
 
     def _finished(self, task: Task) -> bool:
         if not task.terminal or task.refund_due or self.images.wanted(task):
