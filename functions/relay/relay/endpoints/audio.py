@@ -31,7 +31,15 @@ from tollway.sse import SSEEvent
 from tollway.tokens import estimate_text_tokens
 
 from relay.endpoints.audio_clock import StreamClock
-from relay.endpoints.base import BodyKind, BrokenStream, Prepared, RequestBody, ResponseMode, UpstreamBody, event_object
+from relay.endpoints.base import (
+    BodyKind,
+    Prepared,
+    RequestBody,
+    ResponseMode,
+    UpstreamBody,
+    event_object,
+    typed_event_kind,
+)
 from relay.endpoints.fields import count, json_object, require_model
 from relay.endpoints.responses_tools import dearest
 
@@ -202,10 +210,7 @@ class SpeechMeter:
             self.done = True
             return event.raw
         chunk = event_object(data)
-        kind = chunk.get("type") or event.event
-        if kind == "error" or chunk.get("error"):
-            error = chunk.get("error")
-            raise BrokenStream("upstream error mid-stream", error if isinstance(error, dict) else None)
+        kind = typed_event_kind(chunk, event)
         if kind == "speech.audio.delta":
             self.produced_output += 1
             try:

@@ -31,7 +31,15 @@ from tollway.tokens import estimate_text_tokens
 
 from relay.endpoints.audio import pricing_kind
 from relay.endpoints.audio_probe import probe_duration
-from relay.endpoints.base import BodyKind, BrokenStream, Prepared, RequestBody, ResponseMode, UpstreamBody, event_object
+from relay.endpoints.base import (
+    BodyKind,
+    Prepared,
+    RequestBody,
+    ResponseMode,
+    UpstreamBody,
+    event_object,
+    typed_event_kind,
+)
 from relay.endpoints.fields import count
 from relay.endpoints.responses_tools import dearest
 from relay.multipart import FilePart, encode_multipart
@@ -255,10 +263,7 @@ class TranscriptionMeter:
             self.done = True
             return event.raw
         chunk = event_object(data)
-        kind = chunk.get("type") or event.event
-        if kind == "error" or chunk.get("error"):
-            error = chunk.get("error")
-            raise BrokenStream("upstream error mid-stream", error if isinstance(error, dict) else None)
+        kind = typed_event_kind(chunk, event)
         if kind == "transcript.text.delta":
             self.produced_output += 1
         elif kind == "transcript.text.done":

@@ -49,6 +49,7 @@ __all__ = [
     "StreamMeter",
     "UpstreamBody",
     "event_object",
+    "typed_event_kind",
 ]
 
 BodyKind = Literal["json", "multipart"]
@@ -72,6 +73,15 @@ def event_object(data: bytes) -> dict[str, Any]:
     if not isinstance(chunk, dict):
         raise BrokenStream("malformed event from upstream")
     return chunk
+
+
+def typed_event_kind(chunk: dict[str, Any], event: SSEEvent) -> str | None:
+    """A typed event's kind (its ``type``, else the SSE event name); an error event breaks the stream."""
+    kind = chunk.get("type") or event.event
+    if kind == "error" or chunk.get("error"):
+        error = chunk.get("error")
+        raise BrokenStream("upstream error mid-stream", error if isinstance(error, dict) else None)
+    return str(kind) if kind is not None else None
 
 
 @dataclass(frozen=True)
