@@ -1,12 +1,16 @@
-"""One request's running facts (its usage record is built from them) and what settling it needs."""
+"""One request's running facts (its usage record is built from them), what settling it needs, and the
+exchange that carries both through a response mode."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import anyio
 from tollway.auth import KeyContext, load_context
 from tollway.billing import Reservation, StaleKey
 from tollway.config.model import Channel
@@ -18,7 +22,14 @@ from tollway.pricing.usage import Usage
 from tollway.records import RecordStatus, UsageRecord
 from tollway.services import Services
 
-__all__ = ["Billing", "Call", "reserve_fresh"]
+from relay.endpoints.base import EndpointSpec, Prepared
+
+__all__ = ["Billing", "Call", "Exchange", "Settle", "reserve_fresh"]
+
+log = logging.getLogger("tollway.relay")
+
+#: Settles a request's hold at ``cost`` micro-USD with its one usage record, then closes the hold.
+Settle = Callable[[int, UsageRecord], Awaitable[None]]
 
 
 @dataclass
@@ -82,6 +93,40 @@ class Billing:
     price: ModelPrice
     ratio: Decimal
     hold: HoldRequest
+
+
+@dataclass
+class Exchange:
+    """One admitted request on its way through a response mode (json, sse or bytes).
+
+    Everything the three modes and the sessions share: the endpoint and its parsed request, the call's
+    running facts (the channel that answers lands in ``call.channel``), the price and hold, the channels
+    to try, and ``settle`` — the one way to settle the hold, so a session never needs the pipeline.
+    """
+
+    spec: EndpointSpec
+    svc: Services
+    call: Call
+    prepared: Prepared
+    billing: Billing
+    channels: list[Channel]
+    reservation: Reservation
+    settle: Settle
+
+    def charge(self, usage: Usage) -> int:
+        """The charge of ``usage`` in micro-USD (the endpoint's ``cost`` hook)."""
+        billing = self.billing
+        return self.spec.cost(self.prepared, billing.price, usage, billing.ratio)
+
+    async def succeeded(self, record: UsageRecord) -> None:
+        """Run the endpoint's ``succeeded`` hook in a worker thread, when it has one; never raises."""
+        spec = self.spec
+        if not spec.stores_on_success:
+            return
+        try:
+            await anyio.to_thread.run_sync(spec.succeeded, self.prepared, record)
+        except Exception:
+            log.exception("the succeeded hook of %s failed for %s", spec.name, record.request_id)
 
 
 def reserve_fresh(
