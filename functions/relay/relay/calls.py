@@ -11,15 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 import anyio
-from tollway.auth import KeyContext, load_context
-from tollway.billing import Reservation, StaleKey
+from tollway.auth import KeyContext
+from tollway.billing import Reservation
 from tollway.config.model import Channel
-from tollway.errors import AuthenticationFailed
 from tollway.ledger.model import HoldRequest
-from tollway.pricing.engine import OutputBudget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 from tollway.records import RecordStatus, UsageRecord
+from tollway.reserve import reserve_fresh
 from tollway.services import Services
 
 from relay.endpoints.base import EndpointSpec, Prepared
@@ -127,44 +126,3 @@ class Exchange:
             await anyio.to_thread.run_sync(spec.succeeded, self.prepared, record)
         except Exception:
             log.exception("the succeeded hook of %s failed for %s", spec.name, record.request_id)
-
-
-def reserve_fresh(
-    svc: Services,
-    context: KeyContext,
-    *,
-    hold_id: str,
-    budget: OutputBudget,
-    output_limit: int | None,
-    min_output: int,
-    now_ms: int,
-    endpoint: str,
-    model: str | None,
-) -> tuple[Reservation, KeyContext]:
-    """Reserve a request's worst case (blocking), and the key context it was reserved under.
-
-    A copy that is no longer current fails the reserve's condition (``StaleKey``: the key's limit or
-    guards changed, or — for an unlimited key — any key of its account did): the account and key are
-    read again, once, and the reserve repeated with them.
-    """
-
-    def attempt(ctx: KeyContext) -> Reservation:
-        return svc.biller.reserve(
-            ctx,
-            hold_id=hold_id,
-            budget=budget,
-            output_limit=output_limit,
-            min_output=min_output,
-            now_ms=now_ms,
-            endpoint=endpoint,
-            model=model,
-        )
-
-    try:
-        return attempt(context), context
-    except StaleKey:
-        svc.keys.forget(context.key.key_hash)
-        fresh = load_context(svc.accounts, context.key.key_hash, context.account.account_id)
-        if fresh is None:
-            raise AuthenticationFailed("Incorrect API key provided.") from None
-        return attempt(fresh), fresh

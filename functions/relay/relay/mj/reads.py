@@ -26,8 +26,7 @@ from tollway.mj.signing import SIGNATURE_HEADER
 from tollway.mj.upstream import UpstreamDown
 from tollway.upstream.failures import scrub
 
-from relay.mj.auth import MjCall
-from relay.mj.prepare import owned_task
+from relay.mj.auth import MjCall, owned_task
 
 __all__ = ["MAX_LIST_IDS", "Read", "fetch", "image", "image_seed", "list_tasks", "notify_secret", "refresh"]
 
