@@ -23,11 +23,11 @@ from tollway.mj.pricing import ActionPrice, price_of
 from tollway.mj.render import envelope
 from tollway.mj.request import Refusal, SubmitPlan, prepare
 from tollway.mj.upstream import SubmitAnswer, UpstreamDown
-from tollway.records import RecordStatus, UsageRecord
+from tollway.records import RecordStatus
 from tollway.routing import order_channels
 from tollway.services import Services
 from tollway.ssrf import Blocked
-from tollway.tasks.submit import Admitted, Sent, TaskRefused, run_submit
+from tollway.tasks.submit import Admitted, Sent, TaskRefused, run_submit, task_record
 from tollway.upstream.failures import scrub
 
 from relay.mj.auth import MjCall, owned_task
@@ -75,42 +75,24 @@ class _Submit:
 
     @property
     def endpoint(self) -> str:
-        return f"mj.{self.plan.route if self.plan else 'submit'}"
+        plan = self.plan
+        return f"mj.{plan.route if plan is not None else self.path.rsplit('/', 1)[-1].replace('-', '_')}"
 
-    def record(
-        self,
-        status: RecordStatus,
-        http_status: int,
-        *,
-        channel: Channel | None = None,
-        task: Task | None = None,
-        error_code: str | None = None,
-    ) -> UsageRecord:
-        plan, call = self.plan, self.call
+    @property
+    def model(self) -> str | None:
+        return None if self.price is None else self.price.key
+
+    def units(self) -> dict[str, Any]:
         units: dict[str, Any] = {"calls": 1}
-        if plan is not None:
-            units["action"] = plan.spec.action
+        if self.plan is not None:
+            units["action"] = self.plan.spec.action
         if self.mode is not None:
             units["mode"] = self.mode.value
-        route = plan.route if plan is not None else self.path.rsplit("/", 1)[-1].replace("-", "_")
-        bound = (task or plan.modal_of) if status is RecordStatus.OK and plan is not None else None
-        return UsageRecord(
-            request_id=call.request_id,
-            created_at=call.created_at,
-            account_id=call.context.account.account_id,
-            key_id=call.context.key.key_id,
-            endpoint=f"mj.{route}",
-            status=status,
-            http_status=http_status,
-            model=None if self.price is None else self.price.key,
-            channel_id=None if channel is None else channel.channel_id,
-            error_code=error_code,
-            units=units,
-            group=call.context.group,
-            latency_ms=call.elapsed_ms(),
-            attempts=self.attempts,
-            task_id=None if bound is None else bound.task_id,
-        )
+        return units
+
+    def charged_task_id(self, task: Task | None) -> str | None:
+        bound = task or (None if self.plan is None else self.plan.modal_of)  # a modal confirms its own task
+        return None if bound is None else bound.task_id
 
     # ---- before any money moves ------------------------------------------------------------------
 
@@ -125,7 +107,7 @@ class _Submit:
             http_status = 200 if quota else cause.status
         else:
             raise TypeError(f"not a Midjourney refusal: {cause!r}")
-        self.svc.biller.record_refusal(self.record(RecordStatus.REFUSED, http_status, error_code=error_code))
+        self.svc.biller.record_refusal(task_record(self, RecordStatus.REFUSED, http_status, error_code=error_code))
         return Outcome(envelope(code, description))
 
     def admit(self) -> Admitted:

@@ -15,7 +15,7 @@ from tollway.errors import InsufficientQuota, TollwayError
 from tollway.mj.model import ImageMode, Mode, StateUpdate, Task, TaskStatus
 from tollway.mj.ports import TaskStore
 from tollway.mj.pricing import ActionPrice
-from tollway.records import RecordStatus, UsageRecord
+from tollway.records import RecordStatus
 from tollway.routing import order_channels
 from tollway.services import Services
 from tollway.suno.model import KIND, PRICE_KEYS, action_of, mint_task_id
@@ -23,7 +23,7 @@ from tollway.suno.pricing import price_of
 from tollway.suno.render import error, success
 from tollway.suno.request import Refusal, SunoSubmit, parse_submit
 from tollway.suno.upstream import SubmitAnswer, UpstreamDown
-from tollway.tasks.submit import Admitted, Sent, TaskRefused, run_submit
+from tollway.tasks.submit import Admitted, Sent, TaskRefused, run_submit, task_record
 from tollway.upstream.failures import scrub
 
 from relay.suno.call import Answer, SunoCall, owned_task
@@ -57,36 +57,18 @@ class _Submit:
     def endpoint(self) -> str:
         return f"suno.{self.action.value.lower()}" if self.action is not None else "suno.submit"
 
-    def record(
-        self,
-        status: RecordStatus,
-        http_status: int,
-        *,
-        channel: Channel | None = None,
-        task: Task | None = None,
-        error_code: str | None = None,
-    ) -> UsageRecord:
+    @property
+    def model(self) -> str | None:
+        return None if self.price is None else self.price.key
+
+    def units(self) -> dict[str, Any]:
         units: dict[str, Any] = {"calls": 1}
         if self.action is not None:
             units["action"] = self.action.value
-        context = self.call.context
-        return UsageRecord(
-            request_id=self.call.request_id,
-            created_at=self.call.created_at,
-            account_id=context.account.account_id,
-            key_id=context.key.key_id,
-            endpoint=self.endpoint,
-            status=status,
-            http_status=http_status,
-            model=None if self.price is None else self.price.key,
-            channel_id=None if channel is None else channel.channel_id,
-            error_code=error_code,
-            units=units,
-            group=context.group,
-            latency_ms=self.call.elapsed_ms(),
-            attempts=self.attempts,
-            task_id=None if task is None else task.task_id,
-        )
+        return units
+
+    def charged_task_id(self, task: Task | None) -> str | None:
+        return None if task is None else task.task_id
 
     # ---- before any money moves ------------------------------------------------------------------
 
@@ -100,7 +82,7 @@ class _Submit:
             refusal = cause
         else:
             raise TypeError(f"not a Suno refusal: {cause!r}")
-        record = self.record(RecordStatus.REFUSED, refusal.http_status, error_code=refusal.error_code)
+        record = task_record(self, RecordStatus.REFUSED, refusal.http_status, error_code=refusal.error_code)
         self.svc.biller.record_refusal(record)
         return Answer(refusal.http_status, error(refusal.code, refusal.message))
 

@@ -19,7 +19,7 @@ from tollway.mj.pricing import ActionPrice
 from tollway.pricing.engine import OutputBudget
 from tollway.records import RecordStatus, UsageRecord
 from tollway.services import Services
-from tollway.tasks.submit import Admitted, Sent, TaskRefused, run_submit
+from tollway.tasks.submit import Admitted, Sent, TaskRefused, run_submit, task_record
 
 from tests.unit.tollway.mj.kit import Env, customer, now_ms, services
 
@@ -38,6 +38,9 @@ class FakeCall:
     context: Any
     request_id: str
     created_at: int
+
+    def elapsed_ms(self) -> int:
+        return 1
 
 
 class Crash(Exception):
@@ -74,7 +77,7 @@ class Fake:
 
     def refuse(self, cause: TaskRefused | TollwayError) -> str:
         code = cause.code if isinstance(cause, TollwayError) else "refused"
-        self.svc.biller.record_refusal(self.record(RecordStatus.REFUSED, 400, error_code=code))
+        self.svc.biller.record_refusal(task_record(self, RecordStatus.REFUSED, 400, error_code=code))
         return f"refused:{code}"
 
     def draft_task(self, channel: Channel, key_limited: bool) -> Task | None:
@@ -97,21 +100,14 @@ class Fake:
     def rejected(self) -> tuple[str, int, str]:
         return "rejected", 502, "fake_rejected"
 
-    def record(
-        self,
-        status: RecordStatus,
-        http_status: int,
-        *,
-        channel: Channel | None = None,
-        task: Task | None = None,
-        error_code: str | None = None,
-    ) -> UsageRecord:
-        context = self.call.context
-        return UsageRecord(request_id=self.call.request_id, created_at=self.call.created_at,
-                           account_id=context.account.account_id, key_id=context.key.key_id,
-                           endpoint=self.endpoint, status=status, http_status=http_status, model=PRICE.key,
-                           channel_id=None if channel is None else channel.channel_id, error_code=error_code,
-                           task_id=None if task is None else task.task_id)  # fmt: skip
+    model = PRICE.key
+    attempts = 1
+
+    def units(self) -> dict[str, Any]:
+        return {"calls": 1}
+
+    def charged_task_id(self, task: Task | None) -> str | None:
+        return None if task is None else task.task_id
 
     def accepted(self, task: Task | None, channel: Channel, charge: int) -> str:
         if task is not None:

@@ -18,6 +18,7 @@ from tollway.mj.render import ImageLinks
 from tollway.mj.signing import SigningKeys
 from tollway.mj.upstream import MjUpstream
 from tollway.ssrf import GuardedHttp, Resolver, SsrfPolicy
+from tollway.tasks.runtimes import PerOwner
 
 if TYPE_CHECKING:
     from tollway.services import Services
@@ -89,18 +90,9 @@ class MjRuntime:
         return f"{root.rstrip('/')}/mj/callback/{task_id}?sig={self.keys.callback_signature(task_id)}"
 
 
-_RUNTIMES: dict[int, tuple[Services, MjRuntime]] = {}
-_RUNTIMES_LOCK = threading.Lock()
+_RUNTIMES: PerOwner[Services, MjRuntime] = PerOwner(MjRuntime)
 
 
 def runtime_for(svc: Services) -> MjRuntime:
     """The process's runtime for these services (one per ``Services`` object)."""
-    entry = _RUNTIMES.get(id(svc))
-    if entry is not None and entry[0] is svc:
-        return entry[1]
-    with _RUNTIMES_LOCK:
-        entry = _RUNTIMES.get(id(svc))
-        if entry is None or entry[0] is not svc:
-            entry = (svc, MjRuntime(svc))
-            _RUNTIMES[id(svc)] = entry
-        return entry[1]
+    return _RUNTIMES.get(svc)

@@ -20,11 +20,11 @@ times out later is ``tollway.mj.engine``'s.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tollway.errors import AuthenticationFailed, InsufficientQuota, TollwayError
 from tollway.mj.ports import TaskExists
-from tollway.records import RecordStatus
+from tollway.records import RecordStatus, UsageRecord
 from tollway.reserve import reserve_fresh
 
 if TYPE_CHECKING:
@@ -34,10 +34,9 @@ if TYPE_CHECKING:
     from tollway.mj.model import Task
     from tollway.mj.ports import TaskStore
     from tollway.mj.pricing import ActionPrice
-    from tollway.records import UsageRecord
     from tollway.services import Services
 
-__all__ = ["Admitted", "Sent", "TaskCall", "TaskRefused", "TaskSubmit", "run_submit"]
+__all__ = ["Admitted", "Sent", "TaskCall", "TaskRefused", "TaskSubmit", "run_submit", "task_record"]
 
 AnswerT = TypeVar("AnswerT")
 AnswerT_co = TypeVar("AnswerT_co", covariant=True)
@@ -73,11 +72,13 @@ class TaskCall(Protocol):
     request_id: str
     created_at: int
 
+    def elapsed_ms(self) -> int: ...
+
 
 class TaskSubmit(Protocol[AnswerT_co]):
     """A provider's half of one submit. The engine calls, in order: ``admit``; then ``refuse``, or
-    ``draft_task`` (until an id is free), ``send``, and ``rejected`` or ``accepted``; ``record`` for the
-    usage record of each outcome."""
+    ``draft_task`` (until an id is free), ``send``, and ``rejected`` or ``accepted``. Usage records are
+    built by :func:`task_record` from the provider's ``endpoint``, ``model``, ``units`` and ``attempts``."""
 
     @property
     def call(self) -> TaskCall: ...
@@ -117,21 +118,58 @@ class TaskSubmit(Protocol[AnswerT_co]):
         """After a submit the upstream did not accept: the answer, the record's HTTP status and error code."""
         ...
 
-    def record(
-        self,
-        status: RecordStatus,
-        http_status: int,
-        *,
-        channel: Channel | None = None,
-        task: Task | None = None,
-        error_code: str | None = None,
-    ) -> UsageRecord:
-        """The request's one usage record (``task``: the accepted task it paid for)."""
+    @property
+    def model(self) -> str | None:
+        """The usage record's model: the price key, once priced."""
+        ...
+
+    @property
+    def attempts(self) -> int:
+        """Upstream calls made so far."""
+        ...
+
+    def units(self) -> dict[str, Any]:
+        """The usage record's units (``calls``, the action…)."""
+        ...
+
+    def charged_task_id(self, task: Task | None) -> str | None:
+        """The task id an accepted submit's record carries (the drafted task, or the one it continues)."""
         ...
 
     def accepted(self, task: Task | None, channel: Channel, charge: int) -> AnswerT_co:
         """After the charge: mark the task accepted; the answer."""
         ...
+
+
+def task_record(
+    job: TaskSubmit[Any],
+    status: RecordStatus,
+    http_status: int,
+    *,
+    channel: Channel | None = None,
+    task_id: str | None = None,
+    error_code: str | None = None,
+) -> UsageRecord:
+    """A submit's one usage record (refused, failed or accepted)."""
+    call = job.call
+    context = call.context
+    return UsageRecord(
+        request_id=call.request_id,
+        created_at=call.created_at,
+        account_id=context.account.account_id,
+        key_id=context.key.key_id,
+        endpoint=job.endpoint,
+        status=status,
+        http_status=http_status,
+        model=job.model,
+        channel_id=None if channel is None else channel.channel_id,
+        error_code=error_code,
+        units=job.units(),
+        group=context.group,
+        latency_ms=call.elapsed_ms(),
+        attempts=job.attempts,
+        task_id=task_id,
+    )
 
 
 def run_submit(job: TaskSubmit[AnswerT]) -> AnswerT:
@@ -182,15 +220,16 @@ def _reserved(job: TaskSubmit[AnswerT], admitted: Admitted, hold: HoldRequest) -
         sent = job.send(channels, task)
         if not sent.accepted:
             answer, http_status, error_code = job.rejected()
-            settle(0, job.record(RecordStatus.ERROR, http_status, channel=sent.channel, error_code=error_code))
+            settle(0, task_record(job, RecordStatus.ERROR, http_status, channel=sent.channel, error_code=error_code))
             if task is not None:
                 tasks.discard(task.task_id)
             return answer
-        movement = settle(price.micros, job.record(RecordStatus.OK, 200, channel=sent.channel, task=task))
+        record = task_record(job, RecordStatus.OK, 200, channel=sent.channel, task_id=job.charged_task_id(task))
+        movement = settle(price.micros, record)
         return job.accepted(task, sent.channel, price.micros if movement is None else movement.charge)
     except BaseException:
         if not settled:
-            settle(0, job.record(RecordStatus.ERROR, job.crash_http_status, error_code="internal_error"))
+            settle(0, task_record(job, RecordStatus.ERROR, job.crash_http_status, error_code="internal_error"))
             if task is not None:
                 tasks.discard(task.task_id)
         raise
