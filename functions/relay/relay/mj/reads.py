@@ -24,6 +24,7 @@ from tollway.mj.render import envelope, render_task
 from tollway.mj.runtime import MjRuntime
 from tollway.mj.signing import SIGNATURE_HEADER
 from tollway.mj.upstream import UpstreamDown
+from tollway.tasks.reads import parse_ids
 from tollway.tasks.reads import refresh as refresh_tasks
 from tollway.upstream.failures import scrub
 
@@ -81,15 +82,7 @@ def fetch(call: MjCall, task_id: str) -> Read:
 
 def _ids(data: Any) -> list[str] | None:
     """``{"ids": [...]}`` with ids as strings or JSON numbers (some clients send numbers)."""
-    raw = data.get("ids") if isinstance(data, dict) else None
-    if not isinstance(raw, list):
-        return None
-    ids: list[str] = []
-    for value in raw:
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            return None
-        ids.append(str(value).strip())
-    return ids
+    return parse_ids(data.get("ids") if isinstance(data, dict) else None)
 
 
 def list_tasks(call: MjCall, data: Any) -> Read:

@@ -27,7 +27,7 @@ from tollway.records import RecordStatus
 from tollway.routing import order_channels
 from tollway.services import Services
 from tollway.ssrf import Blocked
-from tollway.tasks.submit import Admitted, Sent, TaskRefused, run_submit, task_record
+from tollway.tasks.submit import Admitted, Sent, TaskRefused, pending_task, run_submit, task_record
 from tollway.upstream.failures import scrub
 
 from relay.mj.auth import MjCall, owned_task
@@ -185,7 +185,6 @@ class _Submit:
             return None
         call, options = self.call, self.rt.options()
         context = call.context
-        parent = plan.parent
         state = self.data.get("state")
         bot_type = self.data.get("botType")
         image_mode = resolve_image_mode(
@@ -193,30 +192,22 @@ class _Submit:
             key_default=context.key.settings.get("mj_image_mode"),
             operator_default=options.default_image_mode,
         )
-        now = call.created_at
-        return Task(
+        return pending_task(
+            self,
             task_id=_mint_id(self.svc.clock_ms()),
-            account_id=context.account.account_id,
-            key_id=context.key.key_id,
-            key_hash=context.key.key_hash,
+            channel=channel,
             key_limited=key_limited,
-            hold_id=call.request_id,
-            channel_id=channel.channel_id,
+            price=price,
             action=plan.spec.action,
-            price_key=price.key,
+            parent=plan.parent,
             mode=mode,
             image_mode=image_mode,
-            price=price.micros,
-            created_at=now,
             prompt=plan.prompt,
             state=state[:1000] if isinstance(state, str) else "",
             custom_id=plan.custom_id,
             bot_type=bot_type if isinstance(bot_type, str) else "",
-            parent_id=None if parent is None else parent.task_id,
-            parent_upstream_id=None if parent is None else parent.upstream_id,
             public_base=call.base,
             notify_hook=self.hook,
-            updated_at=now,
         )
 
     def _body_for(self, plan: SubmitPlan, channel: Channel, mode: Mode, task_id: str | None) -> dict[str, Any]:

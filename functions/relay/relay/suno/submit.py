@@ -23,7 +23,7 @@ from tollway.suno.pricing import price_of
 from tollway.suno.render import error, success
 from tollway.suno.request import Refusal, SunoSubmit, parse_submit
 from tollway.suno.upstream import SubmitAnswer, UpstreamDown
-from tollway.tasks.submit import Admitted, Sent, TaskRefused, run_submit, task_record
+from tollway.tasks.submit import Admitted, Sent, TaskRefused, pending_task, run_submit, task_record
 from tollway.upstream.failures import scrub
 
 from relay.suno.call import Answer, SunoCall, owned_task
@@ -120,26 +120,17 @@ class _Submit:
 
     def draft_task(self, channel: Channel, key_limited: bool) -> Task:
         request, price = self._admitted()
-        origin, call = self.origin, self.call
-        context = call.context
-        return Task(
+        return pending_task(
+            self,
             task_id=mint_task_id(),
-            account_id=context.account.account_id,
-            key_id=context.key.key_id,
-            key_hash=context.key.key_hash,
+            channel=channel,
             key_limited=key_limited,
-            hold_id=call.request_id,
-            channel_id=channel.channel_id,
+            price=price,
             action=request.action.value,
-            price_key=price.key,
+            parent=self.origin,
             mode=Mode.FAST,  # a Midjourney notion; unused for Suno tasks
             image_mode=ImageMode.ORIGIN,  # no image copies: the clips' URLs are passed as given
-            price=price.micros,
-            created_at=call.created_at,
             prompt=request.prompt,
-            parent_id=None if origin is None else origin.task_id,
-            parent_upstream_id=None if origin is None else origin.upstream_id,
-            updated_at=call.created_at,
             kind=KIND,
         )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tollway.mj.model import Phase, StateUpdate, Task
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from tollway.mj.options import MjOptions
     from tollway.mj.ports import TaskStore
 
-__all__ = ["ReadStates", "TaskReads", "refresh"]
+__all__ = ["ReadStates", "TaskReads", "parse_ids", "refresh"]
 
 #: A provider's read of one channel's tasks: each task's news by task id (missing: no news), or None
 #: when the channel cannot be read now (gone, or its upstream down: the stored state is served).
@@ -66,3 +66,16 @@ def refresh(rt: TaskReads, read: ReadStates, tasks: list[Task], now: int) -> tup
                 current[task.task_id] = stored
                 moved.append(stored)
     return [current[t.task_id] for t in tasks], moved
+
+
+def parse_ids(raw: Any) -> list[str] | None:
+    """A list-by-ids body's ``ids``: strings or JSON numbers (some clients send numbers), stripped; None
+    when it is not a list of those."""
+    if not isinstance(raw, list):
+        return None
+    ids: list[str] = []
+    for value in raw:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return None
+        ids.append(str(value).strip())
+    return ids

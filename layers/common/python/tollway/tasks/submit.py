@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tollway.errors import AuthenticationFailed, InsufficientQuota, TollwayError
+from tollway.mj.model import Task
 from tollway.mj.ports import TaskExists
 from tollway.records import RecordStatus, UsageRecord
 from tollway.reserve import reserve_fresh
@@ -31,12 +32,11 @@ if TYPE_CHECKING:
     from tollway.auth import KeyContext
     from tollway.config.model import Channel
     from tollway.ledger.model import HoldRequest, Movement
-    from tollway.mj.model import Task
     from tollway.mj.ports import TaskStore
     from tollway.mj.pricing import ActionPrice
     from tollway.services import Services
 
-__all__ = ["Admitted", "Sent", "TaskCall", "TaskRefused", "TaskSubmit", "run_submit", "task_record"]
+__all__ = ["Admitted", "Sent", "TaskCall", "TaskRefused", "TaskSubmit", "pending_task", "run_submit", "task_record"]
 
 AnswerT = TypeVar("AnswerT")
 AnswerT_co = TypeVar("AnswerT_co", covariant=True)
@@ -139,6 +139,39 @@ class TaskSubmit(Protocol[AnswerT_co]):
     def accepted(self, task: Task | None, channel: Channel, charge: int) -> AnswerT_co:
         """After the charge: mark the task accepted; the answer."""
         ...
+
+
+def pending_task(
+    job: TaskSubmit[Any],
+    *,
+    task_id: str,
+    channel: Channel,
+    key_limited: bool,
+    price: ActionPrice,
+    action: str,
+    parent: Task | None,
+    **fields: Any,
+) -> Task:
+    """A submit's pending task: who pays, the hold, the channel and price; ``fields`` are the provider's."""
+    call = job.call
+    context = call.context
+    return Task(
+        task_id=task_id,
+        account_id=context.account.account_id,
+        key_id=context.key.key_id,
+        key_hash=context.key.key_hash,
+        key_limited=key_limited,
+        hold_id=call.request_id,
+        channel_id=channel.channel_id,
+        action=action,
+        price_key=price.key,
+        price=price.micros,
+        created_at=call.created_at,
+        updated_at=call.created_at,
+        parent_id=None if parent is None else parent.task_id,
+        parent_upstream_id=None if parent is None else parent.upstream_id,
+        **fields,
+    )
 
 
 def task_record(
