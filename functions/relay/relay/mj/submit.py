@@ -83,12 +83,9 @@ class _Submit:
         return None if self.price is None else self.price.key
 
     def units(self) -> dict[str, Any]:
-        units: dict[str, Any] = {"calls": 1}
-        if self.plan is not None:
-            units["action"] = self.plan.spec.action
-        if self.mode is not None:
-            units["mode"] = self.mode.value
-        return units
+        action = None if self.plan is None else self.plan.spec.action
+        mode = None if self.mode is None else self.mode.value
+        return {k: v for k, v in (("action", action), ("mode", mode)) if v is not None}
 
     def charged_task_id(self, task: Task | None) -> str | None:
         bound = task or (None if self.plan is None else self.plan.modal_of)  # a modal confirms its own task

@@ -62,10 +62,7 @@ class _Submit:
         return None if self.price is None else self.price.key
 
     def units(self) -> dict[str, Any]:
-        units: dict[str, Any] = {"calls": 1}
-        if self.action is not None:
-            units["action"] = self.action.value
-        return units
+        return {} if self.action is None else {"action": self.action.value}
 
     def charged_task_id(self, task: Task | None) -> str | None:
         return None if task is None else task.task_id

@@ -104,7 +104,7 @@ class Fake:
     attempts = 1
 
     def units(self) -> dict[str, Any]:
-        return {"calls": 1}
+        return {"action": "CALL"}
 
     def charged_task_id(self, task: Task | None) -> str | None:
         return None if task is None else task.task_id

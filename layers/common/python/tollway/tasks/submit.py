@@ -129,7 +129,7 @@ class TaskSubmit(Protocol[AnswerT_co]):
         ...
 
     def units(self) -> dict[str, Any]:
-        """The usage record's units (``calls``, the action…)."""
+        """The usage record's units besides ``calls`` (the action, the mode…)."""
         ...
 
     def charged_task_id(self, task: Task | None) -> str | None:
@@ -197,7 +197,7 @@ def task_record(
         model=job.model,
         channel_id=None if channel is None else channel.channel_id,
         error_code=error_code,
-        units=job.units(),
+        units={"calls": 1, **job.units()},
         group=context.group,
         latency_ms=call.elapsed_ms(),
         attempts=job.attempts,
