@@ -158,6 +158,7 @@ def accepted_task(**fields: Any) -> Task:
         "hold_id": "req_a",
         "channel_id": "ch",
         "mode": Mode.FAST,
+        "created_at": 1_730_000_000_000,
         "phase": Phase.ACCEPTED,
     }
     return Task(**{**defaults, **fields})

@@ -64,7 +64,6 @@ def _task(**changes: Any) -> Task:
         price_key="mj_upscale",
         image_mode=ImageMode.RELAY,
         price=70_000,
-        created_at=1_730_000_000_000,
         upstream_id="9990000000000001",
         parent_id="1730000000000100",
         parent_upstream_id="9990000000000000",
