@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tollway.cli.main", "admin", "--state-dir", str(stack.state_dir), *args],
+        [sys.executable, "-m", "tollway_cli.main", "admin", "--state-dir", str(stack.state_dir), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

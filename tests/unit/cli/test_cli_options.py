@@ -6,9 +6,9 @@ import io
 import pytest
 from tollway.admin.commands import load
 from tollway.admin.commands.channels import AddChannel
-from tollway.cli.main import build_parser
-from tollway.cli.options import add_model_options, collect_args
-from tollway.cli.output import render
+from tollway_cli.main import build_parser
+from tollway_cli.options import add_model_options, collect_args
+from tollway_cli.output import render
 
 
 def test_every_command_is_reachable_from_the_cli() -> None:

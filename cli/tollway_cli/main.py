@@ -14,9 +14,9 @@ from typing import Any
 
 from tollway.admin.commands import load
 from tollway.admin.registry import USAGE_ERRORS
-from tollway.cli.options import add_model_options, collect_args
-from tollway.cli.output import render
-from tollway.cli.transport import LambdaTransport, LocalTransport, Transport, TransportError
+from tollway_cli.options import add_model_options, collect_args
+from tollway_cli.output import render
+from tollway_cli.transport import LambdaTransport, LocalTransport, Transport, TransportError
 
 __all__ = ["main"]
 
