@@ -22,7 +22,11 @@ from tollway.money import format_usd
 from tollway.services import LazyServices, Services
 from tollway.settings import Settings
 
-__all__ = ["find_template", "run_local"]
+__all__ = ["PortInUse", "find_template", "run_local"]
+
+
+class PortInUse(RuntimeError):
+    """The port ``tollway local`` was asked to listen on is taken (or not allowed)."""
 
 
 def find_template() -> Path:
@@ -37,7 +41,15 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortInUse(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}). Another program (perhaps another "
+            f"`tollway local`) is using port {port}: stop it, or pick another port with "
+            f"`tollway local --port {port + 1 if port else 8081}` (or `make local PORT={port + 1 if port else 8081}`)."
+        ) from exc
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

@@ -58,7 +58,13 @@ def test_every_customer_route_is_served_with_and_without_v1() -> None:
             assert ("/v1" + path, method) in routes, f"{method} {path} has no twin under /v1"
         checked += 1
     assert checked > 50
-    for must in ("/v1/api/usage/logs", "/v1/api/redeem", "/v1/api/pricing", "/v1/api/usage/token", "/v1/suno/{rest:path}"):
+    for must in (
+        "/v1/api/usage/logs",
+        "/v1/api/redeem",
+        "/v1/api/pricing",
+        "/v1/api/usage/token",
+        "/v1/suno/{rest:path}",
+    ):
         assert any(path == must for path, _ in routes), must
 
 
