@@ -125,19 +125,23 @@ def test_human_output_shows_usd_and_utc_times(transport: RegistryTransport) -> N
     assert created.endswith("Z") and "T" in created
 
 
-def test_output_to_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
-    """`tollway admin … | head`: no BrokenPipeError traceback. Driven by `--help` (needs no stack)."""
+def test_output_to_a_closed_pipe_ends_quietly() -> None:
+    """`tollway admin … | head`: no BrokenPipeError traceback. The command is a long listing rendered by
+    the real renderer (more than a pipe's buffer), the reader a real `head`."""
     script = (
         "import sys\n"
-        "from tollway_cli.main import main\n"
-        "sys.exit(main(['admin', '--help']))\n"
+        "import tollway_cli.main as cli\n"
+        "from tollway_cli.output import render\n"
+        "rows = [{'account_id': f'acct_{n:06d}', 'balance': n} for n in range(20000)]\n"
+        "cli._main = lambda argv: render(rows, sys.stdout) or 0\n"
+        "sys.exit(cli.main(['admin', 'account', 'list']))\n"
     )
-    proc = subprocess.run(
-        f"{sys.executable} -c \"{script}\" | head -n 1",
-        shell=True,  # a real pipe whose reader leaves early
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.stdout.startswith("usage:")
-    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert writer.stdout is not None and writer.stderr is not None
+    reader = subprocess.run(["head", "-n", "1"], stdin=writer.stdout, capture_output=True, text=True, check=False)
+    writer.stdout.close()  # only the reader holds the pipe now: it leaves after one line
+    stderr = writer.stderr.read().decode()
+    writer.stderr.close()
+    assert writer.wait(timeout=60) == 141
+    assert reader.stdout.startswith("account_id")
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
