@@ -153,7 +153,7 @@ def _table(rows: list[dict[str, Any]], out: TextIO, *, wide: bool, width: int) -
         ordered = [c for c in _FIRST if c in columns] + [c for c in columns if c not in _FIRST]
         if "time" in columns and "created_at" in ordered:  # the same instant twice: keep the readable one
             ordered.remove("created_at")
-        used, keep = 0, set()
+        used, keep = 0, set[str]()
         for c in ordered:
             if used + widths[c] + (2 if keep else 0) <= width:
                 used += widths[c] + (2 if keep else 0)

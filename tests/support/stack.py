@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 import boto3
 import openai
 from tollway.accounts.dynamodb import DynamoAccounts
-from tollway_cli.transport import LocalTransport
 from tollway.ledger.dynamodb import DynamoLedger
 from tollway.tables import Tables
+from tollway_cli.transport import LocalTransport
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]

@@ -56,6 +56,9 @@ ORDER = [
     "price.export",
     "price.import",
     "price.remove",
+    "price.markup-set",
+    "price.markup-list",
+    "price.markup-remove",
     "group.list",
     "redeem.create",
     "redeem.list",
@@ -143,6 +146,8 @@ def test_every_event_runs_through_the_handler(services: Services) -> None:
     assert results["redeem.disable"]["disabled"] == 1
     assert results["usage.export"]["rows"] == 0 and results["usage.export"]["download_url"]
     assert results["audit.run"]["ok"] is True
+    assert results["price.markup-set"]["multiplier"] == "2" and "gpt-4.1" in results["price.markup-set"]["models"]
+    assert [m["pattern"] for m in results["price.markup-list"]] == ["gpt-4*"]
     entries = results["trail.query"]["entries"]
     assert entries and all(e["actor"] == "claimed:arn:aws:iam::123456789012:user/alice" for e in entries)
     # Events of other groups (e.g. Midjourney's) must at least come back as an envelope.
