@@ -97,6 +97,19 @@ def _local_parser(sub: Any) -> None:
     local.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
     local.add_argument("--port", default=8080, type=int, help="Port to listen on (default 8080; 0: any free port).")
     local.add_argument("--state-dir", default=".tollway", type=Path, help="State folder (default .tollway).")
+    local.add_argument(
+        "--emulator-port",
+        default=0,
+        type=int,
+        help="Fixed port for the DynamoDB/S3 emulator (default: any free port), e.g. 4566 for `sam local` "
+        "(docs/deploy.md).",
+    )
+    local.add_argument(
+        "--demo-key",
+        default=None,
+        metavar="KEY",
+        help="Use KEY as the demo account's API key (e.g. the example key of the ready events in events/relay/).",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,10 +206,20 @@ def _save_export(ns: argparse.Namespace, envelope: dict[str, Any], err: TextIO) 
 
 
 def _run_local(ns: argparse.Namespace) -> int:
+    from tollway.keys import is_well_formed
     from tollway_local.stack import PortInUse, run_local  # the dev stack: never part of the Lambda layer
 
+    if ns.demo_key is not None and not is_well_formed(ns.demo_key):
+        sys.stderr.write("tollway local: --demo-key: not a tollway key (sk-…, with its checksum)\n")
+        return 2
     try:
-        return run_local(host=ns.host, port=ns.port, state_dir=ns.state_dir)
+        return run_local(
+            host=ns.host,
+            port=ns.port,
+            state_dir=ns.state_dir,
+            emulator_port=ns.emulator_port,
+            demo_key=ns.demo_key,
+        )
     except PortInUse as exc:
         sys.stderr.write(f"tollway local: {exc}\n")
         return 1

@@ -83,7 +83,17 @@ def _topic_arn(endpoint: str, name: str) -> str:
     return str(sns.create_topic(Name=name)["TopicArn"])
 
 
-def run_local(*, host: str = "127.0.0.1", port: int = 8080, state_dir: Path = Path(".tollway")) -> int:
+def run_local(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    state_dir: Path = Path(".tollway"),
+    emulator_port: int = 0,
+    demo_key: str | None = None,
+) -> int:
+    """Serve until interrupted. ``emulator_port`` fixes the emulator's port (0: any free one), so other
+    clients — `sam local` containers — can reach the same store; ``demo_key`` makes that the demo
+    account's key (the ready events in events/relay/ carry one)."""
     import admin_api.handler as admin_handler
     import mj_callback.handler as callback_handler
     import uvicorn
@@ -112,7 +122,8 @@ def run_local(*, host: str = "127.0.0.1", port: int = 8080, state_dir: Path = Pa
     sock = _bind(host, port)
     url = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}"
     try:
-        with EmulatorProcess(state_dir, find_template()) as emulator, MockProcess(mock_config) as mock:
+        emulator_process = EmulatorProcess(state_dir, find_template(), port=emulator_port)
+        with emulator_process as emulator, MockProcess(mock_config) as mock:
             settings = Settings(
                 aws_endpoint_url=emulator.endpoint,
                 admin_secret=SecretStr(admin_secret),
@@ -125,7 +136,7 @@ def run_local(*, host: str = "127.0.0.1", port: int = 8080, state_dir: Path = Pa
                 alerts_topic_arn=_topic_arn(emulator.endpoint, "AlertsTopic"),
             )
             services = Services.on_aws(settings)
-            boot = bootstrap(services, state_dir, mock.base_url, int(time.time() * 1000))
+            boot = bootstrap(services, state_dir, mock.base_url, int(time.time() * 1000), demo_key=demo_key)
             admin_handler.configure(services)
             callback_handler.configure(services)
             app = create_app(
