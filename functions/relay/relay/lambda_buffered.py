@@ -55,7 +55,10 @@ class _Runner:
                 ready.set_exception(RuntimeError(message.get("message", "lifespan startup failed")))
 
         await inbox.put({"type": "lifespan.startup"})
-        self._task = self.loop.create_task(self.app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+        async def lifespan() -> None:
+            await self.app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+
+        self._task: asyncio.Task[None] = self.loop.create_task(lifespan())
         await ready
         self._lifespan = inbox
 
