@@ -138,7 +138,8 @@ def _error_text(error: dict[str, Any], command: Command[Any]) -> str:
                 break
             field = str(item.get("field", "")).split(".", 1)[0]
             name = flag_of(field) if field in fields else field
-            parts.append(f"{name}: {item.get('problem')}")
+            problem = str(item.get("problem")).removeprefix("Value error, ")  # pydantic's prefix says nothing
+            parts.append(f"{name}: {problem}")
         else:
             message = "; ".join(parts)
     return f"error ({error.get('code')}): {message}\n"

@@ -129,8 +129,8 @@ def cell(key: str, value: Any, *, wide: bool) -> str:
         text = value[: -len("+00:00")] + "Z"  # ISO-8601 UTC, written the short way
     else:
         text = "" if value is None else str(value)
-    if wide or len(text) <= _MAX_CELL:
-        return text
+    if wide or len(text) <= _MAX_CELL or key == "id" or key.endswith("_id"):
+        return text  # ids are never cut: an operator copies them into the next command
     return text[: _MAX_CELL - 1] + "…"
 
 
@@ -176,27 +176,39 @@ def _is_plain_list(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(not isinstance(v, (dict, list)) for v in value)
 
 
+def _fields(result: dict[str, Any], out: TextIO, *, wide: bool, width: int, indent: str = "") -> None:
+    """``key: value`` lines (values whole: only table cells are cut), nested objects indented under their
+    key, then lists of plain values, then tables."""
+    tables = {k: v for k, v in result.items() if _is_table(v)}
+    plain = {k: v for k, v in result.items() if _is_plain_list(v)}
+    nested = {k: v for k, v in result.items() if isinstance(v, dict) and v and k not in tables}
+    for key, value in result.items():
+        if key in tables or key in plain or key in nested or value is None:
+            continue
+        readable = _scalar(key, value)
+        if readable is None:
+            readable = value if isinstance(value, str) else cell(key, value, wide=True)
+        out.write(f"{indent}{key}: {readable}\n")
+    for key, child in nested.items():
+        out.write(f"{indent}{key}:\n")
+        _fields(child, out, wide=wide, width=width, indent=indent + "  ")
+    for key, values in plain.items():  # e.g. a batch's codes: every one, whole, never cut
+        inline = ", ".join(str(v) for v in values)
+        if len(values) <= 5 and len(indent) + len(key) + len(inline) + 2 <= width:
+            out.write(f"{indent}{key}: {inline}\n")
+        else:
+            out.write(f"{indent}{key} ({len(values)}):\n")
+            out.writelines(f"{indent}  {v}\n" for v in values)
+    for key, rows in tables.items():
+        out.write(f"\n{indent}{key}:\n")
+        _table(rows, out, wide=wide, width=width)
+
+
 def render(result: Any, out: TextIO, *, wide: bool = False, width: int = WIDTH) -> None:
     if isinstance(result, list) and all(isinstance(r, dict) for r in result):
         _table(result, out, wide=wide, width=width)
         return
     if isinstance(result, dict):
-        tables = {k: v for k, v in result.items() if _is_table(v)}
-        plain = {k: v for k, v in result.items() if _is_plain_list(v)}
-        for key, value in result.items():
-            if key in tables or key in plain or value is None:
-                continue
-            text = value if isinstance(value, str) else cell(key, value, wide=wide)
-            out.write(f"{key}: {text}\n")
-        for key, values in plain.items():  # e.g. a batch's codes: every one, whole, never cut
-            inline = ", ".join(str(v) for v in values)
-            if len(values) <= 5 and len(key) + len(inline) + 2 <= width:
-                out.write(f"{key}: {inline}\n")
-            else:
-                out.write(f"{key} ({len(values)}):\n")
-                out.writelines(f"  {v}\n" for v in values)
-        for key, rows in tables.items():
-            out.write(f"\n{key}:\n")
-            _table(rows, out, wide=wide, width=width)
+        _fields(result, out, wide=wide, width=width)
         return
     out.write(f"{result}\n")

@@ -55,6 +55,7 @@ class _Runner:
                 ready.set_exception(RuntimeError(message.get("message", "lifespan startup failed")))
 
         await inbox.put({"type": "lifespan.startup"})
+
         async def lifespan() -> None:
             await self.app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
 

@@ -65,3 +65,9 @@ def test_nested_values_are_summarised_not_cut_mid_word() -> None:
 
 def test_negative_amounts_keep_their_sign() -> None:
     assert "difference: -$0.000005" in _render({"difference": -5})
+
+
+def test_ids_are_never_cut() -> None:
+    long_id = "req_01M94PTRHFRVBBYPM7VXFE4Y8B"
+    text = _render([{"request_id": long_id, "note": "x" * 60}])
+    assert long_id in text and "x" * 60 not in text
