@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml cli/pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==25.3
 	@echo "tollway: installing tollway, the tollway command and the test tools (pip prints each download)…"
 	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]' -e ./cli \
-		| grep --line-buffered -E '^(Collecting|Successfully installed)' | sed -u 's/^/  /'
+		| { grep --line-buffered -E '^(Collecting|Successfully installed)' | sed -u 's/^/  /'; true; }
 	@touch $(STAMP)
 	@echo "tollway: installed."
 
