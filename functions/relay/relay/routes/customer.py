@@ -54,6 +54,7 @@ _PUBLIC_FIELDS = (
     "usage_source",
     "service_tier",
     "charge",
+    "price_basis",
     "latency_ms",
     "ttft_ms",
     "task_id",
@@ -213,7 +214,10 @@ class CustomerViews:
         for name in catalog.models_for(context.group):
             price = catalog.price(name)
             if price is not None and context.key.allows_model(name):
-                data.append({"model": name, **_priced(price, ratio)})
+                entry = {"model": name, **_priced(price, ratio)}
+                if catalog.markup(name) != 1:  # the operator's markup on the list price, already included
+                    entry["markup"] = str(catalog.markup(name))
+                data.append(entry)
         return _json({"object": "list", "group": context.group, "ratio": str(ratio), "currency": "USD", "data": data})
 
     async def logs(self, request: Request) -> Response:
