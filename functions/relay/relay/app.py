@@ -23,6 +23,7 @@ from tollway.settings import Settings, get_settings
 from tollway.upstream.client import UpstreamClient
 
 from relay.asgi import PathNormalizer, RequestIdMiddleware
+from relay.console import console_routes
 from relay.endpoints.chat import ChatCompletions
 from relay.endpoints.images import image_routes
 from relay.errors import http_exception_handler, tollway_error_handler, unexpected_error_handler
@@ -109,6 +110,7 @@ def create_app(
         *redeem_routes(pipeline),
         *openai_surface_routes(pipeline, settings, client),
         *customer_routes(pipeline),
+        *console_routes(pipeline, settings),  # the customer console: /, /console/… (docs/console.md)
         *(extra_routes or []),
         *mj_routes(pipeline),  # after extra_routes: the local stack's /mj/callback/… route comes first
         *suno_routes(pipeline),  # /suno/submit/…, /suno/fetch (docs/suno.md)
