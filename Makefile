@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: local test lint typecheck sam-tools sam-check bench clean
+.PHONY: local test browser lint typecheck sam-tools sam-check bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tollway needs Python 3.11 or newer")'
@@ -18,9 +18,19 @@ $(STAMP): pyproject.toml
 local: $(STAMP)
 	$(BIN)/tollway local
 
-## The whole test suite: unit and integration (loopback, emulator, mock upstream).
-test: $(STAMP)
+## The whole test suite: unit and integration (loopback, emulator, mock upstream), and the console in
+## a real headless browser (Debian's chromium, driven by Playwright).
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+## Debian's chromium for the console's browser tests: installed when missing and we are root (never
+## `playwright install`: no browser download). Without it those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+			|| echo "chromium could not be installed: the console's browser tests will skip"; \
+	else echo "chromium is missing and this is not root: the console's browser tests will skip"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

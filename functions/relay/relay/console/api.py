@@ -192,6 +192,14 @@ class ConsoleApi:
             # fetch that tries needs a preflight that never carries the session cookie.
             raise PermissionDenied("Missing the X-Tollway-Console header.", code="csrf_failed")
 
+    async def _key_body(self, request: Request) -> dict[str, Any]:
+        """A key's settings; the account and key id come from the session and the path, never the body."""
+        data = await self._body(request)
+        for name in ("account_id", "key_id"):
+            if name in data:
+                raise InvalidRequest(f"'{name}' is not a setting of a key.", param=name)
+        return data
+
     async def _body(self, request: Request) -> dict[str, Any]:
         raw = await read_body(request, _MAX_BODY)
         if not raw:
@@ -206,6 +214,10 @@ class ConsoleApi:
 
     async def _limit(self, store: ConsoleStore, rule: str, who: str) -> None:
         limit, window = _LIMITS[rule]
+        if rule == "signup-ip":
+            limit = self.settings.console_signup_ip_limit
+        elif rule == "signin-ip":
+            limit = self.settings.console_signin_ip_limit
         now_s = int(time.time())
         if not await self._run(lambda: store.allow(rule, who, limit=limit, window_s=window, now_s=now_s)):
             retry = window - now_s % window
@@ -459,7 +471,7 @@ class ConsoleApi:
 
     async def create_key(self, request: Request) -> Response:
         svc, _, account = await self._session(request, write=True)
-        data = await self._body(request)
+        data = await self._key_body(request)
         mj = {k: data.pop(k) for k in ("mj_mode", "mj_image_mode") if k in data}
         args = _args(key_commands.CreateKey, {**data, "account_id": account.account_id})
         mj_args = _args(mj_commands.KeySettings, {"key_id": "pending", **_mj_changes(mj)}) if mj else None
@@ -485,7 +497,7 @@ class ConsoleApi:
     async def update_key(self, request: Request) -> Response:
         svc, _, account = await self._session(request, write=True)
         key = await self._own_key(svc, account, request.path_params["key_id"])
-        data = await self._body(request)
+        data = await self._key_body(request)
         mj = {k: data.pop(k) for k in ("mj_mode", "mj_image_mode") if k in data}
         args = _args(key_commands.UpdateKey, {**data, "key_id": key.key_id})
         mj_args = _args(mj_commands.KeySettings, {"key_id": key.key_id, **_mj_changes(mj)}) if mj else None

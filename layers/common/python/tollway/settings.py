@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     console_session_ttl_s: int = Field(default=7 * 86400, ge=300, description="A console session's lifetime.")
     console_argon2_memory_kib: int = Field(default=65536, ge=8192, description="argon2id memory cost (64 MiB).")
     console_argon2_time_cost: int = Field(default=3, ge=1, description="argon2id passes.")
+    console_signup_ip_limit: int = Field(default=5, ge=1, description="Sign-ups per client address per hour.")
+    console_signin_ip_limit: int = Field(default=30, ge=1, description="Sign-in attempts per address per 15 min.")
 
     # The SSRF guard of every customer-supplied URL tollway fetches or calls (tollway/ssrf.py).
     ssrf_allow: list[str] = Field(
