@@ -355,7 +355,7 @@
 
   pages.playground = async function () {
     const models = await api("GET", "models");
-    const chat = models.data.filter((m) => m.endpoints && m.endpoints.includes("chat")).map((m) => m.model);
+    const chat = models.data.filter((m) => m.endpoints && m.endpoints.includes("chat.completions")).map((m) => m.model);
     const key = h("input", { name: "key", type: "password", autocomplete: "off", placeholder: "sk-…" });
     key.value = sessionStorage.getItem(PG_KEY) || "";
     const model = select("model", chat.map((m) => [m, m]));
