@@ -136,7 +136,7 @@ def test_a_new_customer_goes_from_sign_up_to_a_billed_answer(
     assert record["charge"] == charged
     page.click("nav a[data-page=usage]")
     row = page.wait_for_selector(f"tr[data-request-id='{record['request_id']}']")
-    assert _money(row.query_selector(".charge").inner_text()) == charged
+    assert _money(row.query_selector(".usage-charge").inner_text()) == charged
     _shot(page, screens, "en-usage")
 
     # Redeem a code: the balance moves by exactly its value.

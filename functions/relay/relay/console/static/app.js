@@ -175,7 +175,7 @@
       h("td", {}, fmtTime(r.time)), h("td", { class: "mono" }, r.key_id || ""), h("td", {}, r.model || r.endpoint || ""),
       h("td", { class: "num" }, tokens(r, "input")), h("td", { class: "num" }, tokens(r, "cached")),
       h("td", { class: "num" }, tokens(r, "cache_write")), h("td", { class: "num" }, tokens(r, "output")),
-      h("td", { class: "num charge" }, usd(r.charge_usd)), h("td", {}, h("span", { class: "badge " + r.status }, r.status)),
+      h("td", { class: "num usage-charge" }, usd(r.charge_usd)), h("td", {}, h("span", { class: "badge " + r.status }, r.status)),
       h("td", { class: "mono" }, r.request_id), h("td", { class: "mono" }, r.task_id || ""));
   }
   const USAGE_HEAD = () => [t("time"), t("key"), t("model"), { label: t("input"), num: 1 }, { label: t("cached"), num: 1 },
