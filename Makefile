@@ -23,12 +23,13 @@ local: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
-## Debian's chromium for the console's browser tests: installed when missing and we are root (never
-## `playwright install`: no browser download). Without it those tests skip and say why.
+## Debian's chromium for the console's browser tests, and a CJK font for its Chinese pages: installed
+## when missing and we are root (never `playwright install`: no browser download). Without chromium
+## those tests skip and say why.
 browser:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@if command -v chromium >/dev/null 2>&1 && [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null \
 			|| echo "chromium could not be installed: the console's browser tests will skip"; \
 	else echo "chromium is missing and this is not root: the console's browser tests will skip"; fi
 

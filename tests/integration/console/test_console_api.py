@@ -99,7 +99,9 @@ def test_a_forged_or_tampered_cookie_is_refused(customer: Visitor, console_stack
             assert http.get("/console/api/me").status_code == 401
 
 
-def test_sign_out_invalidates_the_session_even_for_a_copied_cookie(customer: Visitor, console_stack: LocalStack) -> None:
+def test_sign_out_invalidates_the_session_even_for_a_copied_cookie(
+    customer: Visitor, console_stack: LocalStack
+) -> None:
     copied = customer.http.cookies["tollway_session"]
     out = customer.post("signout")
     assert out.status_code == 200
@@ -283,7 +285,9 @@ def test_models_show_the_groups_prices(customer: Visitor, console_stack: LocalSt
 
 def test_sign_in_attempts_per_address_are_limited(customer: Visitor, new_visitor: Any) -> None:
     other = new_visitor()
-    answers = [other.post("signin", {"email": customer.email, "password": "not it at all"}).status_code for _ in range(11)]
+    answers = [
+        other.post("signin", {"email": customer.email, "password": "not it at all"}).status_code for _ in range(11)
+    ]
     assert answers[:10] == [401] * 10 and answers[10] == 429
     limited = other.post("signin", {"email": customer.email, "password": PASSWORD})
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
@@ -354,7 +358,9 @@ def test_pages_and_assets_carry_a_strict_csp_and_cache_headers(console_stack: Lo
         csp = page.headers["content-security-policy"]
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
         assert page.headers["cache-control"] == "no-cache" and "<script>" not in page.text
-        asset = next(part.split('"')[0] for part in page.text.split('src="') if part.startswith("/console/static/app.js"))
+        asset = next(
+            part.split('"')[0] for part in page.text.split('src="') if part.startswith("/console/static/app.js")
+        )
         cached = http.get(asset)
         assert cached.headers["cache-control"].startswith("public, max-age=31536000")
         again = http.get(asset, headers={"If-None-Match": cached.headers["etag"]})

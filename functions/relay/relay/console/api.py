@@ -55,6 +55,7 @@ from tollway.errors import (
 from tollway.exports import CUSTOMER_COLUMNS, write_usage_csv
 from tollway.ids import account_id as new_account_id
 from tollway.money import format_usd
+from tollway.records import UsageRecord
 from tollway.services import Services
 from tollway.settings import Settings
 from tollway.usage.query import UsageFilter
@@ -360,7 +361,9 @@ class ConsoleApi:
         token = store.new_verification(email, expires_s=int(time.time()) + 86400)
         link = f"{self._base(request)}/console/api/verify?token={token}"
         body = f"Confirm your e-mail address to finish signing up:\n\n{link}\n\nThe link works once, for 24 hours."
-        send_mail(self.settings, store, to=email, subject="Confirm your e-mail address", body=body, now_ms=svc.clock_ms())
+        send_mail(
+            self.settings, store, to=email, subject="Confirm your e-mail address", body=body, now_ms=svc.clock_ms()
+        )
 
     def _mail_taken(self, svc: Services, store: ConsoleStore, email: str, request: Request) -> None:
         body = (
@@ -472,7 +475,7 @@ class ConsoleApi:
     async def create_key(self, request: Request) -> Response:
         svc, _, account = await self._session(request, write=True)
         data = await self._key_body(request)
-        mj = {k: data.pop(k) for k in ("mj_mode", "mj_image_mode") if k in data}
+        mj: dict[str, Any] = {k: data.pop(k) for k in ("mj_mode", "mj_image_mode") if k in data}
         args = _args(key_commands.CreateKey, {**data, "account_id": account.account_id})
         mj_args = _args(mj_commands.KeySettings, {"key_id": "pending", **_mj_changes(mj)}) if mj else None
         context = self._context(svc, account)
@@ -480,7 +483,9 @@ class ConsoleApi:
         def run() -> dict[str, Any]:
             live = [k for k in svc.accounts.list_keys(account.account_id) if k.status is not KeyStatus.REVOKED]
             if len(live) >= _MAX_KEYS:
-                raise ClientError(f"An account may have at most {_MAX_KEYS} keys.", code="too_many_keys", status_code=409)
+                raise ClientError(
+                    f"An account may have at most {_MAX_KEYS} keys.", code="too_many_keys", status_code=409
+                )
             try:
                 created = key_commands.create_key(args, context)
                 if mj_args is not None:
@@ -498,7 +503,7 @@ class ConsoleApi:
         svc, _, account = await self._session(request, write=True)
         key = await self._own_key(svc, account, request.path_params["key_id"])
         data = await self._key_body(request)
-        mj = {k: data.pop(k) for k in ("mj_mode", "mj_image_mode") if k in data}
+        mj: dict[str, Any] = {k: data.pop(k) for k in ("mj_mode", "mj_image_mode") if k in data}
         args = _args(key_commands.UpdateKey, {**data, "key_id": key.key_id})
         mj_args = _args(mj_commands.KeySettings, {"key_id": key.key_id, **_mj_changes(mj)}) if mj else None
         context = self._context(svc, account)
@@ -585,14 +590,16 @@ class ConsoleApi:
         except ValueError as exc:
             raise InvalidRequest("'cursor' is not valid.", param="cursor") from exc
         rows = [public_record(r) for r in page.records]
-        return _json({"object": "list", "data": rows, "next_cursor": page.next_cursor, "has_more": bool(page.next_cursor)})
+        return _json(
+            {"object": "list", "data": rows, "next_cursor": page.next_cursor, "has_more": bool(page.next_cursor)}
+        )
 
     async def usage_csv(self, request: Request) -> Response:
         svc, _, account = await self._session(request, write=False)
         flt = await self._usage_filter(request, svc, account, 1000)
 
         def build() -> bytes:
-            records = []
+            records: list[UsageRecord] = []
             cursor = None
             while len(records) < _CSV_MAX_ROWS:
                 try:

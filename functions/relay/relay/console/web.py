@@ -72,7 +72,11 @@ def static_asset(request: Request, name: str) -> Response:
         raise NotFound(f"No console asset {name!r}.", code="unknown_route")
     body, media_type, digest = found
     etag = f'"{digest}"'
-    headers = {**SECURITY_HEADERS, "etag": etag, "cache-control": _YEAR if request.query_params.get("v") else "no-cache"}
+    headers = {
+        **SECURITY_HEADERS,
+        "etag": etag,
+        "cache-control": _YEAR if request.query_params.get("v") else "no-cache",
+    }
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)

@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tollway.console.items import Claim, ConditionFailed, DynamoItems, Items, MemoryItems
+from tollway.console.items import Claim, ConditionFailed, DynamoItems, Item, Items, MemoryItems
 
 if TYPE_CHECKING:
     from tollway.services import Services
@@ -77,7 +77,7 @@ class ConsoleStore:
             LoginExists: the address or the account already has a login.
             InviteRefused: the invite is unknown or used (nothing was written).
         """
-        rows = [
+        rows: list[tuple[str, str, Item]] = [
             (
                 f"login#{login.email}",
                 "login",
@@ -92,7 +92,7 @@ class ConsoleStore:
         ]
         claim = None
         if invite is not None:
-            changes = {"status": "used", "used_by": login.account_id, "used_at": login.created_at}
+            changes: Item = {"status": "used", "used_by": login.account_id, "used_at": login.created_at}
             claim = Claim(f"invite#{digest(invite)}", "invite", "status", "unused", changes)
         try:
             self.items.create(rows, claim)
@@ -161,7 +161,13 @@ class ConsoleStore:
     # ---- the local stack's outbox ----------------------------------------------------------------
     def keep_mail(self, to: str, subject: str, body: str, *, now_ms: int) -> None:
         sk = f"{now_ms:013d}#{secrets.token_hex(4)}"
-        row = {"to": to, "subject": subject, "body": body, "at": now_ms, "expires_at": now_ms // 1000 + _MAIL_TTL_S}
+        row: Item = {
+            "to": to,
+            "subject": subject,
+            "body": body,
+            "at": now_ms,
+            "expires_at": now_ms // 1000 + _MAIL_TTL_S,
+        }
         self.items.put("mail", sk, row)
 
     def recent_mail(self, limit: int = 20) -> list[dict[str, str | int | bool]]:

@@ -43,12 +43,12 @@ from tollway.guards import Plan, first_plan, guard_rejection, plan_from_state
 from tollway.ledger.keyops import guards_of_item, reserve_key_op, settle_key_op, state_of_item
 from tollway.ledger.model import (
     AuditReport,
-    LedgerEntry,
     GuardUse,
     Hold,
     HoldRejected,
     HoldRequest,
     HoldState,
+    LedgerEntry,
     Movement,
     RejectReason,
 )
@@ -418,7 +418,7 @@ class DynamoLedger:
             }
             if start is not None:
                 args["ExclusiveStartKey"] = start
-            page = retry_store(lambda: self._c.query(**args))
+            page = retry_store(lambda args=args: self._c.query(**args))  # type: ignore[misc]
             read += int(page.get("ScannedCount", 0))
             found.extend(item_to_entry(i) for i in page.get("Items", []))
             start = page.get("LastEvaluatedKey")

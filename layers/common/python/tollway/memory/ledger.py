@@ -10,12 +10,12 @@ from tollway.guards import Plan, guard_rejection, plan_from_state
 from tollway.ledger.model import (
     AuditReport,
     EntryKind,
-    LedgerEntry,
     GuardUse,
     Hold,
     HoldRejected,
     HoldRequest,
     HoldState,
+    LedgerEntry,
     Movement,
     RejectReason,
 )

@@ -84,7 +84,12 @@ class MemoryCodes:
             if code.group is not None and code.group != account.group:
                 raise RedeemRefused("group")
             movement = build_credit_movement(
-                account_id, code.value, movement_id=movement_id, reason=_reason(code), actor=redeemer(account_id, key_id), now=now
+                account_id,
+                code.value,
+                movement_id=movement_id,
+                reason=_reason(code),
+                actor=redeemer(account_id, key_id),
+                now=now,
             )
             b.accounts[account_id] = dataclasses.replace(account, balance=account.balance + code.value)
             b.holds[movement_id] = Hold(
@@ -98,7 +103,12 @@ class MemoryCodes:
                 movement=movement,
             )
             used = dataclasses.replace(
-                code, status=CodeStatus.USED, used_by=account_id, used_key=key_id or "console", used_at=now, movement_id=movement_id
+                code,
+                status=CodeStatus.USED,
+                used_by=account_id,
+                used_key=key_id or "console",
+                used_at=now,
+                movement_id=movement_id,
             )
             b.codes[code_hash] = used
             return Redemption(movement=movement, code=used)

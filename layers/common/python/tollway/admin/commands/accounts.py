@@ -21,8 +21,8 @@ from tollway.admin.commands._common import (
 from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
 from tollway.ids import account_id as new_account_id
 from tollway.ids import movement_id
-from tollway.services import Services
 from tollway.ledger.model import HoldRejected, RejectReason
+from tollway.services import Services
 
 
 class CreateAccount(Args):
@@ -39,7 +39,12 @@ def create_account(args: CreateAccount, context: AdminContext) -> dict[str, Any]
     credit = micros_of(args.credit_usd if args.credit_usd is not None else svc.settings.signup_credit_usd)
     try:
         created = open_account(
-            svc, name=args.name, group=args.group, credit=credit, actor=context.actor, now=context.clock_ms(),
+            svc,
+            name=args.name,
+            group=args.group,
+            credit=credit,
+            actor=context.actor,
+            now=context.clock_ms(),
             account_id=args.account_id,
         )
     except ValueError as exc:
