@@ -31,10 +31,10 @@
       else if (k === "class") el.className = v;
       else el.setAttribute(k, v === true ? "" : String(v));
     }
-    for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
+    for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
     return el;
   }
-  function render(...nodes) { main.replaceChildren(...nodes); }
+  function render(...nodes) { main.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false)); }
   function msg(kind, text) { return h("div", { class: "msg " + kind, role: kind === "error" ? "alert" : "status" }, text); }
   function field(labelText, input) { const id = "f-" + Math.random().toString(36).slice(2); input.id = id; return h("div", {}, h("label", { for: id }, labelText), input); }
   function table(headers, rows) {
@@ -175,8 +175,9 @@
       h("td", {}, fmtTime(r.time)), h("td", { class: "mono" }, r.key_id || ""), h("td", {}, r.model || r.endpoint || ""),
       h("td", { class: "num" }, tokens(r, "input")), h("td", { class: "num" }, tokens(r, "cached")),
       h("td", { class: "num" }, tokens(r, "cache_write")), h("td", { class: "num" }, tokens(r, "output")),
-      h("td", { class: "num usage-charge" }, usd(r.charge_usd)), h("td", {}, h("span", { class: "badge " + r.status }, r.status)),
-      h("td", { class: "mono" }, r.request_id), h("td", { class: "mono" }, r.task_id || ""));
+      h("td", { class: "num usage-charge" }, usd(r.charge_usd)), h("td", {}, h("span", { class: "badge " + r.status, title: r.error_code || "" }, r.status)),
+      h("td", { class: "mono" }, r.request_id),
+      h("td", { class: "mono" }, r.task_id || "", r.refunded ? [" ", h("span", { class: "badge refund" }, t("refund"))] : null));
   }
   const USAGE_HEAD = () => [t("time"), t("key"), t("model"), { label: t("input"), num: 1 }, { label: t("cached"), num: 1 },
     { label: t("cache_write"), num: 1 }, { label: t("output"), num: 1 }, { label: t("charge"), num: 1 }, t("status"), t("request_id"), t("task")];
@@ -252,7 +253,7 @@
         try { await api("DELETE", "keys/" + encodeURIComponent(k.key_id)); await pages.keys(); } catch (err) { box.append(errorBox(err)); }
       } }, t("delete")))));
     render(h("h1", {}, t("keys")), h("div", { id: "secret-box" }), form,
-      h("div", { class: "card" }, rows.length ? table([t("name"), t("prefix"), t("status"), { label: t("limit"), num: 1 }, t("expires"), t("models"), t("actions")], rows) : h("p", { class: "muted" }, t("none_yet"))),
+      h("div", { class: "card" }, rows.length ? table([t("name"), t("prefix"), t("status"), { label: t("limit"), num: 1 }, t("expires"), t("allowed_models"), t("actions")], rows) : h("p", { class: "muted" }, t("none_yet"))),
       baseUrls());
   };
 
