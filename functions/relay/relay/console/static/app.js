@@ -94,7 +94,7 @@
     const name = pages[page] ? page : (state.me ? "dashboard" : "signin");
     chrome(name);
     render(h("p", { class: "muted" }, t("loading")));
-    try { await pages[name](params); } catch (err) { if (!(err instanceof ApiError && err.status === 401)) render(errorBox(err)); }
+    try { await pages[name](params); performance.mark("console-rendered:" + name); } catch (err) { if (!(err instanceof ApiError && err.status === 401)) render(errorBox(err)); }
   }
   async function loadMe() { const me = await api("GET", "me"); state.me = me; state.csrf = me.csrf; }
 
