@@ -97,3 +97,12 @@ def customer(visitor: Visitor) -> Visitor:
     response = visitor.signup()
     assert response.status_code == 200, response.text
     return visitor
+
+
+@pytest.fixture
+def switches(console_stack: LocalStack) -> Iterator[Any]:
+    """Change the console's operator switches for one test; the previous ones come back after it."""
+    before = console_stack.admin("console.settings")
+    yield lambda **changes: console_stack.admin("console.settings", **changes)
+    restore = {k: ("" if v is None else v) for k, v in before.items()}
+    console_stack.admin("console.settings", **restore)

@@ -276,8 +276,20 @@ def test_redeeming_a_code_credits_once_and_shows_in_the_history(customer: Visito
 
 
 def test_models_show_the_groups_prices(customer: Visitor, console_stack: LocalStack) -> None:
-    priced = {m["model"]: m for m in customer.get("models").json()["data"]}
+    body = customer.get("models").json()
+    priced = {m["model"]: m for m in body["data"]}
     assert "gpt-5.4-mini" in priced and "input" in priced["gpt-5.4-mini"]["per_million_tokens"]
+    public = {
+        m["model"]: m
+        for m in httpx.get(f"{console_stack.url}/api/pricing", headers=_bearer(console_stack)).json()["data"]
+    }
+    assert priced["gpt-5.4-mini"] == public["gpt-5.4-mini"]  # the same prices /api/pricing shows a key
+    mj = {row["action"]: row["usd"] for row in body["midjourney"]}
+    assert set(mj["imagine"]) == {"relax", "fast", "turbo"} and mj["imagine"]["relax"] < mj["imagine"]["turbo"]
+
+
+def _bearer(stack: LocalStack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.demo_key}"}
 
 
 # ---- rate limits ---------------------------------------------------------------------------------
@@ -306,13 +318,6 @@ def test_redemptions_per_account_are_limited(customer: Visitor) -> None:
 
 
 # ---- operator switches ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def switches(console_stack: LocalStack) -> Any:
-    before = console_stack.admin("console.settings")
-    yield lambda **changes: console_stack.admin("console.settings", **changes)
-    console_stack.admin("console.settings", **{k: v for k, v in before.items() if v is not None})
 
 
 def test_closed_and_invite_only_sign_up(switches: Any, new_visitor: Any, console_stack: LocalStack) -> None:
@@ -349,6 +354,13 @@ def test_email_verification_keeps_addresses_private(switches: Any, new_visitor: 
 
 
 # ---- pages, headers, escaping --------------------------------------------------------------------
+
+
+def test_the_operators_display_currency_is_shown_beside_usd(switches: Any, customer: Visitor) -> None:
+    switches(currency_symbol="¥", currency_rate="7.2")
+    me = customer.get("me").json()
+    assert me["display"] == {"symbol": "¥", "rate": "7.2", "amount": "1.44"}  # $0.20 at ¥7.2 = $1
+    assert customer.get("config").json()["currency_symbol"] == "¥"
 
 
 def test_pages_and_assets_carry_a_strict_csp_and_cache_headers(console_stack: LocalStack) -> None:

@@ -2,7 +2,8 @@
 browser). Sign up → credit shown → create a key → copy it → a playground answer streams → its usage row
 shows the charge → redeem a code → the balance moves → sign out; in both languages and on a phone.
 
-Screenshots of every page land in ``<pytest tmp>/console-screens/`` (printed at the end of each test).
+Screenshots of every page land in ``$TOLLWAY_CONSOLE_SCREENS`` or ``<pytest tmp>/console-screens/``
+(printed at the end of the flow test).
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def screens(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "console-screens"
+    """Where screenshots go: ``$TOLLWAY_CONSOLE_SCREENS`` if set (CI keeps it), else the pytest tmp dir."""
+    chosen = os.environ.get("TOLLWAY_CONSOLE_SCREENS")
+    return Path(chosen) if chosen else tmp_path_factory.getbasetemp() / "console-screens"
 
 
 def _page(browser: Any, stack: LocalStack, *, locale: str, phone: bool = False) -> Any:
@@ -131,12 +134,23 @@ def test_a_new_customer_goes_from_sign_up_to_a_billed_answer(
     assert charged > 0
     _shot(page, screens, "en-playground")
 
-    # The usage page shows that call with the same charge as the record.
-    record = console_stack.wait_records(_account_of(console_stack, email), 1)[0]
+    # A request naming a hostile model is refused and recorded: its name is shown as text, never run.
+    hostile = "<img src=x onerror=alert(2)>"
+    refused = page.request.post(
+        "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {secret}"},
+        data={"model": hostile, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert refused.status == 404
+    account = _account_of(console_stack, email)
+    records = console_stack.wait_records(account, 2)
+    record = next(r for r in records if r["status"] == "ok")
     assert record["charge"] == charged
     page.click("nav a[data-page=usage]")
     row = page.wait_for_selector(f"tr[data-request-id='{record['request_id']}']")
     assert _money(row.query_selector(".usage-charge").inner_text()) == charged
+    assert page.locator("td", has_text=hostile).count() == 1
+    assert page.locator("img[src=x]").count() == 0 and page.dialogs == []
     _shot(page, screens, "en-usage")
 
     # Redeem a code: the balance moves by exactly its value.
@@ -201,3 +215,23 @@ def test_the_console_fits_a_phone(browser: Any, console_stack: LocalStack, scree
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{name} is {width}px wide on a 390px phone"
         _shot(page, screens, f"phone-{name}")
+
+
+def test_the_operators_branding_is_shown_as_text(
+    browser: Any, console_stack: LocalStack, screens: Path, switches: Any
+) -> None:
+    switches(
+        site_name="Acme <b>AI</b>",
+        footer="<script>alert(3)</script> © Acme",
+        logo_url="/console/static/logo.svg",
+        currency_symbol="¥",
+        currency_rate="2",
+    )
+    page = _page(browser, console_stack, locale="en-US")
+    _sign_up(page, f"brand-{uuid.uuid4().hex[:8]}@example.com")
+    assert page.inner_text("#site-name") == "Acme <b>AI</b>"
+    assert page.inner_text("#footer") == "<script>alert(3)</script> © Acme"
+    assert page.locator("#site-name b").count() == 0 and page.dialogs == []
+    assert "¥0.40" in page.inner_text(".stat")  # $0.20 at ¥2 = $1
+    assert page.title().endswith("Acme <b>AI</b>")
+    _shot(page, screens, "en-branded")

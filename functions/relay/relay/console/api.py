@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
@@ -38,6 +39,7 @@ from tollway.admin.commands import mj as mj_commands
 from tollway.admin.commands._common import micros_of
 from tollway.admin.commands.accounts import open_account
 from tollway.admin.registry import AdminContext, CommandError
+from tollway.config.catalog import Catalog
 from tollway.console.mail import is_local, send_mail
 from tollway.console.options import ConsoleOptions, load_options
 from tollway.console.passwords import PasswordProblem, check_password_rules, passwords_for
@@ -659,7 +661,9 @@ class ConsoleApi:
             price = catalog.price(name)
             if price is not None:
                 data.append({"model": name, **_priced(price, ratio)})
-        return _json({"object": "list", "group": account.group, "ratio": str(ratio), "currency": "USD", "data": data})
+        body = {"object": "list", "group": account.group, "ratio": str(ratio), "currency": "USD", "data": data}
+        body["midjourney"] = _mj_prices(catalog, account.group, ratio)
+        return _json(body)
 
 
 def _mj_changes(data: dict[str, Any]) -> dict[str, Any]:
@@ -702,3 +706,25 @@ def _display(options: ConsoleOptions, balance: int) -> dict[str, str] | None:
         Decimal("0.01"), rounding=ROUND_DOWN
     )
     return {"symbol": options.currency_symbol, "rate": options.currency_rate, "amount": format(amount, "f")}
+
+
+def _mj_prices(catalog: Catalog, group: str, ratio: Decimal) -> list[dict[str, Any]]:
+    """What each Midjourney action the group is served costs at each speed — ``mj.pricing.price_of``, the
+    price a submit is charged (channels list an action's base key; type-1 prices are per mode)."""
+    from tollway.mj.actions import ACTIONS
+    from tollway.mj.model import Mode
+    from tollway.mj.pricing import price_of
+
+    served = {m for c in catalog.channels if c.status.value == "enabled" and group in c.groups for m in c.models}
+    rows: dict[str, dict[str, Any]] = {}
+    for spec in ACTIONS.values():
+        if spec.base_key not in served or spec.price_name in rows:
+            continue
+        modes = {}
+        for mode in Mode:
+            priced = price_of(spec, mode, catalog, ratio)
+            if priced is not None:
+                modes[mode.value] = format_usd(priced.micros)
+        if modes:
+            rows[spec.price_name] = {"action": spec.price_name, "by_mode": spec.by_mode, "usd": modes}
+    return [rows[k] for k in sorted(rows)]

@@ -169,10 +169,11 @@
       h("div", { class: "value", id: "balance" }, usd(me.balance_usd)),
       d ? h("div", { class: "sub" }, t("display_rate", { symbol: d.symbol, amount: d.amount, rate: d.rate })) : null);
   }
+  function keyName(id) { const k = state.keys.find((x) => x.key_id === id); return k ? k.name : (id || ""); }
   function tokens(r, name) { return r.tokens && r.tokens[name] !== undefined ? r.tokens[name] : ""; }
   function usageRow(r) {
     return h("tr", { "data-request-id": r.request_id },
-      h("td", {}, fmtTime(r.time)), h("td", { class: "mono" }, r.key_id || ""), h("td", {}, r.model || r.endpoint || ""),
+      h("td", {}, fmtTime(r.time)), h("td", { class: "mono", title: r.key_id || "" }, keyName(r.key_id)), h("td", {}, r.model || r.endpoint || ""),
       h("td", { class: "num" }, tokens(r, "input")), h("td", { class: "num" }, tokens(r, "cached")),
       h("td", { class: "num" }, tokens(r, "cache_write")), h("td", { class: "num" }, tokens(r, "output")),
       h("td", { class: "num usage-charge" }, usd(r.charge_usd)), h("td", {}, h("span", { class: "badge " + r.status, title: r.error_code || "" }, r.status)),
@@ -183,7 +184,8 @@
     { label: t("cache_write"), num: 1 }, { label: t("output"), num: 1 }, { label: t("charge"), num: 1 }, t("status"), t("request_id"), t("task")];
 
   pages.dashboard = async function () {
-    const d = await api("GET", "dashboard");
+    const [d, keys] = await Promise.all([api("GET", "dashboard"), api("GET", "keys")]);
+    state.keys = keys.data;
     state.me.balance_usd = d.balance_usd; state.me.display = d.display;
     render(h("h1", {}, t("dashboard")),
       h("div", { class: "grid" }, balanceCard(state.me),
@@ -258,7 +260,7 @@
   };
 
   pages.usage = async function (params) {
-    if (!state.keys.length) { try { state.keys = (await api("GET", "keys")).data; } catch (e) { /* shown below */ } }
+    state.keys = (await api("GET", "keys")).data;
     const key = select("key_id", [["", t("all_keys")]].concat(state.keys.map((k) => [k.key_id, k.name + " (" + k.prefix + ")"])));
     const model = h("input", { name: "model" });
     const from = h("input", { type: "date", name: "start" });
@@ -318,10 +320,9 @@
 
   pages.models = async function () {
     const r = await api("GET", "models");
-    const tokenRows = [], otherRows = [], mj = {};
+    const tokenRows = [], otherRows = [];
     for (const m of r.data) {
-      const mjm = /^mj_(?:(fast|relax|turbo)_)?(.+)$/.exec(m.model);
-      if (m.endpoints && m.endpoints.includes("mj") && mjm) { (mj[mjm[2]] = mj[mjm[2]] || {})[mjm[1] || "any"] = m.per_call; continue; }
+      if (m.endpoints && m.endpoints.includes("mj")) continue;  // the Midjourney table below
       if (m.per_million_tokens) {
         const p = m.per_million_tokens;
         tokenRows.push(h("tr", {}, h("td", { class: "mono" }, m.model), h("td", { class: "num" }, p.input || ""), h("td", { class: "num" }, p.cached_input || p.cached || ""), h("td", { class: "num" }, p.cache_write || ""), h("td", { class: "num" }, p.output || "")));
@@ -331,14 +332,15 @@
       if (m.per_minute) extra.push("$" + m.per_minute + " / min");
       if (m.per_million_characters) extra.push("$" + m.per_million_characters + " / 1M chars");
       if (m.per_image) extra.push(Object.entries(m.per_image).map(([k, v]) => k + " $" + v).join(", "));
-      if (extra.length) otherRows.push(h("tr", {}, h("td", { class: "mono" }, m.model), h("td", {}, extra.join(" · "))));
+      if (extra.length) otherRows.push(h("tr", {}, h("td", { class: "mono" }, m.model), h("td", { class: "wrap" }, extra.join(" · "))));
     }
-    const modes = ["relax", "fast", "turbo", "any"];
-    const mjRows = Object.keys(mj).sort().map((a) => h("tr", {}, h("td", {}, a), modes.map((mo) => h("td", { class: "num" }, mj[a][mo] !== undefined ? "$" + mj[a][mo] : ""))));
+    const modes = ["relax", "fast", "turbo"];
+    const mjRows = (r.midjourney || []).map((a) => h("tr", {}, h("td", {}, a.action),
+      modes.map((mo) => h("td", { class: "num" }, a.usd[mo] !== undefined ? "$" + a.usd[mo] : ""))));
     render(h("h1", {}, t("models")), h("p", { class: "muted" }, t("group", { group: r.group, ratio: r.ratio })),
       h("h2", {}, t("per_million")), h("div", { class: "card" }, table([t("model"), { label: t("input"), num: 1 }, { label: t("cached"), num: 1 }, { label: t("cache_write"), num: 1 }, { label: t("output"), num: 1 }], tokenRows)),
       otherRows.length ? [h("h2", {}, t("other_prices")), h("div", { class: "card" }, table([t("model"), ""], otherRows))] : null,
-      mjRows.length ? [h("h2", {}, t("mj_prices")), h("div", { class: "card" }, table([t("action"), "relax", "fast", "turbo", "—"], mjRows))] : null);
+      mjRows.length ? [h("h2", {}, t("mj_prices")), h("div", { class: "card" }, table([t("action"), { label: "relax", num: 1 }, { label: "fast", num: 1 }, { label: "turbo", num: 1 }], mjRows))] : null);
   };
 
   pages.quickstart = async function () {
