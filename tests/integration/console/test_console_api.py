@@ -392,3 +392,24 @@ def test_reflected_input_comes_back_as_json_never_html(visitor: Visitor) -> None
         assert not response.headers.get("content-type", "").startswith("text/html")
         if response.status_code == 303:
             assert attack not in response.headers["location"]
+
+
+def test_a_failed_midjourney_task_shows_its_refund(customer: Visitor, console_stack: LocalStack) -> None:
+    key = customer.post("keys", {"name": "mj", "mj_mode": "fast"}).json()
+    submitted = httpx.post(
+        f"{console_stack.url}/mj/submit/imagine",
+        headers={"mj-api-secret": key["key"]},
+        json={"prompt": "a storm [[mj:fail]]"},
+        timeout=30,
+    )
+    assert submitted.status_code == 200, submitted.text
+    task_id = str(submitted.json()["result"])
+
+    def refunded_row() -> dict[str, Any] | None:
+        console_stack.admin("mj.sweep")
+        rows = [r for r in customer.get("usage").json()["data"] if r.get("task_id") == task_id]
+        return rows[0] if rows and rows[0].get("refunded") else None
+
+    row = wait_until(refunded_row, timeout_s=30, what="the task's refund")
+    assert (row["charge"], row["status"], row["error_code"]) == (0, "error", "mj_task_failure")
+    assert console_stack.balance(customer.account_id) == 200_000  # charged, then given back
