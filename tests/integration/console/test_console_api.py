@@ -334,7 +334,9 @@ def test_closed_and_invite_only_sign_up(switches: Any, new_visitor: Any, console
     assert console_stack.balance(first.account_id) == 200_000
 
 
-def test_email_verification_keeps_addresses_private(switches: Any, new_visitor: Any, customer: Visitor) -> None:
+def test_email_verification_keeps_addresses_private(
+    switches: Any, new_visitor: Any, customer: Visitor, console_stack: LocalStack
+) -> None:
     switches(email_verification=True)
     fresh = new_visitor()
     answer = fresh.signup()
@@ -346,8 +348,9 @@ def test_email_verification_keeps_addresses_private(switches: Any, new_visitor: 
         lambda: [m for m in fresh.get("dev/mail").json()["data"] if m["to"] == fresh.email] or None, what="mail"
     )
     link = next(word for word in str(mail[0]["body"]).split() if "/console/api/verify?token=" in word)
-    followed = fresh.http.get(link.split(fresh.http.base_url.host, 1)[1].split(":", 1)[-1].lstrip("0123456789"))
-    assert followed.status_code == 303 and followed.headers["location"] == "/#/signin?verified=1"
+    assert link.startswith(f"{console_stack.url}/console/api/verify?token=")
+    followed = fresh.http.get(link)
+    assert followed.status_code == 303 and followed.headers["location"] == f"{console_stack.url}/#/signin?verified=1"
     assert fresh.http.get(followed.request.url).headers["location"].endswith("verified=0")  # single use
     signed_in = fresh.post("signin", {"email": fresh.email, "password": PASSWORD})
     assert signed_in.status_code == 200
@@ -370,8 +373,10 @@ def test_pages_and_assets_carry_a_strict_csp_and_cache_headers(console_stack: Lo
         csp = page.headers["content-security-policy"]
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
         assert page.headers["cache-control"] == "no-cache" and "<script>" not in page.text
-        asset = next(
-            part.split('"')[0] for part in page.text.split('src="') if part.startswith("/console/static/app.js")
+        # Every URL of the page is relative, so it also works under an API Gateway stage path.
+        assert 'src="/' not in page.text and 'href="/' not in page.text
+        asset = "/" + next(
+            part.split('"')[0] for part in page.text.split('src="') if part.startswith("console/static/app.js")
         )
         cached = http.get(asset)
         assert cached.headers["cache-control"].startswith("public, max-age=31536000")

@@ -357,7 +357,10 @@ class ConsoleApi:
             return account
 
     def _base(self, request: Request) -> str:
-        return str(request.base_url).rstrip("/")
+        """The site's public URL (with the API Gateway stage path): links in mail, redirects."""
+        from relay.mj.auth import public_base
+
+        return self.settings.mj_public_base_url or public_base(request, self.settings)
 
     def _mail_verification(self, svc: Services, store: ConsoleStore, email: str, request: Request) -> None:
         token = store.new_verification(email, expires_s=int(time.time()) + 86400)
@@ -383,7 +386,7 @@ class ConsoleApi:
             email = await self._run(store.take_verification, token, int(time.time()))
         if email is not None:
             await self._run(store.set_verified, email)
-        return RedirectResponse(f"/#/signin?verified={'1' if email else '0'}", status_code=303)
+        return RedirectResponse(f"{self._base(request)}/#/signin?verified={'1' if email else '0'}", status_code=303)
 
     async def signin(self, request: Request) -> Response:
         self._same_origin(request)

@@ -1,7 +1,8 @@
 """The console's page and assets: files shipped beside this module, no build step, nothing from a CDN.
 
-``index.html`` is served with ``no-cache`` and refers to each asset as ``/console/static/<name>?v=<hash of
-its content>``, so the assets themselves can be cached for a year (a new deploy changes the hash).
+``index.html`` is served with ``no-cache`` and refers to each asset as ``console/static/<name>?v=<hash of
+its content>``, so the assets themselves can be cached for a year (a new deploy changes the hash). Every
+URL the page uses is relative, so the console works under an API Gateway stage path (``/live/``) too.
 Every console response carries a strict Content-Security-Policy: scripts, styles and connections only
 from this origin, images from this origin or https (the operator's logo), no framing, no plugins.
 """
@@ -57,7 +58,7 @@ def _index() -> bytes:
     for name in ("app.js", "app.css", "i18n.js", "logo.svg"):
         found = _asset(name)
         if found is not None:
-            html = html.replace(f"/console/static/{name}", f"/console/static/{name}?v={found[2]}")
+            html = html.replace(f'"console/static/{name}"', f'"console/static/{name}?v={found[2]}"')
     return html.encode()
 
 

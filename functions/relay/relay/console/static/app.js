@@ -7,6 +7,8 @@
   const state = { lang: "en", me: null, config: null, csrf: null, keys: [] };
   const main = document.getElementById("main");
   const PG_KEY = "tollway.playground.key";
+  // The site's base URL as the browser reached it (behind API Gateway it includes the stage path).
+  const BASE = new URL(".", location.href).href.replace(/\/$/, "");
 
   // ---- language -------------------------------------------------------------------------------
   function pickLang() {
@@ -51,7 +53,7 @@
     const headers = { "X-Tollway-Console": "1" };
     if (state.csrf) headers["X-CSRF-Token"] = state.csrf;
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await fetch("/console/api/" + path, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch("console/api/" + path, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
     let data = null;
     try { data = await res.json(); } catch (e) { data = null; }
     if (res.status === 401 && !path.startsWith("sign")) { state.me = null; state.csrf = null; go("signin"); throw new ApiError(401, data); }
@@ -156,7 +158,7 @@
     const items = r.data.map((m) => {
       const body = String(m.body);
       const link = (body.match(/https?:\/\/\S+/) || [])[0];
-      const safe = link && link.startsWith(location.origin + "/") ? link : null;
+      const safe = link && link.startsWith(BASE + "/") ? link : null;
       return h("div", { class: "card" }, h("div", { class: "muted" }, String(m.to), " · ", fmtTime(new Date(m.at).toISOString())),
         h("h2", {}, String(m.subject)), h("pre", {}, body), safe ? h("a", { href: safe, class: "verify-link" }, safe) : null);
     });
@@ -197,7 +199,7 @@
   };
 
   function baseUrls() {
-    const o = location.origin;
+    const o = BASE;
     return h("div", { class: "card" }, h("h2", {}, t("base_urls")), h("p", { class: "muted" }, t("base_urls_hint")),
       [o + "/v1", o, o + "/v1/chat/completions"].map((u) => h("div", { class: "secret" }, h("code", {}, u), copyButton(u))));
   }
@@ -278,12 +280,12 @@
       if (to.value) q.set("end", new Date(new Date(to.value + "T00:00:00Z").getTime() + 86400000).toISOString().slice(0, 10));
       return q;
     }
-    const csv = h("a", { class: "csv", href: "/console/api/usage.csv", download: "" }, t("csv"));
+    const csv = h("a", { class: "csv", href: "console/api/usage.csv", download: "" }, t("csv"));
     async function load(reset) {
       box.replaceChildren();
       const q = query(); q.set("limit", "20");
       if (!reset && cursor) q.set("cursor", cursor);
-      csv.setAttribute("href", "/console/api/usage.csv?" + query().toString());
+      csv.setAttribute("href", "console/api/usage.csv?" + query().toString());
       try {
         const r = await api("GET", "usage?" + q.toString());
         if (reset) body.replaceChildren();
@@ -344,7 +346,7 @@
   };
 
   pages.quickstart = async function () {
-    const o = location.origin;
+    const o = BASE;
     const py = 'from openai import OpenAI\n\nclient = OpenAI(base_url="' + o + '/v1", api_key="sk-…")\nreply = client.chat.completions.create(\n    model="gpt-5.4-mini",\n    messages=[{"role": "user", "content": "Hello"}],\n)\nprint(reply.choices[0].message.content)';
     const curl = "curl " + o + '/v1/chat/completions \\\n  -H "Authorization: Bearer sk-…" -H "Content-Type: application/json" \\\n  -d \'{"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "Hello"}], "stream": true}\'';
     const claude = "export ANTHROPIC_BASE_URL=" + o + "\nexport ANTHROPIC_AUTH_TOKEN=sk-…\nclaude";
@@ -376,7 +378,7 @@
       controller = new AbortController(); send.textContent = t("stop");
       let rid = null;
       try {
-        const res = await fetch("/v1/chat/completions", { method: "POST", signal: controller.signal, credentials: "omit",
+        const res = await fetch("v1/chat/completions", { method: "POST", signal: controller.signal, credentials: "omit",
           headers: { "Authorization": "Bearer " + key.value.trim(), "Content-Type": "application/json" },
           body: JSON.stringify({ model: model.value, stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: prompt.value }] }) });
         rid = res.headers.get("x-request-id");
@@ -421,6 +423,6 @@
   });
   window.addEventListener("hashchange", show);
   state.lang = pickLang();
-  fetch("/console/api/config", { credentials: "same-origin" }).then((r) => r.json()).then((cfg) => { state.config = cfg; show(); },
+  fetch("console/api/config", { credentials: "same-origin" }).then((r) => r.json()).then((cfg) => { state.config = cfg; show(); },
     () => { state.config = { signup: "open", site_name: "tollway", signup_credit_usd: "0" }; show(); });
 })();
