@@ -76,6 +76,7 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _MAX_BODY = 16 * 1024
 _MAX_KEYS = 50
 _CSV_MAX_ROWS = 10_000
+_DASHBOARD_MAX_RECORDS = 20_000
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # (limit, window seconds) of each rate-limit rule
 _LIMITS = {
@@ -448,7 +449,8 @@ class ConsoleApi:
         now = datetime.now(tz=UTC)
         midnight = int(datetime(now.year, now.month, now.day, tzinfo=UTC).timestamp() * 1000)
         month = int(datetime(now.year, now.month, 1, tzinfo=UTC).timestamp() * 1000)
-        limit = svc.settings.usage_sum_max_records
+        # A page load reads at most this many records per total (an account with more sees "complete": false).
+        limit = min(svc.settings.usage_sum_max_records, _DASHBOARD_MAX_RECORDS)
         mine = UsageFilter(account_id=account.account_id)
 
         def read() -> dict[str, Any]:

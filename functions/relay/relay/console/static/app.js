@@ -192,7 +192,7 @@
     render(h("h1", {}, t("dashboard")),
       h("div", { class: "grid" }, balanceCard(state.me),
         h("div", { class: "card stat" }, h("div", { class: "label" }, t("spend_today")), h("div", { class: "value" }, usd(d.spend_today_usd))),
-        h("div", { class: "card stat" }, h("div", { class: "label" }, t("spend_month")), h("div", { class: "value" }, usd(d.spend_month_usd))),
+        h("div", { class: "card stat" }, h("div", { class: "label" }, t("spend_month")), h("div", { class: "value" }, (d.complete ? "" : "≥ ") + usd(d.spend_month_usd))),
         h("div", { class: "card stat" }, h("div", { class: "label" }, t("requests_today")), h("div", { class: "value" }, d.requests_today))),
       h("h2", {}, t("recent")),
       h("div", { class: "card" }, d.recent.length ? table(USAGE_HEAD(), d.recent.map(usageRow)) : h("p", { class: "muted" }, t("none_yet"))));
