@@ -348,6 +348,8 @@ def test_email_verification_keeps_addresses_private(
         lambda: [m for m in fresh.get("dev/mail").json()["data"] if m["to"] == fresh.email] or None, what="mail"
     )
     link = next(word for word in str(mail[0]["body"]).split() if "/console/api/verify?token=" in word)
+    printed = (console_stack.state_dir / "stack.log").read_text()
+    assert f"[tollway local mail] to {fresh.email}" in printed and link in printed  # on `tollway local`'s terminal
     assert link.startswith(f"{console_stack.url}/console/api/verify?token=")
     followed = fresh.http.get(link)
     assert followed.status_code == 303 and followed.headers["location"] == f"{console_stack.url}/#/signin?verified=1"

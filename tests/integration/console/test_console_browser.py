@@ -235,3 +235,49 @@ def test_the_operators_branding_is_shown_as_text(
     assert "¥0.40" in page.inner_text(".stat")  # $0.20 at ¥2 = $1
     assert page.title().endswith("Acme <b>AI</b>")
     _shot(page, screens, "en-branded")
+
+
+def test_every_key_setting_can_be_set_and_changed_in_the_browser(
+    browser: Any, console_stack: LocalStack, screens: Path
+) -> None:
+    page = _page(browser, console_stack, locale="en-US")
+    email = f"keys-{uuid.uuid4().hex[:8]}@example.com"
+    _sign_up(page, email)
+    page.click("nav a[data-page=keys]")
+    form = page.locator("#create-key")
+    form.locator("input[name=name]").fill("guarded")
+    form.locator("input[name=limit_usd]").fill("0.10")
+    form.locator("input[name=models]").fill("gpt-5.4-mini, gpt-5.4-nano")
+    form.locator("select[name=mj_mode]").select_option("turbo")
+    form.locator("summary").click()
+    form.locator("input[name=daily_cap_usd]").fill("0.05")
+    form.locator("input[name=rpm]").fill("30")
+    form.locator("input[name=cidrs]").fill("127.0.0.1/32")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#new-secret")
+    (key,) = console_stack.admin("key.list", account_id=_account_of(console_stack, email))["keys"]
+    stored = console_stack.admin("key.get", key_id=key["key_id"])
+    assert (stored["name"], stored["remaining_usd"], stored["models"]) == (
+        "guarded",
+        "0.10",
+        ["gpt-5.4-mini", "gpt-5.4-nano"],
+    )
+    assert stored["guards"]["daily_cap_usd"] == "0.05" and stored["guards"]["rpm"] == 30
+    assert stored["cidrs"] == ["127.0.0.1/32"] and stored["settings"]["mj_mode"] == "turbo"
+    _shot(page, screens, "en-keys-created")
+
+    page.click(f"tr[data-key-id='{key['key_id']}'] button.edit")
+    edit = page.locator("#edit-key")
+    assert edit.locator("input[name=daily_cap_usd]").input_value() == "0.05"
+    edit.locator("input[name=name]").fill("renamed")
+    edit.locator("input[name=limit_usd]").fill("")  # unlimited
+    edit.locator("input[name=daily_cap_usd]").fill("")  # off
+    edit.locator("input[name=cidrs]").fill("")  # any address
+    edit.locator("select[name=mj_mode]").select_option("")
+    _shot(page, screens, "en-keys-edit")
+    edit.locator("button[type=submit]").click()
+    page.wait_for_selector(f"tr[data-key-id='{key['key_id']}'] td:has-text('renamed')")
+    stored = console_stack.admin("key.get", key_id=key["key_id"])
+    assert (stored["name"], stored["remaining_usd"], stored["cidrs"]) == ("renamed", None, None)
+    assert stored["guards"]["daily_cap_usd"] is None and stored["guards"]["rpm"] == 30
+    assert "mj_mode" not in stored["settings"] and stored["models"] == ["gpt-5.4-mini", "gpt-5.4-nano"]

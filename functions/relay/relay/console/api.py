@@ -684,7 +684,17 @@ def _key_row(key: ApiKey) -> dict[str, Any]:
     data = key.to_json()
     row = {
         name: data[name]
-        for name in ("key_id", "name", "prefix", "status", "created_at", "remaining_usd", "expires_at", "models")
+        for name in (
+            "key_id",
+            "name",
+            "prefix",
+            "status",
+            "created_at",
+            "remaining_usd",
+            "expires_at",
+            "models",
+            "cidrs",
+        )
     }
     row["guards"] = data["guards"]
     row["mj_mode"] = key.settings.get("mj_mode")

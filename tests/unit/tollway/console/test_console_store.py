@@ -79,14 +79,24 @@ def test_the_console_redeems_without_a_key_exactly_once(stores: Stores) -> None:
     (code,) = batch_of(codes, 2_000_000, 1)
     now = now_ms()
     done = codes.redeem(
-        hash_code(code), account_id=account.account_id, key_hash=None, key_id=None, movement_id=movement_id(now), now=now
+        hash_code(code),
+        account_id=account.account_id,
+        key_hash=None,
+        key_id=None,
+        movement_id=movement_id(now),
+        now=now,
     )
     svc.biller.finish(done.movement)
     assert done.movement.entries[0].actor == f"console:{account.account_id}"
     assert stores.ledger.balance(account.account_id) == 2_000_100
     with pytest.raises(RedeemRefused) as again:
         codes.redeem(
-            hash_code(code), account_id=account.account_id, key_hash=None, key_id=None, movement_id=movement_id(), now=now
+            hash_code(code),
+            account_id=account.account_id,
+            key_hash=None,
+            key_id=None,
+            movement_id=movement_id(),
+            now=now,
         )
     assert again.value.reason == "used"
     credits = stores.ledger.credits(account.account_id, limit=10, max_read=100)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 from tollway.console.options import ConsoleOptions, load_options, save_options
 from tollway.console.passwords import PasswordProblem, Passwords, check_password_rules
 from tollway.console.tokens import SessionSigner
@@ -50,6 +51,23 @@ def test_passwords_hash_with_argon2id_and_an_unknown_login_is_still_verified() -
     check_password_rules("long enough password", "a@example.com")
 
 
+def test_an_unknown_login_costs_the_same_argon2_verification(monkeypatch: pytest.MonkeyPatch) -> None:
+    passwords = Passwords(memory_kib=8192, time_cost=1)
+    stored = passwords.hash("correct horse battery")
+    hasher = passwords._get()
+    calls: list[str] = []
+    real = type(hasher).verify
+
+    def counting(self: object, hash: str, password: str) -> bool:
+        calls.append(hash)
+        return bool(real(self, hash, password))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(hasher), "verify", counting)
+    passwords.verify(None, "guess one")
+    passwords.verify(stored, "guess two")
+    assert len(calls) == 2 and all(c.startswith("$argon2id$v=19$m=8192,t=1") for c in calls)
+
+
 def test_options_are_the_stored_document_over_the_settings() -> None:
     svc = services_of(memory_stores())
     settings = Settings(console_signup="closed", console_site_name="Acme")
@@ -58,7 +76,7 @@ def test_options_are_the_stored_document_over_the_settings() -> None:
     loaded = load_options(svc.config, settings)
     assert (loaded.signup, loaded.currency_rate, loaded.site_name) == ("invite", "7.2", "tollway")
     for bad in ({"logo_url": "javascript:alert(1)"}, {"logo_url": "//evil.example/x.png"}, {"currency_rate": "-1"}):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValidationError):
             ConsoleOptions.model_validate(bad)
 
 

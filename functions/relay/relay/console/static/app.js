@@ -214,49 +214,83 @@
   }
   function select(name, options) { return h("select", { name }, options.map(([v, label]) => h("option", { value: v }, label))); }
 
+  // The create and edit form of a key: every per-key setting the operator's key.create has.
+  function keyForm(existing, done) {
+    const k = existing || {};
+    const g = k.guards || {};
+    const box = h("div");
+    const inp = (name, value, extra) => { const el = h("input", Object.assign({ name }, extra || {})); el.value = value === null || value === undefined ? "" : String(value); return el; };
+    const name = inp("name", existing ? k.name : "default", { maxlength: "200" });
+    const limit = inp("limit_usd", k.remaining_usd, { inputmode: "decimal", placeholder: t("unlimited") });
+    const expiry = inp("expires", k.expires_at ? new Date(k.expires_at * 1000).toISOString().slice(0, 10) : "", { type: "date" });
+    const models = inp("models", (k.models || []).join(", "), { placeholder: "gpt-5.4-mini, …" });
+    const mj = select("mj_mode", [["", t("default")], ["fast", "fast"], ["relax", "relax"], ["turbo", "turbo"]]);
+    const img = select("mj_image_mode", [["", t("default")], ["relay", "relay"], ["origin", "origin"], ["proxy", "proxy"]]);
+    mj.value = k.mj_mode || ""; img.value = k.mj_image_mode || "";
+    const daily = inp("daily_cap_usd", g.daily_cap_usd, { inputmode: "decimal", placeholder: t("off") });
+    const monthly = inp("monthly_cap_usd", g.monthly_cap_usd, { inputmode: "decimal", placeholder: t("off") });
+    const rpm = inp("rpm", g.rpm, { inputmode: "numeric", placeholder: t("off") });
+    const conc = inp("concurrency", g.concurrency, { inputmode: "numeric", placeholder: t("off") });
+    const cidrs = inp("cidrs", (k.cidrs || []).join(", "), { placeholder: "203.0.113.0/24, …" });
+    const list = (el) => el.value.split(",").map((s) => s.trim()).filter(Boolean);
+    const form = h("form", { class: "card key-form", id: existing ? "edit-key" : "create-key", onsubmit: async (ev) => {
+      ev.preventDefault(); box.replaceChildren();
+      const edit = !!existing;
+      const body = { name: name.value };
+      // On edit an empty field means "off" (the operator commands' words); on create it is left out.
+      const put = (key, value, off) => { if (value !== "") body[key] = value; else if (edit) body[key] = off; };
+      put("limit_usd", limit.value.trim(), "unlimited");
+      put("expires_at", expiry.value ? Math.floor(new Date(expiry.value + "T23:59:59Z").getTime() / 1000) : "", "never");
+      put("models", list(models).length ? list(models) : "", ["*"]);
+      put("cidrs", list(cidrs).length ? list(cidrs) : "", ["*"]);
+      put("daily_cap_usd", daily.value.trim(), "off");
+      put("monthly_cap_usd", monthly.value.trim(), "off");
+      put("rpm", rpm.value.trim() ? Number(rpm.value) : "", 0);
+      put("concurrency", conc.value.trim() ? Number(conc.value) : "", 0);
+      put("mj_mode", mj.value, "");
+      put("mj_image_mode", img.value, "");
+      try { await done(body); } catch (err) { box.append(errorBox(err)); }
+    } }, h("h2", {}, existing ? t("edit_key", { name: k.name }) : t("create_key")), box,
+      h("div", { class: "row" }, field(t("key_name"), name), field(t("key_limit"), limit), field(t("key_expiry"), expiry)),
+      h("div", { class: "row" }, field(t("key_models"), models), field(t("mj_mode"), mj), field(t("mj_image_mode"), img)),
+      h("details", { open: existing && (g.daily_cap_usd || g.monthly_cap_usd || g.rpm || g.concurrency || k.cidrs) ? true : null },
+        h("summary", {}, t("advanced")),
+        h("div", { class: "row" }, field(t("daily_cap"), daily), field(t("monthly_cap"), monthly), field(t("rpm"), rpm), field(t("concurrency"), conc)),
+        h("div", { class: "row" }, field(t("cidrs"), cidrs))),
+      h("div", { class: "form-actions" }, h("button", { type: "submit" }, existing ? t("save") : t("create_key")),
+        existing ? h("button", { type: "button", class: "secondary", onclick: () => pages.keys() }, t("cancel")) : null));
+    return form;
+  }
+
   pages.keys = async function () {
     const r = await api("GET", "keys");
     state.keys = r.data;
     const box = h("div");
-    const name = h("input", { name: "name", maxlength: "200", value: "default" });
-    const limit = h("input", { name: "limit_usd", inputmode: "decimal", placeholder: t("unlimited") });
-    const expiry = h("input", { name: "expires", type: "date" });
-    const models = h("input", { name: "models", placeholder: "gpt-5.4-mini, …" });
-    const mj = select("mj_mode", [["", t("default")], ["fast", "fast"], ["relax", "relax"], ["turbo", "turbo"]]);
-    const img = select("mj_image_mode", [["", t("default")], ["relay", "relay"], ["origin", "origin"], ["proxy", "proxy"]]);
-    const form = h("form", { class: "card", id: "create-key", onsubmit: async (ev) => {
-      ev.preventDefault(); box.replaceChildren();
-      const body = { name: name.value };
-      if (limit.value.trim()) body.limit_usd = limit.value.trim();
-      if (expiry.value) body.expires_at = Math.floor(new Date(expiry.value + "T23:59:59Z").getTime() / 1000);
-      const list = models.value.split(",").map((s) => s.trim()).filter(Boolean);
-      if (list.length) body.models = list;
-      if (mj.value) body.mj_mode = mj.value;
-      if (img.value) body.mj_image_mode = img.value;
-      try {
-        const k = await api("POST", "keys", body);
-        sessionStorage.setItem(PG_KEY, k.key);
-        await pages.keys();
-        main.querySelector("#secret-box").replaceChildren(h("div", { class: "secret" }, h("strong", {}, t("secret_once")),
-          h("code", { id: "new-secret" }, k.key), copyButton(k.key)));
-      } catch (err) { box.append(errorBox(err)); }
-    } }, h("h2", {}, t("create_key")), box,
-      h("div", { class: "row" }, field(t("key_name"), name), field(t("key_limit"), limit), field(t("key_expiry"), expiry)),
-      h("div", { class: "row" }, field(t("key_models"), models), field(t("mj_mode"), mj), field(t("mj_image_mode"), img)),
-      h("div", { class: "form-actions" }, h("button", { type: "submit" }, t("create_key"))));
+    const form = keyForm(null, async (body) => {
+      const k = await api("POST", "keys", body);
+      sessionStorage.setItem(PG_KEY, k.key);
+      await pages.keys();
+      main.querySelector("#secret-box").replaceChildren(h("div", { class: "secret" }, h("strong", {}, t("secret_once")),
+        h("code", { id: "new-secret" }, k.key), copyButton(k.key)));
+    });
+    const slot = h("div", { id: "form-slot" }, form);
     const rows = r.data.map((k) => h("tr", { "data-key-id": k.key_id },
       h("td", {}, k.name), h("td", { class: "mono" }, k.prefix), h("td", {}, h("span", { class: "badge " + k.status }, k.status)),
       h("td", { class: "num" }, k.remaining_usd === null ? t("unlimited") : usd(k.remaining_usd)),
       h("td", {}, k.expires_at ? new Date(k.expires_at * 1000).toLocaleDateString(state.lang) : t("never")),
       h("td", {}, (k.models || []).join(", ")),
-      h("td", {}, h("button", { type: "button", class: "secondary", onclick: async () => {
+      h("td", {}, h("button", { type: "button", class: "secondary edit", onclick: () => {
+        slot.replaceChildren(keyForm(k, async (body) => { await api("POST", "keys/" + encodeURIComponent(k.key_id), body); await pages.keys(); }));
+        slot.scrollIntoView();
+      } }, t("edit")), " ",
+      h("button", { type: "button", class: "secondary", onclick: async () => {
         try { await api("POST", "keys/" + encodeURIComponent(k.key_id) + (k.status === "active" ? "/disable" : "/enable")); await pages.keys(); } catch (err) { box.append(errorBox(err)); }
       } }, k.status === "active" ? t("disable") : t("enable")), " ",
       h("button", { type: "button", class: "danger", onclick: async () => {
         if (!confirm(t("confirm_delete", { name: k.name }))) return;
         try { await api("DELETE", "keys/" + encodeURIComponent(k.key_id)); await pages.keys(); } catch (err) { box.append(errorBox(err)); }
       } }, t("delete")))));
-    render(h("h1", {}, t("keys")), h("div", { id: "secret-box" }), form,
+    render(h("h1", {}, t("keys")), h("div", { id: "secret-box" }), slot, box,
       h("div", { class: "card" }, rows.length ? table([t("name"), t("prefix"), t("status"), { label: t("limit"), num: 1 }, t("expires"), t("allowed_models"), t("actions")], rows) : h("p", { class: "muted" }, t("none_yet"))),
       baseUrls());
   };

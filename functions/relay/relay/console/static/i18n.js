@@ -30,7 +30,10 @@ window.TOLLWAY_I18N = {
     qs_claude: "Claude Code", pg_key: "API key (kept only in this browser tab)", pg_key_hint: "Create a key (it is filled in here) or paste one.",
     pg_prompt: "Message", send: "Send", stop: "Stop", pg_charge: "Charged {amount} · {input} in / {output} out tokens · {rid}",
     pg_charge_wait: "Waiting for the charge…", loading: "Loading…", error: "Something went wrong.", signed_out: "You are signed out.",
-    display_rate: "{symbol}{amount} at {symbol}{rate} = $1", language: "Language", refund: "refund", allowed_models: "Models"
+    display_rate: "{symbol}{amount} at {symbol}{rate} = $1", language: "Language", refund: "refund", allowed_models: "Models",
+    edit: "Edit", edit_key: "Edit key {name}", save: "Save", cancel: "Cancel", advanced: "Spending caps, rate limits, IP allow-list",
+    off: "off", daily_cap: "Daily cap (USD)", monthly_cap: "Monthly cap (USD)", rpm: "Requests per minute",
+    concurrency: "Requests at once", cidrs: "Allowed IP addresses / CIDRs, comma separated (empty: any)"
   },
   "zh-CN": {
     dashboard: "概览", keys: "API 密钥", usage: "用量明细", topup: "充值", models: "模型与价格",
@@ -61,6 +64,9 @@ window.TOLLWAY_I18N = {
     qs_claude: "Claude Code", pg_key: "API 密钥（仅保存在当前浏览器标签页）", pg_key_hint: "创建密钥后会自动填入，也可直接粘贴。",
     pg_prompt: "消息", send: "发送", stop: "停止", pg_charge: "本次扣费 {amount} · 输入 {input} / 输出 {output} tokens · {rid}",
     pg_charge_wait: "正在获取扣费…", loading: "加载中…", error: "出错了。", signed_out: "你已退出登录。",
-    display_rate: "{symbol}{amount}（{symbol}{rate} = $1）", language: "语言", refund: "退款", allowed_models: "可用模型"
+    display_rate: "{symbol}{amount}（{symbol}{rate} = $1）", language: "语言", refund: "退款", allowed_models: "可用模型",
+    edit: "编辑", edit_key: "编辑密钥 {name}", save: "保存", cancel: "取消", advanced: "消费上限、频率限制、IP 白名单",
+    off: "不限", daily_cap: "每日上限 (USD)", monthly_cap: "每月上限 (USD)", rpm: "每分钟请求数",
+    concurrency: "同时进行的请求数", cidrs: "允许的 IP / CIDR，逗号分隔（留空：不限）"
   }
 };
