@@ -194,6 +194,20 @@ def test_bad_key_input_is_a_400_and_creates_nothing(customer: Visitor, body: dic
     assert _keys(customer) == []
 
 
+def test_a_bad_key_update_changes_nothing(customer: Visitor, console_stack: LocalStack) -> None:
+    key = customer.post("keys", {"name": "steady", "limit_usd": "0.50", "models": ["gpt-5.4-mini"]}).json()
+    before = console_stack.admin("key.get", key_id=key["key_id"])
+    for body in (
+        {"name": "ok", "limit_usd": "-3"},
+        {"models": "gpt-5.4-mini"},
+        {"cidrs": ["not-an-ip"]},
+        {"key_id": "x"},
+    ):
+        response = customer.post(f"keys/{key['key_id']}", body)
+        assert response.status_code == 400, response.text
+    assert console_stack.admin("key.get", key_id=key["key_id"]) == before
+
+
 def test_another_accounts_keys_and_records_answer_like_missing_ones(
     customer: Visitor, new_visitor: Any, console_stack: LocalStack
 ) -> None:
