@@ -92,7 +92,8 @@ class RelayProcess:
     """The relay as Lambda runs it (uvicorn, uvloop, httptools, no access log), pinned to one CPU.
 
     `wrapper` replaces `-m uvicorn` with another module taking the same arguments (the profiler).
-    `rt_priority` runs it under SCHED_FIFO (root only): on a machine shared with other work, nothing
+    `factory` is the app factory uvicorn calls (the concurrency ladder's serves the same app on a
+    store stand-in). `rt_priority` runs it under SCHED_FIFO (root only): on a machine shared with other work, nothing
     else then takes its core while it has something to do.
     """
 
@@ -105,8 +106,10 @@ class RelayProcess:
         wrapper: str | None = None,
         rt_priority: int | None = None,
         start_timeout_s: float = 30.0,
+        factory: str = "relay.app:app_from_env",
     ) -> None:
         self.env = env
+        self.factory = factory
         self.cpu = cpu
         self.log_path = log_path
         self.wrapper = wrapper
@@ -131,7 +134,7 @@ class RelayProcess:
             "-m",
             module,
             "--factory",
-            "relay.app:app_from_env",
+            self.factory,
             "--host",
             "127.0.0.1",
             "--port",

@@ -110,8 +110,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # boto3 calls run in worker threads; give concurrent requests enough of them.
-        anyio.to_thread.current_default_thread_limiter().total_tokens = 128
+        # boto3 calls run in worker threads; give concurrent requests enough of them (docs/benchmark.md,
+        # "Concurrency ladder": a thread waits out the store's round trip, it does not burn CPU).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.store_threads
         if settings.gil_switch_interval_ms:
             sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
         try:
@@ -131,18 +132,9 @@ def create_app(
     suno = suno_routes(pipeline)  # /suno/submit/…, /suno/fetch (docs/suno.md)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
-<<<<<<< HEAD
         *customer,
-        *(extra_routes or []),  # the local stand-ins for API Gateway's admin and callback routes: no alias
-=======
-        *openai_routes(pipeline),
-        *image_routes(pipeline, settings),
-        *redeem_routes(pipeline),
-        *openai_surface_routes(pipeline, settings, client),
-        *customer_routes(pipeline),
         *console_routes(pipeline, settings),  # the customer console: /, /console/… (docs/console.md)
-        *(extra_routes or []),
->>>>>>> console
+        *(extra_routes or []),  # the local stand-ins for API Gateway's admin and callback routes: no alias
         *mj_routes(pipeline),  # after extra_routes: the local stack's /mj/callback/… route comes first
         *with_v1_aliases(suno),
     ]

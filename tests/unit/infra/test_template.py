@@ -68,7 +68,9 @@ def load_template() -> Template:
     return loaded
 
 
-def translate(template: Template, layer_uri: str = "s3://bucket/layer.zip") -> Template:
+def translate(
+    template: Template, layer_uri: str = "s3://bucket/layer.zip", parameters: dict[str, Any] | None = None
+) -> Template:
     """The CloudFormation that the SAM transform makes of `template` (no AWS call, no credentials)."""
     sam = copy.deepcopy(template)
     for resource in sam["Resources"].values():
@@ -79,7 +81,7 @@ def translate(template: Template, layer_uri: str = "s3://bucket/layer.zip") -> T
         if "ContentUri" in props:
             props["ContentUri"] = layer_uri
     session = boto3.session.Session(region_name="us-east-1")
-    out = Translator({}, Parser(), boto_session=session).translate(sam, parameter_values={})
+    out = Translator({}, Parser(), boto_session=session).translate(sam, parameter_values=parameters or {})
     assert isinstance(out, dict)
     return out
 
@@ -774,3 +776,171 @@ def test_run_sh_port_defaults_to_lwa_port(tmp_path: Path) -> None:
     subprocess.run(["/bin/bash", str(RUN_SH)], env=environ, check=True, timeout=30)
     argv = json.loads(record.read_text())
     assert argv[argv.index("--port") + 1] == "8080"
+
+
+# ------------------------------------------------------------------------- volume mode (VolumeMode=fargate)
+
+VOLUME_ON = {
+    "VolumeMode": "fargate",
+    "RelayImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/tollway-relay:1",
+    "VolumeVpcId": "vpc-0123456789abcdef0",
+    "VolumeSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
+}
+
+
+def _condition_values(cfn: Template, parameters: dict[str, Any]) -> dict[str, bool]:
+    """Every condition of the translated template, evaluated for `parameters` (defaults elsewhere)."""
+    values = {name: spec.get("Default") for name, spec in cfn.get("Parameters", {}).items()}
+    values.update(parameters)
+    conditions: dict[str, Any] = cfn.get("Conditions", {})
+    done: dict[str, bool] = {}
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and "Ref" in node:
+            return values[node["Ref"]]
+        return node
+
+    def truth(node: Any) -> bool:
+        ((fn, args),) = node.items()
+        match fn:
+            case "Fn::Equals":
+                return bool(str(value(args[0])) == str(value(args[1])))
+            case "Fn::Not":
+                return not truth(args[0])
+            case "Fn::And":
+                return all(truth(a) for a in args)
+            case "Fn::Or":
+                return any(truth(a) for a in args)
+            case "Condition":
+                return condition(args)
+        raise AssertionError(f"unknown condition function {fn}")
+
+    def condition(name: str) -> bool:
+        if name not in done:
+            done[name] = truth(conditions[name])
+        return done[name]
+
+    return {name: condition(name) for name in conditions}
+
+
+def rendered(template: Template, parameters: dict[str, Any]) -> Template:
+    """The template through the SAM translator with `parameters`, then the resources CloudFormation
+    would create for them (their conditions evaluated)."""
+    cfn = translate(template, parameters=parameters)
+    conditions = _condition_values(cfn, parameters)
+    cfn["Resources"] = {
+        name: res for name, res in cfn["Resources"].items() if conditions.get(res.get("Condition", ""), True)
+    }
+    return cfn
+
+
+@pytest.fixture(scope="module")
+def volume(template: Template) -> Template:
+    return rendered(template, VOLUME_ON)
+
+
+def _volume_resources(cfn: Template) -> set[str]:
+    return {
+        name
+        for name, res in cfn["Resources"].items()
+        if res["Type"].startswith(("AWS::ECS::", "AWS::ElasticLoadBalancingV2::", "AWS::ApplicationAutoScaling::"))
+    }
+
+
+def test_volume_mode_is_off_by_default_and_adds_nothing(template: Template) -> None:
+    assert template["Parameters"]["VolumeMode"]["Default"] == "off"
+    off = rendered(template, {})
+    assert _volume_resources(off) == set()
+    assert not [name for name in off["Resources"] if name.startswith("Volume")]
+
+
+def test_volume_mode_adds_a_fargate_service_behind_a_load_balancer_and_keeps_every_function(
+    template: Template, volume: Template
+) -> None:
+    off = rendered(template, {})
+    assert set(off["Resources"]) < set(volume["Resources"])  # the Lambda shape is all still there
+    types = {res["Type"] for res in volume["Resources"].values()}
+    assert {
+        "AWS::ECS::Cluster",
+        "AWS::ECS::TaskDefinition",
+        "AWS::ECS::Service",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "AWS::ElasticLoadBalancingV2::Listener",
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+    } <= types
+    for name in FUNCTIONS:
+        function(volume, name)
+
+
+def test_volume_task_is_arm64_fargate_running_run_sh_with_the_relays_settings(volume: Template) -> None:
+    task = volume["Resources"]["VolumeTaskDefinition"]["Properties"]
+    assert task["RequiresCompatibilities"] == ["FARGATE"]
+    assert task["RuntimePlatform"] == {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
+    (container,) = task["ContainerDefinitions"]
+    variables = {v["Name"]: v["Value"] for v in container["Environment"]}
+    relay = {k: v for k, v in env(volume, "RelayFunction").items() if k.startswith("TOLLWAY_")}
+    relay.pop("TOLLWAY_AWS_ENDPOINT_URL")  # sam local only
+    assert {k: v for k, v in variables.items() if k in relay} == relay
+    assert variables["RELAY_HOST"] == "0.0.0.0"
+    assert container["PortMappings"] == [{"ContainerPort": 8080, "Protocol": "tcp"}]
+    assert variables["PORT"] == "8080"
+
+
+def test_volume_task_role_grants_exactly_what_the_relay_function_grants(volume: Template) -> None:
+    role = volume["Resources"]["VolumeTaskRole"]["Properties"]
+    (policy,) = role["Policies"]
+    relay_role = function(volume, "RelayFunction")["Role"]["Fn::GetAtt"][0]
+    relay_statements = [
+        statement
+        for p in volume["Resources"][relay_role]["Properties"]["Policies"]
+        for statement in p["PolicyDocument"]["Statement"]
+    ]
+    assert policy["PolicyDocument"]["Statement"] == relay_statements
+
+
+def test_volume_streams_outlive_the_alb_idle_timeout_and_scale_in(volume: Template) -> None:
+    """Heartbeats come well inside the ALB's idle timeout; uvicorn keeps idle connections longer than
+    the ALB (else a 502 on reuse); a draining task keeps its streams as long as a stream may last."""
+    res = volume["Resources"]
+    alb = {a["Key"]: a["Value"] for a in res["VolumeLoadBalancer"]["Properties"]["LoadBalancerAttributes"]}
+    idle = int(alb["idle_timeout.timeout_seconds"])
+    (container,) = res["VolumeTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    variables = {v["Name"]: v["Value"] for v in container["Environment"]}
+    assert float(variables["TOLLWAY_HEARTBEAT_S"]) * 4 <= idle
+    assert int(variables["RELAY_KEEP_ALIVE_S"]) > idle
+    assert idle >= 290  # a non-streaming answer may wait this long for its first byte (non_stream_deadline_s)
+    group = {a["Key"]: a["Value"] for a in res["VolumeTargetGroup"]["Properties"]["TargetGroupAttributes"]}
+    assert int(group["deregistration_delay.timeout_seconds"]) >= 900
+    assert res["VolumeTargetGroup"]["Properties"]["HealthCheckPath"] == "/healthz"
+
+
+def test_volume_tasks_admit_only_the_load_balancer(volume: Template) -> None:
+    (rule,) = volume["Resources"]["VolumeTaskSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert rule["SourceSecurityGroupId"] == {"Ref": "VolumeAlbSecurityGroup"}
+    assert "CidrIp" not in rule
+
+
+def test_the_container_image_runs_run_sh_from_the_lambda_layout() -> None:
+    dockerfile = (ROOT / "container" / "relay" / "Dockerfile").read_text(encoding="utf-8")
+    assert 'ENTRYPOINT ["/var/task/run.sh"]' in dockerfile
+    assert "COPY --chmod=755 functions/relay/run.sh /var/task/run.sh" in dockerfile
+    assert "COPY layers/common/python/ /opt/python/" in dockerfile
+    assert "python:3.13" in dockerfile  # the Lambda runtime's Python
+
+
+def test_run_sh_listens_where_and_as_long_as_the_container_says(tmp_path: Path) -> None:
+    record = tmp_path / "argv.json"
+    fake = tmp_path / "python"
+    fake.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" -c '
+        f'\'import json, sys; json.dump(sys.argv[1:], open("{record}", "w"))\' "$@"\n'
+    )
+    fake.chmod(0o755)
+    environ = {"PATH": f"{tmp_path}:/usr/bin:/bin", "RELAY_HOST": "0.0.0.0", "RELAY_KEEP_ALIVE_S": "620"}
+    subprocess.run(["/bin/bash", str(RUN_SH)], env=environ, check=True, timeout=30)
+    argv = json.loads(record.read_text())
+    assert argv[argv.index("--host") + 1] == "0.0.0.0"
+    assert argv[argv.index("--timeout-keep-alive") + 1] == "620"
+    assert argv[argv.index("--factory") + 1] == "relay.app:app_from_env"

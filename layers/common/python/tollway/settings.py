@@ -61,7 +61,11 @@ class Settings(BaseSettings):
     # Upstreams.
     upstream_connect_timeout_s: float = 10.0
     upstream_read_timeout_s: float = 600.0
-    upstream_max_connections: int = 512
+    # One process may hold many streams (volume mode, docs/cost.md): each open stream holds one upstream
+    # connection, so the pool must not be the limit; idle connections kept for reuse spare a TCP (and
+    # TLS) handshake per request. On Lambda one environment serves one request and neither matters.
+    upstream_max_connections: int = Field(default=4096, ge=1)
+    upstream_max_keepalive: int = Field(default=1024, ge=0)
     max_channel_attempts: int = 3
     # A REGIONAL API Gateway cuts a response after 5 idle minutes, the wait for the first byte
     # included: a non-streaming call gets a clear 504 just before that.
@@ -72,6 +76,9 @@ class Settings(BaseSettings):
     # a chunk (Python's default is 5 ms; 1 ms cut the worst chunk delay at C=16 from 7–9 ms to 3 ms at
     # no measurable CPU cost — docs/benchmark.md). 0 leaves the interpreter's setting alone.
     gil_switch_interval_ms: float = Field(default=1.0, ge=0, le=100)
+    # Worker threads for blocking store calls (boto3). Each waits out one round trip, so the number
+    # needed is the rate of store calls × their latency, with room for bursts (docs/benchmark.md).
+    store_threads: int = Field(default=128, ge=1, le=4096)
     # One SSE event is held whole while it is metered. Image streams carry a whole image per event:
     # gpt-image-2's largest (3840×2160, 8.3 MP) as an incompressible RGBA PNG is 33 MB, 44 MB in base64.
     max_sse_event_bytes: int = 48 * 1024 * 1024

@@ -107,7 +107,9 @@ class UpstreamClient:
             s = self._settings
             self._client = httpx2.AsyncClient(
                 timeout=httpx2.Timeout(s.upstream_read_timeout_s, connect=s.upstream_connect_timeout_s),
-                limits=httpx2.Limits(max_connections=s.upstream_max_connections, max_keepalive_connections=64),
+                limits=httpx2.Limits(
+                    max_connections=s.upstream_max_connections, max_keepalive_connections=s.upstream_max_keepalive
+                ),
                 follow_redirects=False,  # an upstream redirect is never followed blindly
                 trust_env=False,
             )
