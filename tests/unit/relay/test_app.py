@@ -80,3 +80,23 @@ def test_local_only_routes_get_no_v1_twin() -> None:
     app = create_app(Settings(), LazyServices(_unused), extra_routes=extra)  # type: ignore[arg-type]
     paths = {path for path, _ in _routes(app)}
     assert "/admin/{command}" in paths and "/v1/admin/{command}" not in paths
+
+
+def test_the_lifespan_sizes_the_store_thread_pool_from_the_settings() -> None:
+    """Volume mode holds hundreds of requests in one process; their store calls wait in these threads."""
+    app = create_app(Settings(store_threads=300), LazyServices(_unused))  # type: ignore[arg-type]
+
+    async def during() -> float:
+        async with app.router.lifespan_context(app):
+            return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    assert anyio.run(during) == 300
+
+
+def test_the_upstream_pool_holds_as_many_streams_as_the_settings_allow() -> None:
+    from tollway.upstream.client import UpstreamClient
+
+    client = UpstreamClient(Settings(upstream_max_connections=2048, upstream_max_keepalive=512))
+    pool = client._http()._transport._pool  # type: ignore[attr-defined]
+    assert (pool._max_connections, pool._max_keepalive_connections) == (2048, 512)
+    anyio.run(client.aclose)
