@@ -22,10 +22,11 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,32 @@ def open_sockets(pid: int) -> int:
             if os.readlink(f"{fd_dir}/{name}").startswith("socket:"):
                 count += 1
     return count
+
+
+def _listening() -> socket.socket:
+    """A tap's listening socket with room for every connection of the largest step arriving at once."""
+    sock = listening_socket()
+    sock.listen(4096)
+    return sock
+
+
+@contextlib.contextmanager
+def _cpu_quota(pid: int, share: float, period_ms: float) -> Iterator[None]:
+    """Run `pid` (all its threads) under a CFS bandwidth limit of `share` of one CPU, as Lambda gives a
+    function CPU in proportion to its memory (1,769 MB = one vCPU). cgroup v1, root only."""
+    group = Path(f"/sys/fs/cgroup/cpu/bench-ladder-{os.getpid()}")
+    group.mkdir()
+    try:
+        period_us = int(period_ms * 1000)
+        (group / "cpu.cfs_period_us").write_text(str(period_us))
+        (group / "cpu.cfs_quota_us").write_text(str(int(period_us * share)))
+        (group / "cgroup.procs").write_text(str(pid))
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # the relay may have exited already
+            Path("/sys/fs/cgroup/cpu/cgroup.procs").write_text(str(pid))
+        with contextlib.suppress(OSError):
+            group.rmdir()
 
 
 def _loadavg() -> list[float]:
@@ -96,14 +123,14 @@ class Ladder:
             mock = stack.enter_context(
                 MockProcess(MockConfig(latency_ms=a.first_token_ms, tokens_per_s=0.0, log_size=8))
             )
-            up_tap = TcpTap(listening_socket(), "127.0.0.1", int(mock.url.rsplit(":", 1)[1]))
+            up_tap = TcpTap(_listening(), "127.0.0.1", int(mock.url.rsplit(":", 1)[1]))
             await up_tap.start()
             seed_out = work / "seed.json"
             env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLWAY_")}
             env.update(
                 {
                     "PYTHONUNBUFFERED": "1",
-                    "LADDER_UPSTREAM": up_tap.base_url,
+                    "LADDER_UPSTREAM": mock.base_url if a.no_taps else up_tap.base_url,
                     "LADDER_STREAM_PACE": f"{self.chunks / self.stream_s:g}",
                     "LADDER_STORE_LATENCY_MS": f"{a.store_latency_ms:g}",
                     "LADDER_STORE_CPU_MS": f"{a.store_cpu_ms:g}",
@@ -118,10 +145,14 @@ class Ladder:
             except RuntimeError as exc:
                 raise SystemExit(f"relay: {exc}\n{relay.log_tail()}") from exc
             stack.callback(relay.stop)
-            client_tap = TcpTap(listening_socket(), "127.0.0.1", relay.port)
+            if a.cpu_share is not None:
+                stack.enter_context(_cpu_quota(relay.pid, a.cpu_share, a.cfs_period_ms))
+                results["options"]["cpu_share"] = a.cpu_share
+                results["options"]["cfs_period_ms"] = a.cfs_period_ms
+            client_tap = TcpTap(_listening(), "127.0.0.1", relay.port)
             await client_tap.start()
             seed = json.loads(seed_out.read_text())
-            url = f"{client_tap.url}/v1/chat/completions"
+            url = f"{relay.url if a.no_taps else client_tap.url}/v1/chat/completions"
             headers = {"authorization": f"Bearer {seed['key']}", "content-type": "application/json"}
             try:
                 _say("warm-up: 8 streams")
@@ -160,7 +191,6 @@ class Ladder:
         samples: list[Sample] = []
         limits = httpx2.Limits(max_connections=c, max_keepalive_connections=c)
         async with httpx2.AsyncClient(limits=limits, timeout=httpx2.Timeout(120.0), trust_env=False) as client:
-
             in_flight = 0
 
             async def one() -> None:
@@ -219,7 +249,11 @@ class Ladder:
         tokens = len(_token_times(client_reads, kernel=True))
         streams = tokens / self.chunks
         in_window = [s for s in samples if t0 <= s.start <= t1]
-        errors = [why for s in samples if (why := check(s, stream=True, tokens=self.chunks)) is not None]
+        errors = [
+            f"{why} (status {s.status}, after {len(s.chunks)} reads, {s.end - s.start:.1f} s)"
+            for s in samples
+            if (why := check(s, stream=True, tokens=self.chunks)) is not None
+        ]
         ttft: list[float] = []
         for s in in_window:
             first = next((e.t for e in timed_events(s.chunks) if content_token(e)), None)
@@ -249,7 +283,7 @@ class Ladder:
             "vmhwm_mb": memory.get("VmHWM", 0) / 2**20,
             "open_sockets_max": max(sockets, default=0),
             "errors": len(errors),
-            "error_examples": sorted(set(errors))[:5],
+            "error_examples": errors[:8],
             "loadavg": [loadavg0, _loadavg()],
         }
 
@@ -311,6 +345,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--store-cpu-ms", type=float, default=1.2, help="stand-in CPU per store call in the relay (boto3's share)"
     )
+    p.add_argument(
+        "--cpu-share",
+        type=float,
+        help="limit the relay to this share of one CPU (Lambda: memory MB / 1769), cgroup v1, root",
+    )
+    p.add_argument("--cfs-period-ms", type=float, default=20.0, help="the CPU limit's accounting period")
+    p.add_argument("--no-taps", action="store_true", help="no taps (no chunk delays): load → relay → mock")
     p.add_argument("--nice", type=int, help="run the ladder and its children at niceness N (e.g. -10, as root)")
     p.add_argument("--window-streams", type=float, default=2.0, help="window length in stream lengths")
     p.add_argument("--env", action="append", default=[], metavar="K=V", help="extra relay environment")
