@@ -47,6 +47,7 @@ def app_from_env() -> ASGIApp:
         for name in ("ledger", "accounts", "config", "secrets", "usage")
     }
     services = Services.build(settings, **{name: cast(Any, store) for name, store in stores.items()})
+
     def count_calls() -> None:  # at shutdown: store calls per request, for the ladder's report
         requests = len(backend.usage)  # one usage record per billable request
         counted = {"calls": sum(s.calls for s in stores.values()), "requests": requests}

@@ -46,6 +46,10 @@ DUMMY_AWS = {
 }
 
 
+#: The template's RelayMemorySize default (docs/cost.md: the smallest that kept the latency figures).
+RELAY_MEMORY_MB = 256
+
+
 class BenchError(RuntimeError):
     """The stack could not be brought up or did not answer correctly before measuring."""
 
@@ -596,7 +600,7 @@ class Run:
         """Cost per 1,000 requests at the measured C=1 duration, and with slower (real) upstreams."""
         store = self.results.get("store", {}).get("variants", {})
         cells = {(c["target"], c["mode"], c["concurrency"]): c for c in self.results.get("cells", [])}
-        out: dict[str, Any] = {"prices": prices_json(), "memory_mb": 1024, "scenarios": {}}
+        out: dict[str, Any] = {"prices": prices_json(), "memory_mb": RELAY_MEMORY_MB, "scenarios": {}}
         concurrency = min(c for c, _ in self.o.cells)
         for mode in self.o.modes:
             variant = store.get(mode)
@@ -620,7 +624,7 @@ class Run:
             ):
                 out["scenarios"][f"{mode}: {label}"] = cost_per_1000(
                     duration_ms=duration,
-                    memory_mb=1024,
+                    memory_mb=RELAY_MEMORY_MB,
                     write_units=variant["write_units_per_request"],
                     read_units=variant["read_units_per_request"],
                     response_bytes=relay["response_bytes_mean"],
