@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tollway.accounts.items import item_to_key, key_rev_bump
 from tollway.accounts.model import ApiKey, Keep, KeyChanges, KeyStatus, apply_guard_changes, merge_settings
 from tollway.accounts.ports import NotFoundError
 from tollway.dynamo import AttrValue, N, S, TransactionCancelled, retry_store, transact
@@ -55,8 +56,6 @@ class KeyWrites:
         self._by_id = by_id
 
     def update(self, key_id: str, changes: KeyChanges, *, now: int) -> ApiKey:
-        from tollway.accounts.dynamodb import key_rev_bump
-
         for _ in range(_ATTEMPTS):
             key = self._by_id(key_id)
             if key is None:
@@ -78,8 +77,6 @@ class KeyWrites:
         raise StoreUnavailable("The key kept changing; try the update again.")
 
     def rotate(self, key_id: str, new_hash: str, new_prefix: str) -> tuple[ApiKey, ApiKey]:
-        from tollway.accounts.dynamodb import item_to_key, key_rev_bump
-
         for _ in range(_ATTEMPTS):
             key = self._by_id(key_id)
             if key is None:

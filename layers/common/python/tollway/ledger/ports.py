@@ -7,6 +7,7 @@ write that already succeeded, a Lambda retry, maintenance racing the request) ch
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from tollway.ledger.model import AuditReport, Hold, HoldRequest, Movement
@@ -60,6 +61,10 @@ class LedgerStore(Protocol):
 
     def audit(self, account_id: str) -> AuditReport:
         """Invariant 5 for one account."""
+
+    def audit_accounts(self, ids: Iterable[str]) -> list[AuditReport]:
+        """Invariant 5 for each account, consistent under live traffic (a difference that is only a
+        request moving money between two reads is not reported)."""
 
     def account_ids(self) -> list[str]:
         """Every account id (for audit.run over all accounts)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable
 
 from tollway.accounts.model import AccountStatus, GuardState, KeyGuards, KeyStatus
 from tollway.guards import Plan, guard_rejection, plan_from_state
@@ -183,6 +184,9 @@ class MemoryLedger:
     def account_ids(self) -> list[str]:
         with self._b.lock:
             return list(self._b.accounts)
+
+    def audit_accounts(self, ids: Iterable[str]) -> list[AuditReport]:
+        return [self.audit(i) for i in ids]  # each under the one lock: consistent by construction
 
     def audit(self, account_id: str) -> AuditReport:
         b = self._b

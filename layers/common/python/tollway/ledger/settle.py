@@ -1,0 +1,160 @@
+"""The settle: one transaction after the upstream answered (see ``dynamodb.py`` for the whole timeline).
+
+    holds[r]     state = settled + entries + record   IF state = open         ← settle-once
+    accounts[a]  balance += hold − charged            (an overrun: IF balance >= taken)
+    keys[h]      remaining += hold − charged          (limited keys only; guarded keys: caps
+                                                      get the unused part back, the lease is released)
+
+A refused settle is read from its conditions: the hold no longer open is a settle that already
+happened (a repeat, a lost response, or maintenance first) and its marker is the answer; a key part
+that no longer applies (rotated, limit removed, period ended) is dropped; an overrun the balance
+cannot pay takes what is there and the rest is a shortfall.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from tollway.dynamo import AttrValue, N, S, TransactionCancelled, transact
+from tollway.errors import StoreUnavailable
+from tollway.ledger.codecs import OPEN, SETTLED, movement_of
+from tollway.ledger.keyops import settle_key_op
+from tollway.ledger.model import HoldRequest, Movement
+from tollway.ledger.settlement import build_settle_movement, plan_settle
+from tollway.records import UsageRecord
+from tollway.tables import Tables
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = ["settle"]
+
+
+def settle(
+    client: DynamoDBClient, tables: Tables, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int
+) -> Movement | None:
+    """Settle a hold at ``cost`` once; ``None`` if it was settled and closed before (nothing to finish)."""
+    available: int | None = None
+    request = hold
+    for _ in range(8):
+        plan = plan_settle(cost, request.amount, available)
+        movement = build_settle_movement(request, plan, record, now)
+        items, account_at, key_at = _settle_items(tables, movement, request, plan.delta, plan.take_excess, now)
+        try:
+            transact(client, items, movement_id=movement.movement_id)
+            return movement
+        except TransactionCancelled as cancelled:
+            old_hold = cancelled.failed(0)
+            if old_hold is not None:
+                # Settled already (a repeat, or maintenance got there first) or closed: nothing to do.
+                return movement_of(old_hold) if old_hold else None
+            old_key = cancelled.failed(key_at) if key_at is not None else None
+            if old_key is not None:
+                trimmed = _trim_key_parts(request, old_key)
+                if trimmed != request:
+                    # The key was rotated away, lost its limit, or a guard period ended meanwhile:
+                    # settle without the parts that no longer apply.
+                    request = trimmed
+                    continue
+            old_account = cancelled.failed(account_at) if account_at is not None else None
+            learned = [int(o["balance"]["N"]) for o in (old_account,) if o and "balance" in o]
+            learned += [int(old_key["remaining"]["N"])] if old_key and "remaining" in old_key else []
+            # An overrun takes what is there; the rest is a shortfall the operator sees.
+            available = max(0, min(learned)) if learned else 0
+    plan = plan_settle(cost, request.amount, 0)
+    movement = build_settle_movement(request, plan, record, now)
+    items, _, _ = _settle_items(tables, movement, request, plan.delta, 0, now)
+    try:
+        transact(client, items, movement_id=movement.movement_id)
+    except TransactionCancelled as cancelled:
+        old_hold = cancelled.failed(0)
+        if old_hold is not None:
+            return movement_of(old_hold) if old_hold else None
+        raise StoreUnavailable("Could not settle the request.") from cancelled
+    return movement
+
+
+def _settle_items(
+    tables: Tables, movement: Movement, request: HoldRequest, delta: int, take_excess: int, now: int
+) -> tuple[list[dict[str, Any]], int | None, int | None]:
+    """The settle transaction, with the positions of its account and key items."""
+    items = [_hold_op(tables, movement, now)]
+    account_at = key_at = None
+    if delta:
+        account_at = len(items)
+        items.append(_balance_op(tables, request, delta, take_excess))
+    key_op = settle_key_op(tables.keys, request, delta, take_excess)
+    if key_op is not None:
+        key_at = len(items)
+        items.append(key_op)
+    return items, account_at, key_at
+
+
+def _hold_op(tables: Tables, movement: Movement, now: int) -> dict[str, Any]:
+    values: dict[str, AttrValue] = {
+        ":open": OPEN,
+        ":settled": SETTLED,
+        ":now": N(now),
+        ":charge": N(movement.charge),
+        ":shortfall": N(movement.shortfall),
+        ":entries": S(movement.entries_json()),
+    }
+    expression = "SET #st = :settled, settled_at = :now, charge = :charge, shortfall = :shortfall, entries = :entries"
+    record = movement.record_json()
+    if record is not None:
+        values[":record"] = S(record)
+        expression += ", #rec = :record"
+    return {
+        "Update": {
+            "TableName": tables.holds,
+            "Key": {"hold_id": S(movement.movement_id)},
+            "UpdateExpression": expression,
+            # settle once: only an open hold can be settled (request, maintenance and retries race here)
+            "ConditionExpression": "#st = :open",
+            "ExpressionAttributeNames": {"#st": "state", **({"#rec": "record"} if record is not None else {})},
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def _balance_op(tables: Tables, request: HoldRequest, delta: int, take_excess: int) -> dict[str, Any]:
+    values: dict[str, AttrValue] = {":delta": N(delta)}
+    condition = "attribute_exists(account_id)"
+    if take_excess:
+        # an overrun takes only what the balance holds: never below zero
+        condition += " AND balance >= :take"
+        values[":take"] = N(take_excess)
+    return {
+        "Update": {
+            "TableName": tables.accounts,
+            "Key": {"account_id": S(request.account_id)},
+            "UpdateExpression": "ADD balance :delta",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def _trim_key_parts(request: HoldRequest, old_key: Mapping[str, Any]) -> HoldRequest:
+    """The settle request without the key parts a refused write shows no longer apply."""
+    if not old_key:
+        return _without_key(request)  # the key is gone (rotated): settle the account alone
+    limited = request.key_limited and "remaining" in old_key
+    use = request.guards
+    if use is not None:
+        inflight = int(old_key["inflight"]["N"]) if "inflight" in old_key else 0
+        use = dataclasses.replace(
+            use,
+            day=use.day if old_key.get("day_period", {}).get("S") == use.day else None,
+            month=use.month if old_key.get("month_period", {}).get("S") == use.month else None,
+            lease=use.lease and inflight >= 1,
+        )
+    return dataclasses.replace(request, key_limited=limited, guards=use)
+
+
+def _without_key(request: HoldRequest) -> HoldRequest:
+    return dataclasses.replace(request, key_limited=False, guards=None)
