@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -10,7 +11,7 @@ from typing import Any
 from tollway.auth import KeyContext, load_context
 from tollway.billing import Reservation, StaleKey
 from tollway.config.model import Channel
-from tollway.errors import AuthenticationFailed
+from tollway.errors import AuthenticationFailed, StoreUnavailable
 from tollway.ledger.model import HoldRequest
 from tollway.pricing.engine import OutputBudget
 from tollway.pricing.schema import ModelPrice
@@ -100,7 +101,10 @@ def reserve_fresh(
 
     A copy that is no longer current fails the reserve's condition (``StaleKey``: the key's limit or
     guards changed, or — for an unlimited key — any key of its account did): the account and key are
-    read again, once, and the reserve repeated with them.
+    read again and the reserve repeated with them, until it is decided (held, or refused for a reason
+    the customer can act on). Keys changing faster than that (an operator script renaming keys under
+    traffic) get a bounded number of rereads with jitter; past it the answer is a clear 503 and
+    nothing is held — never a 500.
     """
 
     def attempt(ctx: KeyContext) -> Reservation:
@@ -115,11 +119,20 @@ def reserve_fresh(
             model=model,
         )
 
-    try:
-        return attempt(context), context
-    except StaleKey:
-        svc.keys.forget(context.key.key_hash)
-        fresh = load_context(svc.accounts, context.key.key_hash, context.account.account_id)
-        if fresh is None:
-            raise AuthenticationFailed("Incorrect API key provided.") from None
-        return attempt(fresh), fresh
+    current = context
+    for reread in range(_REREADS):
+        try:
+            return attempt(current), current
+        except StaleKey:
+            svc.keys.forget(context.key.key_hash)
+            if reread:
+                time.sleep(_jitter.uniform(0, min(0.1, 0.005 * 2**reread)))
+            fresh = load_context(svc.accounts, context.key.key_hash, context.account.account_id)
+            if fresh is None:
+                raise AuthenticationFailed("Incorrect API key provided.") from None
+            current = fresh
+    raise StoreUnavailable("This API key's account kept changing while the request was reserved; nothing was charged.")
+
+
+_REREADS = 8
+_jitter = random.SystemRandom()

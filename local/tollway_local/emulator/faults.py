@@ -54,6 +54,7 @@ class FaultPlan:
     seed: int = 0
     kinds: tuple[Fault, ...] = tuple(Fault)
     operations: frozenset[str] = WRITES
+    limit: int | None = None  # at most this many faults in all (None: no limit)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
@@ -65,7 +66,14 @@ class FaultPlan:
     def from_json(cls, data: Mapping[str, Any]) -> FaultPlan:
         kinds = tuple(Fault(k) for k in data.get("kinds", [k.value for k in Fault]))
         operations = frozenset(data.get("operations", WRITES))
-        return cls(rate=float(data.get("rate", 0.0)), seed=int(data.get("seed", 0)), kinds=kinds, operations=operations)
+        limit = data.get("limit")
+        return cls(
+            rate=float(data.get("rate", 0.0)),
+            seed=int(data.get("seed", 0)),
+            kinds=kinds,
+            operations=operations,
+            limit=None if limit is None else int(limit),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +81,7 @@ class FaultPlan:
             "seed": self.seed,
             "kinds": [k.value for k in self.kinds],
             "operations": sorted(self.operations),
+            "limit": self.limit,
         }
 
 
@@ -90,12 +99,15 @@ class Faults:
     def set_plan(self, plan: FaultPlan) -> None:
         with self._lock:
             self.plan = plan
+            self.counts = {}
             self._random = random.Random(plan.seed)
 
     def draw(self, operation: str) -> Fault | None:
         with self._lock:
             plan = self.plan
             if plan.rate <= 0.0 or operation not in plan.operations:
+                return None
+            if plan.limit is not None and sum(self.counts.values()) >= plan.limit:
                 return None
             if self._random.random() >= plan.rate:
                 return None

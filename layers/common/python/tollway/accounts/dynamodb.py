@@ -55,19 +55,33 @@ class DynamoAccounts:
             try:
                 retry_store(lambda: self._c.put_item(**put))
             except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                if not self._landed(item):
                     raise ValueError(f"account {account.account_id} exists") from exc
-                raise
             return None
         movement = build_credit_movement(
             account.account_id, initial_credit, movement_id=movement_id, reason=reason, actor=actor, now=now
         )
         # The account and its first credit appear together, so the ledger balances from the start.
         try:
-            transact(self._c, [{"Put": put}, self._ledger.marker_put(movement, now)])
+            transact(self._c, [{"Put": put}, self._ledger.marker_put(movement, now)], movement_id=movement_id)
         except TransactionCancelled as cancelled:
-            raise ValueError(f"account {account.account_id} exists") from cancelled
+            old_marker = cancelled.failed(1)
+            if not (old_marker and old_marker.get("account_id", {}).get("S") == account.account_id):
+                raise ValueError(f"account {account.account_id} exists") from cancelled
+            # this very creation landed (its response was lost): the account and its credit exist once
         return movement
+
+    def _landed(self, item: Mapping[str, Any]) -> bool:
+        """Whether the stored account is the one this creation put (its own write, the response lost):
+        the same creation time and name; balance and key_rev may have moved since."""
+        stored = retry_store(
+            lambda: self._c.get_item(
+                TableName=self._t.accounts, Key={"account_id": item["account_id"]}, ConsistentRead=True
+            )
+        ).get("Item")
+        return stored is not None and all(stored.get(n) == item.get(n) for n in ("created_at", "name", "group"))
 
     def get_account(self, account_id: str) -> Account | None:
         item = retry_store(

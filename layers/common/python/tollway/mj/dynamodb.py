@@ -285,9 +285,13 @@ class DynamoTasks:
         for _ in range(2):
             items = [task_op, account_op, marker, submit_closed] + ([key_op] if with_key else [])
             try:
-                transact(self._c, items)
+                transact(self._c, items, movement_id=movement.movement_id)
                 return RefundOutcome.DONE
             except TransactionCancelled as cancelled:
+                old_marker = cancelled.failed(2)
+                if old_marker and old_marker.get("created_at") == N(now):
+                    # this very refund landed (its response was lost): done, once
+                    return RefundOutcome.DONE
                 if cancelled.failed(0) is not None:
                     return RefundOutcome.NOT_DUE
                 if cancelled.failed(3) is not None:

@@ -239,9 +239,13 @@ class DynamoCodes:
             self._ledger.marker_put(movement, now),
         ]
         try:
-            transact(self._c, items)
+            transact(self._c, items, movement_id=movement_id)
         except TransactionCancelled as cancelled:
-            raise _refusal(cancelled, code, now_s) from cancelled
+            old_code = cancelled.failed(2)
+            if old_code and old_code.get("movement_id", {}).get("S") == movement_id:
+                pass  # this very redemption landed (its response was lost): the credit is done, once
+            else:
+                raise _refusal(cancelled, code, now_s) from cancelled
         used = _code_of(
             {
                 **item,
