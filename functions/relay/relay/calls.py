@@ -19,7 +19,7 @@ from tollway.pricing.usage import Usage
 from tollway.records import RecordStatus, UsageRecord
 from tollway.services import Services
 
-__all__ = ["Billing", "Call", "reserve_fresh"]
+__all__ = ["Billing", "Call", "metering_failed", "reserve_fresh"]
 
 
 @dataclass
@@ -83,6 +83,12 @@ class Billing:
     price: ModelPrice
     ratio: Decimal
     hold: HoldRequest
+
+
+def metering_failed(call: Call, billing: Billing) -> tuple[UsageRecord, int]:
+    """What a served request whose metering raised is settled at: its hold, the worst case the customer
+    agreed to for it (never more), with a record that says so for the operator."""
+    return call.record(RecordStatus.OK, 200, error_code="metering_failed"), billing.hold.amount
 
 
 def reserve_fresh(

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 from tollway.pricing.engine import cost_of
 from tollway.pricing.usage import Usage
-from tollway.records import RecordStatus
+from tollway.records import RecordStatus, UsageRecord
 from tollway.services import Services
 from tollway.sse import SSEError, SSEParser, encode_error
 from tollway.upstream.client import UpstreamResponse
 
-from relay.calls import Billing, Call
+from relay.calls import Billing, Call, metering_failed
 from relay.endpoints.base import BrokenStream, ByteMeter, EndpointSpec, Prepared, StreamMeter
 
 if TYPE_CHECKING:
@@ -111,6 +111,16 @@ class StreamSession:
             await self._upstream.aclose()
         except Exception:
             log.debug("closing upstream of %s failed", self._call.request_id)
+        call, billing = self._call, self._billing
+        try:
+            record, cost = self._bill(client_closed)
+        except Exception:
+            # Metering must never skip the settle (the hold would be refunded as orphaned later).
+            log.exception("metering of %s failed; settled at its hold", call.request_id)
+            record, cost = metering_failed(call, billing)
+        await self._pipeline.settle_now(self._svc, call, billing, cost, record)
+
+    def _bill(self, client_closed: bool) -> tuple[UsageRecord, int]:
         meter, call, billing = self._meter, self._call, self._billing
         usage = meter.usage
         source = "upstream"
@@ -131,7 +141,7 @@ class StreamSession:
         else:
             record = call.record(RecordStatus.OK, 200, usage=usage, usage_source=source)
             cost = charge_of(self._spec, self._prepared, billing, usage)
-        await self._pipeline.settle_now(self._svc, call, billing, cost, record)
+        return record, cost
 
 
 class ByteSession:
@@ -180,6 +190,16 @@ class ByteSession:
         except Exception:
             log.debug("closing upstream of %s failed", self._call.request_id)
         call, billing = self._call, self._billing
+        try:
+            record, cost = self._bill(client_closed)
+        except Exception:
+            # Metering must never skip the settle (the hold would be refunded as orphaned later).
+            log.exception("metering of %s failed; settled at its hold", call.request_id)
+            record, cost = metering_failed(call, billing)
+        await self._pipeline.settle_now(self._svc, call, billing, cost, record)
+
+    def _bill(self, client_closed: bool) -> tuple[UsageRecord, int]:
+        call, billing = self._call, self._billing
         usage = self._meter.usage(self._complete)
         if self._broken or (usage is None and not client_closed):
             record = call.record(RecordStatus.ERROR, 502, usage=usage, error_code="upstream_body_broken")
@@ -192,4 +212,4 @@ class ByteSession:
             record = call.record(status, 200, usage=usage, usage_source=source)
             charge = self._charge
             cost = charge(usage) if charge is not None else cost_of(billing.price, usage, billing.ratio).micros
-        await self._pipeline.settle_now(self._svc, call, billing, cost, record)
+        return record, cost

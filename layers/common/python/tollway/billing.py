@@ -14,7 +14,7 @@ from tollway.accounts.model import KeyStatus
 from tollway.auth import KeyContext
 from tollway.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, RateLimited, TollwayError
 from tollway.guards import guard_use
-from tollway.ledger.model import HoldRejected, HoldRequest, Movement, RejectReason
+from tollway.ledger.model import HoldRejected, HoldRequest, Movement, RejectReason, SettleDeferred
 from tollway.ledger.ports import LedgerStore
 from tollway.money import format_usd
 from tollway.pricing.engine import OutputBudget
@@ -177,8 +177,16 @@ class Biller:
             raise error from rejected
 
     def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now_ms: int) -> Movement | None:
-        """Settle at ``cost`` (blocking). The returned movement still needs :meth:`finish`."""
-        return self._ledger.settle(hold, cost, record, now=now_ms)
+        """Settle at ``cost`` (blocking). The returned movement still needs :meth:`finish`.
+
+        ``None`` also when the settle was deferred: the store kept failing, but the charge and record
+        are stored on the hold and maintenance settles them (the served request is paid for).
+        """
+        try:
+            return self._ledger.settle(hold, cost, record, now=now_ms)
+        except SettleDeferred as deferred:
+            log.warning("settle of %s deferred to maintenance (%d micro-USD)", deferred.hold_id, deferred.charge)
+            return None
 
     def finish(self, movement: Movement) -> None:
         """Write a settled movement's history and close it (blocking). A failure here is repaired by

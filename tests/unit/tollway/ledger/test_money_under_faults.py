@@ -16,13 +16,16 @@ from tollway.accounts.dynamodb import DynamoAccounts
 from tollway.accounts.model import Account, AccountStatus
 from tollway.billing import Biller
 from tollway.dynamo import idempotency_token
+from tollway.errors import StoreUnavailable
 from tollway.ids import account_id, movement_id
 from tollway.ledger.dynamodb import DynamoLedger
+from tollway.ledger.model import SettleDeferred
 from tollway.maintenance import sweep_holds
 from tollway.mj.dynamodb import DynamoTasks
 from tollway.mj.model import StateUpdate, TaskStatus
 from tollway.mj.ports import RefundOutcome
 from tollway.mj.refunds import refund_movement
+from tollway.records import RecordStatus
 from tollway.redeem.dynamodb import DynamoCodes
 from tollway.redeem.model import hash_code
 from tollway.tables import Tables
@@ -268,3 +271,71 @@ def test_money_stays_exact_under_random_store_faults(faulty: Faulty, seed: int) 
     assert stores.accounts.get_key(key.key_hash).remaining == 60_000 - sum(300 + n for n in range(25))  # type: ignore[union-attr]
     assert [h for h in stores.ledger.holds() if h.account_id == account.account_id] == []
     assert stores.ledger.audit(account.account_id).ok
+
+
+# ---- a settle that cannot land (defect 4) ---------------------------------------------------------
+
+
+def _store_refuses(faulty: Faulty, *operations: str) -> None:
+    faulty.client.faults.set_plan(FaultPlan(rate=1.0, kinds=(Fault.INTERNAL,), operations=frozenset(operations)))
+
+
+def test_a_settle_the_store_refuses_keeps_its_charge_and_record_for_the_sweep(faulty: Faulty) -> None:
+    stores, ledger = faulty.stores, faulty.ledger
+    account = make_account(stores, 1_000)
+    _, key = make_key(stores, account)
+    hold = hold_for(account.account_id, key.key_hash, key.key_id, 300)
+    ledger.reserve(hold)
+    _store_refuses(faulty, "TransactWriteItems")
+
+    with pytest.raises(SettleDeferred):
+        ledger.settle(hold, 120, record_for(hold), now=now_ms())
+    assert Biller(ledger).settle(hold, 120, record_for(hold), now_ms=now_ms()) is None  # the relay goes on
+
+    faulty.calm()
+    report = sweep_holds(ledger, now_ms=now_ms(), hold_timeout_s=3600, settled_grace_s=0)
+    assert report.settled_due == [hold.hold_id] and report.refunded == []
+    assert stores.ledger.balance(account.account_id) == 880  # the real charge, not a giveaway
+    record = stores.usage.get(account.account_id, hold.hold_id)
+    assert record is not None and record.status is RecordStatus.OK and record.charge == 120
+    assert stores.ledger.audit(account.account_id).ok
+
+
+def test_a_settle_and_its_due_both_refused_leave_the_hold_to_be_refunded(faulty: Faulty) -> None:
+    stores, ledger = faulty.stores, faulty.ledger
+    account = make_account(stores, 1_000)
+    _, key = make_key(stores, account)
+    hold = dataclasses.replace(hold_for(account.account_id, key.key_hash, key.key_id, 300), created_at=1)
+    ledger.reserve(hold)
+    _store_refuses(faulty, "TransactWriteItems", "UpdateItem")
+
+    with pytest.raises(StoreUnavailable):
+        ledger.settle(hold, 120, record_for(hold), now=now_ms())
+
+    faulty.calm()
+    report = sweep_holds(ledger, now_ms=now_ms(), hold_timeout_s=1, settled_grace_s=0)
+    assert report.refunded == [hold.hold_id]  # the store was down: nothing charged (the client got a 503)
+    assert stores.ledger.balance(account.account_id) == 1_000
+
+
+def test_a_settle_that_landed_before_the_store_failed_is_recognised(faulty: Faulty) -> None:
+    stores, ledger = faulty.stores, faulty.ledger
+    account = make_account(stores, 1_000)
+    _, key = make_key(stores, account)
+    hold = hold_for(account.account_id, key.key_hash, key.key_id, 300)
+    ledger.reserve(hold)
+    real_draw = faulty.client.faults.draw
+    calls: list[str] = []
+
+    def lost_then_down(operation: str) -> Fault | None:
+        calls.append(operation)
+        if operation != "TransactWriteItems":
+            return None
+        return Fault.LOST if len(calls) == 1 else Fault.INTERNAL
+
+    faulty.client.faults.draw = lost_then_down  # type: ignore[method-assign]
+    movement = ledger.settle(hold, 120, record_for(hold), now=now_ms())
+    faulty.client.faults.draw = real_draw  # type: ignore[method-assign]
+
+    assert movement is not None and movement.charge == 120  # its own marker, read back
+    assert stores.ledger.balance(account.account_id) == 880

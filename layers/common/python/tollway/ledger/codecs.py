@@ -7,11 +7,13 @@ that maintenance needs to finish its history, so it is decoded here for the sett
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from tollway.dynamo import AttrValue, B, N, S
 from tollway.ledger.model import GuardUse, Hold, HoldRequest, HoldState, Movement
+from tollway.records import UsageRecord
 
 __all__ = ["ACTIVE", "OPEN", "SETTLED", "guard_attributes", "hold_item", "hold_of", "movement_of"]
 
@@ -90,4 +92,6 @@ def hold_of(item: Mapping[str, Any]) -> Hold:
         endpoint=item.get("endpoint", {}).get("S", ""),
         model=item.get("model", {}).get("S"),
         guards=_guards_of_hold(item),
+        due_charge=int(item["due_charge"]["N"]) if "due_charge" in item else None,
+        due_record=UsageRecord.from_json(json.loads(item["due_record"]["S"])) if "due_record" in item else None,
     )

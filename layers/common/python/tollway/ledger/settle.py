@@ -5,6 +5,9 @@
     keys[h]      remaining += hold − charged          (limited keys only; guarded keys: caps
                                                       get the unused part back, the lease is released)
 
+A settle that cannot land (the store kept failing) stores the charge and record it computed on the
+open hold, so maintenance settles the served request at its real charge instead of refunding it.
+
 A refused settle is read from its conditions: the hold no longer open is a settle that already
 happened (a repeat, a lost response, or maintenance first) and its marker is the answer; a key part
 that no longer applies (rotated, limit removed, period ended) is dropped; an overrun the balance
@@ -14,14 +17,18 @@ cannot pay takes what is there and the rest is a shortfall.
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tollway.dynamo import AttrValue, N, S, TransactionCancelled, transact
+from botocore.exceptions import ClientError
+
+from tollway.dynamo import AttrValue, N, S, TransactionCancelled, error_code, retry_store, transact
 from tollway.errors import StoreUnavailable
 from tollway.ledger.codecs import OPEN, SETTLED, movement_of
 from tollway.ledger.keyops import settle_key_op
-from tollway.ledger.model import HoldRequest, Movement
+from tollway.ledger.model import HoldRequest, Movement, SettleDeferred
 from tollway.ledger.settlement import build_settle_movement, plan_settle
 from tollway.records import UsageRecord
 from tollway.tables import Tables
@@ -31,11 +38,78 @@ if TYPE_CHECKING:
 
 __all__ = ["settle"]
 
+log = logging.getLogger(__name__)
+
 
 def settle(
     client: DynamoDBClient, tables: Tables, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int
 ) -> Movement | None:
-    """Settle a hold at ``cost`` once; ``None`` if it was settled and closed before (nothing to finish)."""
+    """Settle a hold at ``cost`` once; ``None`` if it was settled and closed before (nothing to finish).
+
+    Raises:
+        SettleDeferred: the settle could not land, but its charge and record are stored on the open
+            hold (one small conditional write): maintenance settles it at that charge.
+        StoreUnavailable: neither landed; the hold stays open and maintenance refunds it.
+    """
+    try:
+        return _settle(client, tables, hold, cost, record, now=now)
+    except StoreUnavailable as failed:
+        landed = _remember_due(client, tables, hold, cost, record)
+        if landed is True:
+            raise SettleDeferred(hold.hold_id, cost) from failed
+        if landed is False:
+            # the hold is no longer open: the settle landed after all (its answer lost) or maintenance
+            # settled it — its marker is the answer, as for any repeated settle
+            item = _hold_item(client, tables, hold.hold_id)
+            return None if item is None else movement_of(item)
+        raise
+
+
+def _remember_due(
+    client: DynamoDBClient, tables: Tables, hold: HoldRequest, cost: int, record: UsageRecord
+) -> bool | None:
+    """Store the charge and record a failed settle computed, on the open hold. True: stored; False: the
+    hold is not open any more; None: the store refused this too."""
+    try:
+        retry_store(
+            lambda: client.update_item(
+                TableName=tables.holds,
+                Key={"hold_id": S(hold.hold_id)},
+                UpdateExpression="SET due_charge = :c, due_record = :r",
+                # only an open hold: a settled marker already says what was charged
+                ConditionExpression="#st = :open",
+                ExpressionAttributeNames={"#st": "state"},
+                ExpressionAttributeValues={
+                    ":c": N(cost),
+                    ":r": S(json.dumps(record.to_json(), separators=(",", ":"))),
+                    ":open": OPEN,
+                },
+            )
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        log.warning("could not store the due charge of %s", hold.hold_id)
+        return None
+    except StoreUnavailable:
+        log.warning("could not store the due charge of %s", hold.hold_id)
+        return None
+    return True
+
+
+def _hold_item(client: DynamoDBClient, tables: Tables, hold_id: str) -> dict[str, Any] | None:
+    try:
+        item: dict[str, Any] | None = retry_store(
+            lambda: client.get_item(TableName=tables.holds, Key={"hold_id": S(hold_id)}, ConsistentRead=True)
+        ).get("Item")
+    except ClientError as exc:
+        raise StoreUnavailable("Could not settle the request.") from exc
+    return item
+
+
+def _settle(
+    client: DynamoDBClient, tables: Tables, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int
+) -> Movement | None:
     available: int | None = None
     request = hold
     for _ in range(8):
