@@ -126,6 +126,13 @@ def _settle(
                 return movement_of(old_hold) if old_hold else None
             old_key = cancelled.failed(key_at) if key_at is not None else None
             if old_key is not None:
+                moved = None if old_key else _rotated(client, tables, request)
+                if moved is not None:
+                    # The key was rotated while this request was in flight: its limit and caps moved
+                    # to the new secret's item (its remaining already short by this hold), so the
+                    # unused part goes back there — not dropped.
+                    request = moved
+                    continue
                 trimmed = _trim_key_parts(request, old_key)
                 if trimmed != request:
                     # The key was rotated away, lost its limit, or a guard period ended meanwhile:
@@ -213,10 +220,31 @@ def _balance_op(tables: Tables, request: HoldRequest, delta: int, take_excess: i
     }
 
 
+def _rotated(client: DynamoDBClient, tables: Tables, request: HoldRequest) -> HoldRequest | None:
+    """The settle request aimed at the item the key's secret was rotated to, if there is one."""
+    if not request.key_id:
+        return None
+    found = retry_store(
+        lambda: client.query(
+            TableName=tables.keys,
+            IndexName="by_key_id",
+            KeyConditionExpression="key_id = :k",
+            ExpressionAttributeValues={":k": S(request.key_id)},
+        )
+    ).get("Items", [])
+    for item in found:
+        key_hash = item["key_hash"]["S"]
+        if key_hash != request.key_hash:  # key ids are unique: the same key under its new secret
+            # the lease stays behind: the new item starts with no request in flight (keys_dynamo.rotate)
+            use = None if request.guards is None else dataclasses.replace(request.guards, lease=False)
+            return dataclasses.replace(request, key_hash=key_hash, guards=use)
+    return None
+
+
 def _trim_key_parts(request: HoldRequest, old_key: Mapping[str, Any]) -> HoldRequest:
     """The settle request without the key parts a refused write shows no longer apply."""
     if not old_key:
-        return _without_key(request)  # the key is gone (rotated): settle the account alone
+        return _without_key(request)  # the key is gone (revoked and deleted): settle the account alone
     limited = request.key_limited and "remaining" in old_key
     use = request.guards
     if use is not None:

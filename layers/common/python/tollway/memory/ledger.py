@@ -106,6 +106,11 @@ class MemoryLedger:
                 return stored.movement
             account = b.accounts[stored.account_id]
             key = b.keys.get(stored.key_hash or "") if stored.key_limited or stored.guards else None
+            guards = stored.guards
+            if key is None and (stored.key_limited or guards):
+                # rotated while in flight: the limit and caps moved to the new secret (no lease there)
+                key = next((k for k in b.keys.values() if k.key_id == stored.key_id), None)
+                guards = None if guards is None else dataclasses.replace(guards, lease=False)
             available = account.balance
             if key is not None and stored.key_limited and key.remaining is not None:
                 available = min(available, key.remaining)
@@ -117,7 +122,7 @@ class MemoryLedger:
                 remaining = key.remaining
                 if stored.key_limited and remaining is not None:
                     remaining += plan.delta
-                state = _settled_state(key.guard_state, stored.guards, plan.delta)
+                state = _settled_state(key.guard_state, guards, plan.delta)
                 b.keys[key.key_hash] = dataclasses.replace(key, remaining=remaining, guard_state=state)
             b.holds[stored.hold_id] = dataclasses.replace(
                 stored, state=HoldState.SETTLED, settled_at=now, movement=movement
