@@ -310,7 +310,7 @@ def _submit_reserved(
         settled = True
         if movement is not None:
             svc.biller.finish(movement)  # before the task counts as charged: a refund must land after it
-        charge = price.micros if movement is None else movement.charge
+        charge = svc.biller.charged(hold, movement)
         return _accepted(job, plan, answer, channel, task, charge)
     except BaseException:
         if not settled:

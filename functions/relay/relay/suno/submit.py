@@ -229,7 +229,7 @@ def _submit_reserved(
         settled = True
         if movement is not None:
             svc.biller.finish(movement)  # before the task counts as charged: a refund must land after it
-        charge = price.micros if movement is None else movement.charge
+        charge = svc.biller.charged(hold, movement)
         first = StateUpdate(TaskStatus.NOT_START, "0%", {"status": TaskStatus.NOT_START.value})
         tasks.accept(
             task.task_id,

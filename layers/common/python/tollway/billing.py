@@ -188,6 +188,12 @@ class Biller:
             log.warning("settle of %s deferred to maintenance (%d micro-USD)", deferred.hold_id, deferred.charge)
             return None
 
+    def charged(self, hold: HoldRequest, movement: Movement | None) -> int:
+        """What the request was charged, after :meth:`settle`: the movement's charge, or — no movement
+        (settled and closed by maintenance meanwhile, or deferred to it) — what the ledger says. A task
+        records this, so a refund never gives back money that was not taken."""
+        return movement.charge if movement is not None else self._ledger.charged(hold)
+
     def finish(self, movement: Movement) -> None:
         """Write a settled movement's history and close it (blocking). A failure here is repaired by
         maintenance from the settled marker, so it is logged, not raised."""

@@ -42,6 +42,7 @@ from tollway.ledger import credit as _credit
 from tollway.ledger import history as _history
 from tollway.ledger.model import AuditReport, Hold, HoldRequest, Movement
 from tollway.ledger.reserve import reserve as _reserve
+from tollway.ledger.settle import charged as _charged
 from tollway.ledger.settle import settle as _settle
 from tollway.records import UsageRecord
 from tollway.tables import Tables
@@ -74,6 +75,9 @@ class DynamoLedger:
 
     def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int) -> Movement | None:
         return _settle(self._c, self._t, hold, cost, record, now=now)
+
+    def charged(self, hold: HoldRequest) -> int:
+        return _charged(self._c, self._t, hold)
 
     def credit(
         self, account_id: str, amount: int, *, movement_id: str, reason: str, actor: str | None, now: int

@@ -35,6 +35,10 @@ class LedgerStore(Protocol):
         entries and the record to write. Returns ``None`` if the hold no longer exists (already closed).
         """
 
+    def charged(self, hold: HoldRequest) -> int:
+        """What a request was charged when its settle returned no movement (settled and closed by
+        maintenance, or deferred to it): never a price it was not charged."""
+
     def credit(
         self, account_id: str, amount: int, *, movement_id: str, reason: str, actor: str | None, now: int
     ) -> Movement:

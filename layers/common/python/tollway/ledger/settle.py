@@ -36,7 +36,7 @@ from tollway.tables import Tables
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["settle"]
+__all__ = ["charged", "settle"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,26 @@ def settle(
             item = _hold_item(client, tables, hold.hold_id)
             return None if item is None else movement_of(item)
         raise
+
+
+def charged(client: DynamoDBClient, tables: Tables, hold: HoldRequest) -> int:
+    """What a request was charged when its own settle did not return the movement: its settled marker's
+    charge, the due charge a deferred settle left for maintenance, or — the marker closed (maintenance
+    refunded it after the hold timeout, or finished it) — its ledger charge entry; 0 if there is none."""
+    item = _hold_item(client, tables, hold.hold_id)
+    if item is not None:
+        movement = movement_of(item)
+        if movement is not None:
+            return movement.charge
+        return int(item["due_charge"]["N"]) if "due_charge" in item else 0
+    entry = retry_store(
+        lambda: client.get_item(
+            TableName=tables.ledger,
+            Key={"account_id": S(hold.account_id), "entry_id": S(f"{hold.hold_id}#charge")},
+            ConsistentRead=True,
+        )
+    ).get("Item")
+    return 0 if entry is None else -int(entry["amount"]["N"])
 
 
 def _remember_due(

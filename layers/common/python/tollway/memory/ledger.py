@@ -129,6 +129,15 @@ class MemoryLedger:
             )
             return movement
 
+    def charged(self, hold: HoldRequest) -> int:
+        b = self._b
+        with b.lock:
+            stored = b.holds.get(hold.hold_id)
+            if stored is not None:
+                return stored.movement.charge if stored.movement is not None else 0
+            entry = b.ledger.get(hold.account_id, {}).get(f"{hold.hold_id}#charge")
+            return 0 if entry is None else -entry.amount
+
     def credit(
         self, account_id: str, amount: int, *, movement_id: str, reason: str, actor: str | None, now: int
     ) -> Movement:
