@@ -9,8 +9,8 @@ from typing import Any
 
 import boto3
 import httpx
-from botocore.config import Config
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from tollway.dynamo import make_client
 from tollway.ids import account_id, movement_id
