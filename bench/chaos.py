@@ -236,13 +236,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             customers, limited, codes = _seed(stack, mock, args.accounts, redeems)
             world = World(stack, mock, customers, limited, codes, args.seed)
             tally = Tally()
-            fault_plan = {"rate": args.store_faults, "seed": args.seed}
-            _set_store_faults(stack, fault_plan)
+            if args.store_faults:
+                _set_store_faults(stack, {"rate": args.store_faults, "seed": args.seed})
             stop = threading.Event()
-            operator = threading.Thread(
-                target=_operator_script, args=(world, stop, tally, random.Random(args.seed + 1)), daemon=True
-            )
-            operator.start()
+            operators = [
+                threading.Thread(
+                    target=_operator_script,
+                    args=(world, stop, tally, random.Random(args.seed + 1 + n)),
+                    daemon=True,
+                )
+                for n in range(args.operators)
+            ]
+            for operator in operators:
+                operator.start()
             queue = collections.deque(plan)
             deadline = time.monotonic() + args.max_seconds
             queue_lock = threading.Lock()
@@ -271,9 +277,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 w.join()
             load_s = time.monotonic() - started
             stop.set()
-            operator.join()
-            store_faults = _store_fault_counts(stack)
-            _set_store_faults(stack, {"rate": 0})
+            for operator in operators:
+                operator.join()
+            store_faults = _store_fault_counts(stack) if args.store_faults else {}
+            if args.store_faults:
+                _set_store_faults(stack, {"rate": 0})
 
             # MJ tasks finish on the mock; fetches drive the updates the callbacks may have missed.
             with httpx.Client(timeout=30) as http:
@@ -317,9 +325,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "orphaned_records": orphaned,
                 "metering_failed_records": metering_failed,
                 "maintenance": {
-                    k: maintenance[k] for k in ("repaired", "refunded", "settled_due", "failed", "open_holds")
+                    k: maintenance.get(k) for k in ("repaired", "refunded", "settled_due", "failed", "open_holds")
                 },
-                "maintenance_again": {k: maintenance_again[k] for k in ("repaired", "refunded", "failed")},
+                "maintenance_again": {k: maintenance_again.get(k) for k in ("repaired", "refunded", "failed")},
                 "mj_sweep": mj_sweep,
                 "open_holds_after_maintenance": open_holds,
                 "audit_ok": audit["ok"],
@@ -357,6 +365,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--store-faults", type=float, default=0.05, help="fraction of store writes faulted")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--accounts", type=int, default=4, help="accounts, each with 3 keys (one limited)")
+    parser.add_argument("--operators", type=int, default=3, help="threads changing keys meanwhile")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="stop sending after this long")
     parser.add_argument("--hold-timeout", type=float, default=8.0, help="the stack's hold timeout (s)")
     parser.add_argument("--out", type=Path)
