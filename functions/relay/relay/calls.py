@@ -108,12 +108,13 @@ def reserve_fresh(
     A copy that is no longer current fails the reserve's condition (``StaleKey``: the key's limit or
     guards changed, or — for an unlimited key — any key of its account did): the account and key are
     read again and the reserve repeated with them, until it is decided (held, or refused for a reason
-    the customer can act on). Keys changing faster than that (an operator script renaming keys under
-    traffic) get a bounded number of rereads with jitter; past it the answer is a clear 503 and
-    nothing is held — never a 500.
+    the customer can act on); after two rereads it checks the key item itself rather than the account's
+    key_rev, so changes to the account's other keys cannot keep it stale. The key's own limit or guards
+    changing faster than that gets a bounded number of rereads with jitter; past it the answer is a
+    clear 503 and nothing is held — never a 500.
     """
 
-    def attempt(ctx: KeyContext) -> Reservation:
+    def attempt(ctx: KeyContext, by_key_item: bool) -> Reservation:
         return svc.biller.reserve(
             ctx,
             hold_id=hold_id,
@@ -123,12 +124,16 @@ def reserve_fresh(
             now_ms=now_ms,
             endpoint=endpoint,
             model=model,
+            by_key_item=by_key_item,
         )
 
     current = context
     for reread in range(_REREADS):
         try:
-            return attempt(current), current
+            # From the second reread on, the key item itself is checked instead of the account's key_rev,
+            # which every change of any key of the account moves (an operator script renaming keys
+            # would otherwise keep every fresh copy stale).
+            return attempt(current, reread >= 2), current
         except StaleKey:
             svc.keys.forget(context.key.key_hash)
             if reread:

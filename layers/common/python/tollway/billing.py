@@ -107,8 +107,12 @@ class Biller:
         now_ms: int,
         endpoint: str = "",
         model: str | None = None,
+        by_key_item: bool = False,
     ) -> Reservation:
         """Reserve the worst case of a request (blocking; call from a worker thread).
+
+        ``by_key_item``: check the key item itself in the transaction instead of the account's
+        ``key_rev`` (one item more, but immune to changes of the account's other keys).
 
         ``output_limit`` is the limit the request would run with (the client's, capped by the model's
         maximum), or None for requests without an output dimension (per-call prices).
@@ -121,7 +125,7 @@ class Biller:
         limit = output_limit if output_limit is not None else 0
         amount = budget.hold_micros(limit)
         try:
-            hold = self._try(context, hold_id, amount, now_ms, endpoint, model)
+            hold = self._try(context, hold_id, amount, now_ms, endpoint, model, by_key_item)
             return Reservation(hold=hold, output_limit=output_limit, clamped=False)
         except HoldRejected as rejected:
             self._raise_for_status(rejected)
@@ -134,7 +138,7 @@ class Biller:
             clamped = min(affordable, output_limit)
             amount = budget.hold_micros(clamped)
         try:
-            hold = self._try(context, hold_id, amount, now_ms, endpoint, model)
+            hold = self._try(context, hold_id, amount, now_ms, endpoint, model, by_key_item)
         except HoldRejected as again:
             self._raise_for_status(again)
             # Someone else spent meanwhile; one retry is the contract, then a clear 402.
@@ -142,7 +146,14 @@ class Biller:
         return Reservation(hold=hold, output_limit=clamped, clamped=True)
 
     def _try(
-        self, context: KeyContext, hold_id: str, amount: int, now_ms: int, endpoint: str, model: str | None
+        self,
+        context: KeyContext,
+        hold_id: str,
+        amount: int,
+        now_ms: int,
+        endpoint: str,
+        model: str | None,
+        by_key_item: bool = False,
     ) -> HoldRequest:
         key = context.key
         # The copy's own status and expiry: for an unlimited key without guards the reserve does not
@@ -164,7 +175,7 @@ class Biller:
             amount=amount,
             created_at=now_ms,
             guards=guard_use(key.guards, now_ms),
-            key_rev=context.account.key_rev,
+            key_rev=None if by_key_item else context.account.key_rev,
         )
         return self._ledger.reserve(hold)
 
