@@ -224,7 +224,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     kinds = [k for k, w in MIX for _ in range(w)]
     plan = [rng.choice(kinds) for _ in range(args.requests)]
-    redeems = plan.count("redeem")
     with tempfile.TemporaryDirectory(prefix="tollway-chaos-") as tmp, MockServer(MockConfig.fast()) as mock:
         env = {
             "TOLLWAY_HOLD_TIMEOUT_S": str(args.hold_timeout),
@@ -233,112 +232,132 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         stack = LocalStack(Path(tmp), env=env).start()
         try:
-            customers, limited, codes = _seed(stack, mock, args.accounts, redeems)
+            customers, limited, codes = _seed(stack, mock, args.accounts, plan.count("redeem"))
             world = World(stack, mock, customers, limited, codes, args.seed)
             tally = Tally()
-            if args.store_faults:
-                _set_store_faults(stack, {"rate": args.store_faults, "seed": args.seed})
-            stop = threading.Event()
-            operators = [
-                threading.Thread(
-                    target=_operator_script,
-                    args=(world, stop, tally, random.Random(args.seed + 1 + n)),
-                    daemon=True,
-                )
-                for n in range(args.operators)
-            ]
-            for operator in operators:
-                operator.start()
-            queue = collections.deque(plan)
-            deadline = time.monotonic() + args.max_seconds
-            queue_lock = threading.Lock()
-            errors: list[str] = []
-
-            def worker(n: int) -> None:
-                wrng = random.Random(args.seed * 1000 + n)
-                with httpx.Client(timeout=60) as http:
-                    while time.monotonic() < deadline:
-                        with queue_lock:
-                            if not queue:
-                                return
-                            kind = queue.popleft()
-                        try:
-                            world.request(http, kind, wrng, tally)
-                        except httpx.HTTPError as exc:
-                            tally.note(kind, None, 599, type(exc).__name__)
-                        except Exception as exc:  # a bug in the soak itself: reported, the run goes on
-                            errors.append(repr(exc))
-
-            started = time.monotonic()
-            workers = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(args.concurrency)]
-            for w in workers:
-                w.start()
-            for w in workers:
-                w.join()
-            load_s = time.monotonic() - started
-            stop.set()
-            for operator in operators:
-                operator.join()
-            store_faults = _store_fault_counts(stack) if args.store_faults else {}
-            if args.store_faults:
-                _set_store_faults(stack, {"rate": 0})
-
-            # MJ tasks finish on the mock; fetches drive the updates the callbacks may have missed.
-            with httpx.Client(timeout=30) as http:
-                for task_id, owner in list(tally.mj_tasks):
-                    http.get(f"{stack.url}/mj/task/{task_id}/fetch", headers={"mj-api-secret": owner})
-            time.sleep(args.hold_timeout + 1.5)  # every hold older than the timeout: orphans are orphans
-            maintenance = stack.admin("maintenance.sweep")
-            maintenance_again = stack.admin("maintenance.sweep")
-            mj_sweep = stack.admin("mj.sweep")
-            open_holds = _open_holds(stack)
-            audit = stack.audit()
-            accounts = sorted({c.account_id for c in customers})
-            records = {a: stack.records(a) for a in accounts}
-            relay_records = {a: [r for r in rs if r.get("endpoint") == "chat.completions"] for a, rs in records.items()}
-            answered = sum(tally.answered_by_account.values())
-            written = sum(len(rs) for rs in relay_records.values())
-            orphaned = sum(1 for rs in relay_records.values() for r in rs if r.get("status") == "orphaned")
-            metering_failed = sum(
-                1 for rs in relay_records.values() for r in rs if r.get("error_code") == "metering_failed"
-            )
-            five_hundreds = sum(n for key, n in tally.outcomes.items() if key.startswith("500:"))
-            result = {
-                "requests_planned": args.requests,
-                "requests_sent": sum(tally.by_kind.values()),
-                "concurrency": args.concurrency,
-                "store_fault_rate": args.store_faults,
-                "seed": args.seed,
-                "load_seconds": round(load_s, 1),
-                "by_kind": dict(tally.by_kind),
-                **tally.classes(),
-                "outcomes": dict(sorted(tally.outcomes.items())),
-                "http_500": five_hundreds,
-                "store_faults_injected": store_faults,
-                "store_faults_total": sum(store_faults.values()),
-                "key_changes": tally.key_changes,
-                "key_change_errors": dict(tally.key_change_errors),
-                "mj_tasks": len(tally.mj_tasks),
-                "chat_answered": answered,
-                "chat_records": written,
-                "chat_records_missing": answered - written,
-                "orphaned_records": orphaned,
-                "metering_failed_records": metering_failed,
-                "maintenance": {
-                    k: maintenance.get(k) for k in ("repaired", "refunded", "settled_due", "failed", "open_holds")
-                },
-                "maintenance_again": {k: maintenance_again.get(k) for k in ("repaired", "refunded", "failed")},
-                "mj_sweep": mj_sweep,
-                "open_holds_after_maintenance": open_holds,
-                "audit_ok": audit["ok"],
-                "audit_accounts": audit["accounts"],
-                "audit_differences": len(audit["differences"]),
-                "audit_difference_details": audit["differences"],
-                "soak_errors": errors[:20],
-            }
+            load = _load(args, world, plan, tally)
+            return {**load, **_aftermath(args, world, tally)}
         finally:
             stack.stop()
-    return result
+
+
+def _load(args: argparse.Namespace, world: World, plan: list[str], tally: Tally) -> dict[str, Any]:
+    """The load at C=``concurrency`` with the operators and the store's faults (and outage) meanwhile."""
+    stack = world.stack
+    if args.store_faults:
+        _set_store_faults(stack, {"rate": args.store_faults, "seed": args.seed})
+    stop = threading.Event()
+    helpers = [
+        threading.Thread(
+            target=_operator_script,
+            args=(world, stop, tally, random.Random(args.seed + 1 + n)),
+            daemon=True,
+        )
+        for n in range(args.operators)
+    ]
+    queue = collections.deque(plan)
+    deadline = time.monotonic() + args.max_seconds
+    queue_lock = threading.Lock()
+    errors: list[str] = []
+    outage: dict[str, float] = {}
+    started = time.monotonic()
+
+    def worker(n: int) -> None:
+        wrng = random.Random(args.seed * 1000 + n)
+        with httpx.Client(timeout=60) as http:
+            while time.monotonic() < deadline:
+                with queue_lock:
+                    if not queue:
+                        return
+                    kind = queue.popleft()
+                try:
+                    world.request(http, kind, wrng, tally)
+                except httpx.HTTPError as exc:
+                    tally.note(kind, None, 599, type(exc).__name__)
+                except Exception as exc:  # a bug in the soak itself: reported, the run goes on
+                    errors.append(repr(exc))
+
+    def store_outage() -> None:
+        """The store down for ``--outage`` seconds in the middle of the load (every write faulted)."""
+        if stop.wait(args.outage_after):
+            return
+        _set_store_faults(stack, {"rate": 1.0, "seed": args.seed, "kinds": ["internal", "throttling"]})
+        outage["from"] = time.monotonic() - started
+        stop.wait(args.outage)
+        _set_store_faults(stack, {"rate": args.store_faults, "seed": args.seed + 7})
+        outage["to"] = time.monotonic() - started
+
+    if args.outage:
+        helpers.append(threading.Thread(target=store_outage, daemon=True))
+    for helper in helpers:
+        helper.start()
+    workers = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(args.concurrency)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    load_s = time.monotonic() - started
+    stop.set()
+    for helper in helpers:
+        helper.join()
+    faulted = args.store_faults or args.outage
+    store_faults = _store_fault_counts(stack) if faulted else {}
+    if faulted:
+        _set_store_faults(stack, {"rate": 0})
+    return {
+        "requests_planned": args.requests,
+        "requests_sent": sum(tally.by_kind.values()),
+        "concurrency": args.concurrency,
+        "store_fault_rate": args.store_faults,
+        "seed": args.seed,
+        "load_seconds": round(load_s, 1),
+        "outage_seconds": args.outage,
+        "outage_window": {k: round(v, 1) for k, v in outage.items()},
+        "store_faults_injected": store_faults,
+        "store_faults_total": sum(store_faults.values()),
+        "soak_errors": errors[:20],
+    }
+
+
+def _aftermath(args: argparse.Namespace, world: World, tally: Tally) -> dict[str, Any]:
+    """Faults off: the tasks finish, the hold timeout passes, maintenance runs twice, the audit runs."""
+    stack = world.stack
+    # MJ tasks finish on the mock; fetches drive the updates the callbacks may have missed.
+    with httpx.Client(timeout=30) as http:
+        for task_id, owner in list(tally.mj_tasks):
+            http.get(f"{stack.url}/mj/task/{task_id}/fetch", headers={"mj-api-secret": owner})
+    time.sleep(args.hold_timeout + 1.5)  # every hold older than the timeout: orphans are orphans
+    maintenance = stack.admin("maintenance.sweep")
+    maintenance_again = stack.admin("maintenance.sweep")
+    mj_sweep = stack.admin("mj.sweep")
+    open_holds = _open_holds(stack)
+    audit = stack.audit()
+    accounts = sorted({c.account_id for c in world.customers})
+    relay_records = [r for a in accounts for r in stack.records(a) if r.get("endpoint") == "chat.completions"]
+    answered = sum(tally.answered_by_account.values())
+    return {
+        "by_kind": dict(tally.by_kind),
+        **tally.classes(),
+        "outcomes": dict(sorted(tally.outcomes.items())),
+        "http_500": sum(n for key, n in tally.outcomes.items() if key.startswith("500:")),
+        "store_unavailable_503": tally.outcomes.get("503:store_unavailable", 0),
+        "key_changes": tally.key_changes,
+        "key_change_errors": dict(tally.key_change_errors),
+        "mj_tasks": len(tally.mj_tasks),
+        "chat_answered": answered,
+        "chat_records": len(relay_records),
+        "chat_records_missing": answered - len(relay_records),
+        "orphaned_records": sum(1 for r in relay_records if r.get("status") == "orphaned"),
+        "metering_failed_records": sum(1 for r in relay_records if r.get("error_code") == "metering_failed"),
+        "maintenance": {k: maintenance.get(k) for k in ("repaired", "refunded", "settled_due", "failed", "open_holds")},
+        "maintenance_again": {k: maintenance_again.get(k) for k in ("repaired", "refunded", "failed")},
+        "mj_sweep": mj_sweep,
+        "open_holds_after_maintenance": open_holds,
+        "audit_ok": audit["ok"],
+        "audit_accounts": audit["accounts"],
+        "audit_differences": len(audit["differences"]),
+        "audit_difference_details": audit["differences"],
+    }
 
 
 def _print(result: dict[str, Any]) -> None:
@@ -351,6 +370,9 @@ def _print(result: dict[str, Any]) -> None:
         print(f"    {outcome:40s} {n}")
     print(f"  chat answered {result['chat_answered']}  usage records {result['chat_records']}  "
           f"missing {result['chat_records_missing']}  orphaned {result['orphaned_records']}")  # fmt: skip
+    if result["outage_seconds"]:
+        print(f"  store down {result['outage_window']} s into the load: "
+              f"{result['store_unavailable_503']} × 503 store_unavailable")  # fmt: skip
     print(f"  MJ tasks {result['mj_tasks']}  maintenance {result['maintenance']}  then {result['maintenance_again']}")
     print(f"  open holds after maintenance {result['open_holds_after_maintenance']}  "
           f"audit differences {result['audit_differences']} over {result['audit_accounts']} accounts")  # fmt: skip
@@ -368,6 +390,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--operators", type=int, default=3, help="threads changing keys meanwhile")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="stop sending after this long")
     parser.add_argument("--hold-timeout", type=float, default=8.0, help="the stack's hold timeout (s)")
+    parser.add_argument("--outage", type=float, default=0.0, help="seconds the store is down mid-load")
+    parser.add_argument("--outage-after", type=float, default=10.0, help="when the outage starts (s)")
     parser.add_argument("--out", type=Path)
     return parser
 
@@ -380,11 +404,14 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"  results: {out}")
+    # A request refused with 503 while the store was down may have no record (the store could not
+    # take it either); any other missing record is a lost one.
+    lost = result["chat_records_missing"] - (result["store_unavailable_503"] if result["outage_seconds"] else 0)
     bad = (
         result["http_500"]
         or result["audit_differences"]
         or result["open_holds_after_maintenance"]
-        or result["chat_records_missing"]
+        or lost > 0
         or result["soak_errors"]
     )
     return 1 if bad else 0

@@ -118,7 +118,12 @@ class StreamSession:
             # Metering must never skip the settle (the hold would be refunded as orphaned later).
             log.exception("metering of %s failed; settled at its hold", call.request_id)
             record, cost = metering_failed(call, billing)
-        await self._pipeline.settle_now(self._svc, call, billing, cost, record)
+        try:
+            await self._pipeline.settle_now(self._svc, call, billing, cost, record)
+        except Exception:
+            # The body is sent: the client's response ends cleanly whatever the store says. The hold
+            # stays open (with its due charge if the store took that) for maintenance.
+            log.exception("settle of %s failed after its body was sent", call.request_id)
 
     def _bill(self, client_closed: bool) -> tuple[UsageRecord, int]:
         meter, call, billing = self._meter, self._call, self._billing
@@ -196,7 +201,12 @@ class ByteSession:
             # Metering must never skip the settle (the hold would be refunded as orphaned later).
             log.exception("metering of %s failed; settled at its hold", call.request_id)
             record, cost = metering_failed(call, billing)
-        await self._pipeline.settle_now(self._svc, call, billing, cost, record)
+        try:
+            await self._pipeline.settle_now(self._svc, call, billing, cost, record)
+        except Exception:
+            # The body is sent: the client's response ends cleanly whatever the store says. The hold
+            # stays open (with its due charge if the store took that) for maintenance.
+            log.exception("settle of %s failed after its body was sent", call.request_id)
 
     def _bill(self, client_closed: bool) -> tuple[UsageRecord, int]:
         call, billing = self._call, self._billing

@@ -12,6 +12,7 @@ import pytest
 from relay.calls import Billing, Call
 from relay.sessions import ByteSession, StreamSession
 from tollway.auth import KeyContext
+from tollway.errors import StoreUnavailable
 from tollway.ledger.model import HoldRequest
 from tollway.pricing.usage import Usage
 from tollway.records import RecordStatus, UsageRecord
@@ -91,3 +92,21 @@ def test_a_byte_body_whose_metering_raises_is_still_settled_once_at_its_hold() -
 
     (settled,) = pipeline.settled
     assert settled.cost == 700 and settled.record.error_code == "metering_failed"
+
+
+class _DownPipeline(_Pipeline):
+    async def settle_now(self, svc: Any, call: Call, billing: Billing, cost: int, record: UsageRecord) -> None:
+        self.settled.append(_Settled(cost, record))
+        raise StoreUnavailable("The billing store is unreachable.")
+
+
+def test_a_settle_the_store_refuses_after_the_body_was_sent_still_ends_the_response() -> None:
+    # Seen in the chaos soak with the store down: the exception broke the connection before its last
+    # chunk, and the client saw a protocol error instead of the answer it had already received.
+    call, billing = _call_and_billing()
+    pipeline = _DownPipeline()
+    session = StreamSession(pipeline, _Spec(), None, call, None, billing, _Upstream())  # type: ignore[arg-type]
+
+    anyio.run(session.finish, False)  # does not raise
+
+    assert len(pipeline.settled) == 1
