@@ -22,9 +22,7 @@ def test_concurrent_requests_while_keys_are_renamed_are_all_answered_and_recorde
 ) -> None:
     stack.channel(["t-exact"], mock.base_url)
     first = stack.customer(credit_usd="10.00")
-    keys = [first.key] + [
-        stack.admin("key.create", account_id=first.account_id, name=f"k{n}")["key"] for n in range(2)
-    ]
+    keys = [first.key] + [stack.admin("key.create", account_id=first.account_id, name=f"k{n}")["key"] for n in range(2)]
     key_ids = [k["key_id"] for k in stack.admin("key.list", account_id=first.account_id)["keys"]]
     clients = [stack.client(k) for k in keys]
     stop = threading.Event()
