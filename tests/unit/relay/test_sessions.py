@@ -1,112 +1,158 @@
-"""relay.sessions: a stream or byte body is settled exactly once at its end — even when metering it
-raises (issue 11 defect 4: the hold stayed open and maintenance refunded a served request)."""
+"""relay.sessions — a relayed stream or byte body settles through its exchange's ``settle`` callable,
+exactly once, at the endpoint's charge; a session needs no pipeline."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import anyio
-import pytest
-from relay.calls import Billing, Call
+import orjson
+from relay.calls import Billing, Call, Exchange
+from relay.endpoints.base import EndpointHooks, Prepared, RequestBody
+from relay.endpoints.chat import ChatCompletions
 from relay.sessions import ByteSession, StreamSession
+from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
 from tollway.auth import KeyContext
-from tollway.errors import StoreUnavailable
 from tollway.ledger.model import HoldRequest
+from tollway.pricing.schema import ModelPrice, TokenPrices
 from tollway.pricing.usage import Usage
 from tollway.records import RecordStatus, UsageRecord
+from tollway.sse import encode_data
 
-from tests.support.factories import make_account, make_key, memory_stores, now_ms
-
-
-@dataclass
-class _Settled:
-    cost: int
-    record: UsageRecord
+# $1 per 1M input and $2 per 1M output tokens: 10 in + 5 out = 20 micro-USD.
+PRICE = ModelPrice(tokens=TokenPrices(input=Decimal(1), output=Decimal(2)))
+USAGE = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
 
 
-class _Pipeline:
-    def __init__(self) -> None:
-        self.settled: list[_Settled] = []
+class Upstream:
+    def __init__(self, chunks: list[bytes], *, fail: bool = False) -> None:
+        self.chunks = chunks
+        self.fail = fail
+        self.closed = 0
 
-    async def settle_now(self, svc: Any, call: Call, billing: Billing, cost: int, record: UsageRecord) -> None:
-        self.settled.append(_Settled(cost, record))
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+        if self.fail:
+            import httpx2
 
+            raise httpx2.ReadError("cut")
 
-class _Upstream:
     async def aclose(self) -> None:
-        return None
+        self.closed += 1
 
 
-class _Meter:
-    usage = Usage()
-    done = True
-    produced_output = ""
+def _exchange(spec: Any, prepared: Prepared, settled: list[tuple[int, UsageRecord]]) -> Exchange:
+    account = Account(account_id="acct_1", name="a", group="default", status=AccountStatus.ACTIVE, balance=10**6,
+                      created_at=1)  # fmt: skip
+    key = ApiKey(key_hash="h", key_id="key_1", account_id="acct_1", name="k", prefix="sk-x", status=KeyStatus.ACTIVE,
+                 created_at=1)  # fmt: skip
+    hold = HoldRequest(hold_id="req_1", account_id="acct_1", key_hash="h", key_id="key_1", key_limited=False,
+                       amount=1_000, created_at=1)  # fmt: skip
+    call = Call(request_id="req_1", started=time.monotonic(), created_at=1, endpoint=spec.name,
+                context=KeyContext(key=key, account=account), model=prepared.model)  # fmt: skip
 
-    def usage_of(self, complete: bool) -> Usage:
-        raise ValueError("a pricing table without this model")
+    async def settle(cost: int, record: UsageRecord) -> None:
+        settled.append((cost, record))
 
-
-class _Spec:
-    def meter(self, prepared: object) -> _Meter:
-        return _Meter()
-
-    def cost(self, *args: object) -> int:
-        raise ValueError("a pricing table without this model")
-
-
-def _call_and_billing() -> tuple[Call, Billing]:
-    stores = memory_stores()
-    account = make_account(stores, 1_000)
-    _, key = make_key(stores, account)
-    call = Call(request_id="req_1", started=0.0, created_at=now_ms(), endpoint="chat.completions",
-                context=KeyContext(key=key, account=account), stream=True)  # fmt: skip
-    hold = HoldRequest(hold_id="req_1", account_id=account.account_id, key_hash=key.key_hash, key_id=key.key_id,
-                       key_limited=False, amount=700, created_at=now_ms())  # fmt: skip
-    return call, Billing(price=None, ratio=Decimal(1), hold=hold)  # type: ignore[arg-type]
+    billing = Billing(price=PRICE, ratio=Decimal(1), hold=hold)
+    return Exchange(spec, None, call, prepared, billing, [], None, settle)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("client_closed", [False, True])
-def test_a_stream_whose_metering_raises_is_still_settled_once_at_its_hold(client_closed: bool) -> None:
-    call, billing = _call_and_billing()
-    pipeline = _Pipeline()
-    session = StreamSession(pipeline, _Spec(), None, call, None, billing, _Upstream())  # type: ignore[arg-type]
-
-    anyio.run(session.finish, client_closed)
-    anyio.run(session.finish, client_closed)  # a second finish changes nothing
-
-    (settled,) = pipeline.settled
-    assert settled.cost == 700  # the hold: the worst case the customer agreed to, never more
-    assert settled.record.status is RecordStatus.OK and settled.record.error_code == "metering_failed"
+def _chat(settled: list[tuple[int, UsageRecord]]) -> tuple[Exchange, Prepared]:
+    spec = ChatCompletions()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    prepared = spec.prepare(RequestBody(raw=orjson.dumps(body), content_type="application/json", json=body))
+    return _exchange(spec, prepared, settled), prepared
 
 
-def test_a_byte_body_whose_metering_raises_is_still_settled_once_at_its_hold() -> None:
-    call, billing = _call_and_billing()
-    pipeline = _Pipeline()
-    meter = _Meter()
-    meter.usage = meter.usage_of  # type: ignore[assignment, method-assign]
-    session = ByteSession(pipeline, None, call, billing, _Upstream(), meter)  # type: ignore[arg-type]
-
-    anyio.run(session.finish, False)
-
-    (settled,) = pipeline.settled
-    assert settled.cost == 700 and settled.record.error_code == "metering_failed"
+def _chunk(content: str | None, usage: dict[str, int] | None = None) -> bytes:
+    choices = [] if content is None else [{"index": 0, "delta": {"content": content}, "finish_reason": None}]
+    return encode_data({"id": "c", "object": "chat.completion.chunk", "choices": choices, "usage": usage})
 
 
-class _DownPipeline(_Pipeline):
-    async def settle_now(self, svc: Any, call: Call, billing: Billing, cost: int, record: UsageRecord) -> None:
-        self.settled.append(_Settled(cost, record))
-        raise StoreUnavailable("The billing store is unreachable.")
+def _pump(session: StreamSession | ByteSession, *, client_closed: bool = False) -> list[bytes]:
+    out: list[bytes] = []
+
+    async def emit(data: bytes) -> None:
+        out.append(data)
+
+    async def run() -> None:
+        await session.pump(emit)
+        await session.finish(client_closed)
+        await session.finish(client_closed)  # a second finish (disconnect racing the end) settles nothing
+
+    anyio.run(run)
+    return out
 
 
-def test_a_settle_the_store_refuses_after_the_body_was_sent_still_ends_the_response() -> None:
-    # Seen in the chaos soak with the store down: the exception broke the connection before its last
-    # chunk, and the client saw a protocol error instead of the answer it had already received.
-    call, billing = _call_and_billing()
-    pipeline = _DownPipeline()
-    session = StreamSession(pipeline, _Spec(), None, call, None, billing, _Upstream())  # type: ignore[arg-type]
+def test_a_finished_stream_settles_once_at_the_metered_charge() -> None:
+    settled: list[tuple[int, UsageRecord]] = []
+    exchange, _ = _chat(settled)
+    upstream = Upstream([_chunk("hello"), _chunk(None, USAGE), b"data: [DONE]\n\n"])
 
-    anyio.run(session.finish, False)  # does not raise
+    _pump(StreamSession(exchange, upstream, 1 << 20))
 
-    assert len(pipeline.settled) == 1
+    assert [(cost, r.status, r.tokens) for cost, r in settled] == [(20, RecordStatus.OK, {"input": 10, "output": 5})]
+    assert upstream.closed == 1 and exchange.call.ttft_ms is not None
+
+
+def test_a_broken_stream_settles_once_at_zero() -> None:
+    settled: list[tuple[int, UsageRecord]] = []
+    exchange, _ = _chat(settled)
+
+    out = _pump(StreamSession(exchange, Upstream([_chunk("hel")], fail=True), 1 << 20))
+
+    assert [(cost, r.status, r.error_code) for cost, r in settled] == [
+        (0, RecordStatus.ERROR, "upstream_stream_broken")
+    ]
+    assert b"upstream_error" in out[-1]
+
+
+class FlatFee(EndpointHooks):
+    """An endpoint whose ``cost`` hook replaces the model's price."""
+
+    name = "flat"
+
+    def cost(self, prepared: Prepared, price: ModelPrice, usage: Usage, ratio: Decimal) -> int:
+        return 7
+
+
+class Meter:
+    drain_on_disconnect = False
+    usage_source: str | None = "estimated"
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.seen += len(chunk)
+
+    def usage(self, complete: bool) -> Usage | None:
+        return Usage(output_tokens=self.seen)
+
+
+def test_a_byte_body_settles_at_the_endpoint_cost_hook_with_the_meters_usage_source() -> None:
+    settled: list[tuple[int, UsageRecord]] = []
+    prepared = Prepared(model="m", stream=False, body={}, input_bound=0)
+    exchange = _exchange(FlatFee(), prepared, settled)
+
+    out = _pump(ByteSession(exchange, Upstream([b"abc", b"de"]), Meter()))
+
+    assert b"".join(out) == b"abcde"
+    assert [(cost, r.status, r.usage_source, r.tokens) for cost, r in settled] == [
+        (7, RecordStatus.OK, "estimated", {"output": 5})
+    ]
+
+
+def test_the_hooks_default_to_the_models_price_and_the_upstreams_json() -> None:
+    hooks = EndpointHooks()
+    prepared = Prepared(model="m", stream=False, body={}, input_bound=0)
+
+    assert hooks.cost(prepared, PRICE, Usage(input_tokens=10, output_tokens=5), Decimal(1)) == 20
+    assert hooks.cost(prepared, PRICE, Usage(input_tokens=10, output_tokens=5), Decimal(2)) == 40
+    assert hooks.render(prepared, {}, b'{"a":1}') == (b'{"a":1}', "application/json")
+    assert not hooks.resolves and not hooks.stores_on_success

@@ -14,17 +14,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tollway.dynamo import S, retry_store
 from tollway.ledger.codecs import hold_of
-from tollway.ledger.model import AuditReport, Hold, HoldState
+from tollway.ledger.model import AuditReport, Hold, HoldState, LedgerEntry
+from tollway.records_dynamo import item_to_entry
 from tollway.tables import Tables
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["account_ids", "audit", "audit_accounts", "balance", "holds"]
+__all__ = ["account_ids", "audit", "audit_accounts", "balance", "credits", "holds"]
 
 _ROUNDS = 6
 
@@ -50,6 +51,32 @@ def account_ids(client: DynamoDBClient, tables: Tables) -> list[str]:
     for page in paginator.paginate(TableName=tables.accounts, ProjectionExpression="account_id"):
         ids.extend(item["account_id"]["S"] for item in page.get("Items", []))
     return ids
+
+
+def credits(client: DynamoDBClient, tables: Tables, account_id: str, *, limit: int, max_read: int) -> list[LedgerEntry]:
+    """The account's credit and debit entries, newest first (at most ``limit``, from at most ``max_read``
+    of its newest entries)."""
+    found: list[LedgerEntry] = []
+    read = 0
+    start: dict[str, Any] | None = None
+    while read < max_read and len(found) < limit:
+        args: dict[str, Any] = {
+            "TableName": tables.ledger,
+            "KeyConditionExpression": "account_id = :a",
+            "FilterExpression": "kind IN (:c, :d)",
+            "ExpressionAttributeValues": {":a": S(account_id), ":c": S("credit"), ":d": S("debit")},
+            "ScanIndexForward": False,  # entry ids begin with their movement's time: newest first
+            "Limit": min(1000, max_read - read),
+        }
+        if start is not None:
+            args["ExclusiveStartKey"] = start
+        page = retry_store(lambda args=args: client.query(**args))  # type: ignore[misc]
+        read += int(page.get("ScannedCount", 0))
+        found.extend(item_to_entry(i) for i in page.get("Items", []))
+        start = page.get("LastEvaluatedKey")
+        if start is None:
+            break
+    return found[:limit]
 
 
 @dataclass(frozen=True, slots=True)

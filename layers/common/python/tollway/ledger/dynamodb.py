@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from tollway.ledger import audit as _audit
 from tollway.ledger import credit as _credit
 from tollway.ledger import history as _history
-from tollway.ledger.model import AuditReport, Hold, HoldRequest, Movement
+from tollway.ledger.model import AuditReport, Hold, HoldRequest, LedgerEntry, Movement
 from tollway.ledger.reserve import reserve as _reserve
 from tollway.ledger.settle import charged as _charged
 from tollway.ledger.settle import settle as _settle
@@ -107,6 +107,9 @@ class DynamoLedger:
 
     def account_ids(self) -> list[str]:
         return _audit.account_ids(self._c, self._t)
+
+    def credits(self, account_id: str, *, limit: int, max_read: int) -> list[LedgerEntry]:
+        return _audit.credits(self._c, self._t, account_id, limit=limit, max_read=max_read)
 
     def audit(self, account_id: str, holds: list[Hold] | None = None) -> AuditReport:
         return _audit.audit(self._c, self._t, account_id, holds)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from tollway.ledger.model import AuditReport, Hold, HoldRequest, Movement
+from tollway.ledger.model import AuditReport, Hold, HoldRequest, LedgerEntry, Movement
 from tollway.records import UsageRecord
 
 __all__ = ["LedgerStore"]
@@ -69,6 +69,10 @@ class LedgerStore(Protocol):
     def audit_accounts(self, ids: Iterable[str]) -> list[AuditReport]:
         """Invariant 5 for each account, consistent under live traffic (a difference that is only a
         request moving money between two reads is not reported)."""
+
+    def credits(self, account_id: str, *, limit: int, max_read: int) -> list[LedgerEntry]:
+        """The account's credit and debit entries (top-ups, sign-up credit, redemptions, adjustments),
+        newest first: at most ``limit`` of them, from at most ``max_read`` of its newest entries."""
 
     def account_ids(self) -> list[str]:
         """Every account id (for audit.run over all accounts)."""

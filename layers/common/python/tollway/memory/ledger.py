@@ -10,11 +10,13 @@ from tollway.accounts.model import AccountStatus, GuardState, KeyGuards, KeyStat
 from tollway.guards import Plan, guard_rejection, plan_from_state
 from tollway.ledger.model import (
     AuditReport,
+    EntryKind,
     GuardUse,
     Hold,
     HoldRejected,
     HoldRequest,
     HoldState,
+    LedgerEntry,
     Movement,
     RejectReason,
 )
@@ -201,6 +203,12 @@ class MemoryLedger:
 
     def audit_accounts(self, ids: Iterable[str]) -> list[AuditReport]:
         return [self.audit(i) for i in ids]  # each under the one lock: consistent by construction
+
+    def credits(self, account_id: str, *, limit: int, max_read: int) -> list[LedgerEntry]:
+        with self._b.lock:
+            newest = sorted(self._b.ledger.get(account_id, {}).values(), key=lambda e: e.entry_id, reverse=True)
+        wanted = (EntryKind.CREDIT, EntryKind.DEBIT)
+        return [e for e in newest[:max_read] if e.kind in wanted][:limit]
 
     def audit(self, account_id: str) -> AuditReport:
         b = self._b
