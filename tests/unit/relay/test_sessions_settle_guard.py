@@ -8,7 +8,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from relay.calls import Exchange
-from relay.endpoints.base import EndpointHooks, Prepared
+from relay.endpoints.base import Prepared
+from relay.endpoints.chat import ChatCompletions
 from relay.sessions import ByteSession, StreamSession
 from tollway.errors import StoreUnavailable
 from tollway.pricing.schema import ModelPrice
@@ -18,17 +19,15 @@ from tollway.records import RecordStatus, UsageRecord
 from tests.unit.relay.test_sessions import USAGE, Meter, Upstream, _chat, _chunk, _exchange, _pump
 
 
-class BrokenPrice(EndpointHooks):
-    """An endpoint whose price cannot be computed (e.g. a model the price table no longer has)."""
-
-    name = "broken"
+class BrokenPrice(ChatCompletions):
+    """Chat completions whose price cannot be computed (e.g. a model the price table no longer has)."""
 
     def cost(self, prepared: Prepared, price: ModelPrice, usage: Usage, ratio: Decimal) -> int:
         raise ValueError("no price for this model")
 
 
 def _metering_fails(settled: list[tuple[int, UsageRecord]]) -> Exchange:
-    prepared = Prepared(model="m", stream=True, body={}, input_bound=0)
+    _, prepared = _chat([])
     return _exchange(BrokenPrice(), prepared, settled)
 
 
