@@ -47,6 +47,7 @@ class Call:
     hold: HoldRequest | None = None
     ttft_ms: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    price_basis: dict[str, str] = field(default_factory=dict)
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -82,6 +83,7 @@ class Call:
             latency_ms=self.elapsed_ms(),
             ttft_ms=self.ttft_ms,
             attempts=self.attempts,
+            price_basis=dict(self.price_basis),
         )
 
 

@@ -37,6 +37,7 @@ from tollway.errors import (
     UpstreamFailed,
     UpstreamTimeout,
 )
+from tollway.pricing.markup import price_basis
 from tollway.records import RecordStatus, UsageRecord
 from tollway.routing import order_channels
 from tollway.services import LazyServices, Services
@@ -175,6 +176,7 @@ class Pipeline:
                     "The channel that holds the state this request refers to cannot serve it now; try again later."
                 )
         ratio = catalog.group_ratio(context.group)
+        call.price_basis = price_basis(catalog.markup(prepared.model), ratio)
         budget = spec.budget(prepared, price, ratio)
         limit: int | None = None
         minimal = 0

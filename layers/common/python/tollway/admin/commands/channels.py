@@ -9,7 +9,7 @@ import anyio
 from pydantic import Field, HttpUrl, SecretStr
 
 from tollway import channel_probe
-from tollway.admin.commands._common import not_found
+from tollway.admin.commands._common import ChannelKey, not_found
 from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
 from tollway.config.model import Channel, ChannelStatus
 from tollway.ids import channel_id
@@ -22,7 +22,7 @@ class AddChannel(Args):
     name: str = Field(min_length=1, max_length=200)
     type: Literal["openai", "azure", "mock"] = "openai"
     base_url: HttpUrl
-    api_key: SecretStr | None = Field(default=None, description="Stored in the secret store, never shown again.")
+    api_key: ChannelKey | None = Field(default=None, description="Stored in the secret store, never shown again.")
     models: list[str] = Field(min_length=1)
     groups: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
     model_map: dict[str, str] = Field(default_factory=dict, description="Requested name → upstream name.")
@@ -40,7 +40,7 @@ class TaskChannelArgs(Args):
 
     name: str = Field(min_length=1, max_length=200)
     base_url: HttpUrl
-    api_key: SecretStr | None = Field(default=None, description="Its key; kept in the secret store.")
+    api_key: ChannelKey | None = Field(default=None, description="Its key; kept in the secret store.")
     groups: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
     priority: int = 0
     weight: int = Field(default=1, ge=0)
@@ -137,7 +137,7 @@ class UpdateChannel(Args):
     channel_id: str = Field(min_length=1)
     name: str | None = Field(default=None, min_length=1, max_length=200)
     base_url: HttpUrl | None = None
-    api_key: SecretStr | None = Field(default=None, description="A new upstream key (secret store only).")
+    api_key: ChannelKey | None = Field(default=None, description="A new upstream key (secret store only).")
     models: list[str] | None = Field(default=None, min_length=1)
     groups: list[str] | None = Field(default=None, min_length=1, description="Groups that may use the channel.")
     model_map: dict[str, str] | None = None

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, HttpUrl, SecretStr
+from pydantic import Field, HttpUrl
 
-from tollway.admin.commands._common import not_found
+from tollway.admin.commands._common import ChannelKey, not_found
 from tollway.admin.commands.channels import TaskChannelArgs, add_new_channel
 from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
 from tollway.config.model import Group
@@ -82,7 +82,7 @@ _ALL_ACTIONS = sorted({spec.base_key for spec in ACTIONS.values()})
 
 class AddChannel(TaskChannelArgs):
     base_url: HttpUrl = Field(description="The MJ-Proxy server's root (…/mj is appended).")
-    api_key: SecretStr | None = Field(default=None, description="Its mj-api-secret; kept in the secret store.")
+    api_key: ChannelKey | None = Field(default=None, description="Its mj-api-secret; kept in the secret store.")
     models: list[str] = Field(default_factory=lambda: list(_ALL_ACTIONS), min_length=1)
     modes: list[ModeName] | None = Field(default=None, description="Speed modes it serves (default: all).")
     mode_path: bool = Field(default=False, description="Send /mj-<mode>/mj/… (Plus proxies select by it).")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, HttpUrl, SecretStr
+from pydantic import Field, HttpUrl
 
-from tollway.admin.commands._common import not_found
+from tollway.admin.commands._common import ChannelKey, not_found
 from tollway.admin.commands.channels import TaskChannelArgs, add_new_channel
 from tollway.admin.registry import REGISTRY, AdminContext, Args
 from tollway.suno.model import KIND, is_task_id
@@ -21,7 +21,7 @@ _ALL_MODELS: tuple[SunoModel, ...] = ("suno_lyrics", "suno_music")
 
 class AddChannel(TaskChannelArgs):
     base_url: HttpUrl = Field(description="The Suno-API server's root (…/suno is appended).")
-    api_key: SecretStr | None = Field(default=None, description="Its bearer key; kept in the secret store.")
+    api_key: ChannelKey | None = Field(default=None, description="Its bearer key; kept in the secret store.")
     models: list[SunoModel] = Field(default_factory=lambda: list(_ALL_MODELS), min_length=1)
 
 
