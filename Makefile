@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: local test lint typecheck sam-tools sam-check bench clean
+.PHONY: local test browser lint typecheck sam-tools sam-check bench clean
 
 ## The root project (layer, functions, local stack, dev tools) and cli/ (the `tollway` command), both
 ## editable. A first install downloads ~60 packages: about a minute on a fast link, more on a slow one.
@@ -29,12 +29,23 @@ PORT ?= 8080
 local: $(STAMP)
 	$(BIN)/tollway local --port $(PORT)
 
-## The whole test suite: unit and integration (loopback, emulator, mock upstream).
-## Parallel: TEST_WORKERS pytest-xdist workers (default 2, one per core on the reference machine), each
-## with its own local stack; `make test TEST_WORKERS=0` runs in one process.
+## The whole test suite: unit and integration (loopback, emulator, mock upstream), and the console in
+## a real headless browser (Debian's chromium, driven by Playwright). Parallel: TEST_WORKERS
+## pytest-xdist workers (default 2, one per core on the reference machine), each with its own local
+## stack; `make test TEST_WORKERS=0` runs in one process.
 TEST_WORKERS ?= 2
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+## Debian's chromium for the console's browser tests, and a CJK font for its Chinese pages: installed
+## when missing and we are root (never `playwright install`: no browser download). Without chromium
+## those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null \
+			|| echo "chromium could not be installed: the console's browser tests will skip"; \
+	else echo "chromium is missing and this is not root: the console's browser tests will skip"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

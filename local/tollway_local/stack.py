@@ -66,6 +66,7 @@ def _banner(out: TextIO, url: str, key: str, balance: int, state_dir: Path, open
         "\n"
         "tollway local stack is running\n"
         f"  OpenAI base URL   {url}/v1\n"
+        f"  customer console  {url}/   (sign-up mail is printed here)\n"
         f"  upstreams         {upstreams}\n"
         f"  demo account      acct_demo, balance ${format_usd(balance)}\n"
         f"  demo API key      {key}\n"

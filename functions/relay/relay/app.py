@@ -23,6 +23,7 @@ from tollway.settings import Settings, get_settings
 from tollway.upstream.client import UpstreamClient
 
 from relay.asgi import PathNormalizer, RequestIdMiddleware
+from relay.console import console_routes
 from relay.endpoints.chat import ChatCompletions
 from relay.endpoints.images import image_routes
 from relay.errors import http_exception_handler, tollway_error_handler, unexpected_error_handler
@@ -130,8 +131,18 @@ def create_app(
     suno = suno_routes(pipeline)  # /suno/submit/…, /suno/fetch (docs/suno.md)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+<<<<<<< HEAD
         *customer,
         *(extra_routes or []),  # the local stand-ins for API Gateway's admin and callback routes: no alias
+=======
+        *openai_routes(pipeline),
+        *image_routes(pipeline, settings),
+        *redeem_routes(pipeline),
+        *openai_surface_routes(pipeline, settings, client),
+        *customer_routes(pipeline),
+        *console_routes(pipeline, settings),  # the customer console: /, /console/… (docs/console.md)
+        *(extra_routes or []),
+>>>>>>> console
         *mj_routes(pipeline),  # after extra_routes: the local stack's /mj/callback/… route comes first
         *with_v1_aliases(suno),
     ]

@@ -44,6 +44,7 @@ TABLES = (
     "ConfigTable",
     "TasksTable",
     "CodesTable",
+    "ConsoleTable",
 )
 FUNCTIONS = ("RelayFunction", "AdminFunction", "MjCallbackFunction")
 
@@ -470,6 +471,10 @@ def _resource_name(target: object) -> str:
             return "secrets"
         if text.endswith(":secret:tollway/${AWS::StackName}/mj/*"):
             return "secrets/mj"
+        if text.endswith(":secret:tollway/${AWS::StackName}/console/*"):
+            return "secrets/console"
+        if text.endswith(":identity/*") and ":ses:" in text:
+            return "ses-identities"
         match = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)", text)
         if match:
             return match.group(1) + match.group(2)
@@ -508,6 +513,11 @@ def test_relay_permissions_are_exactly_its_hot_path(cfn: Template) -> None:
         },
         "secrets/mj": {"secretsmanager:CreateSecret"},
         "ExportBucket/mj-images/*": {"s3:GetObject", "s3:PutObject"},
+        # The customer console: logins, revocations, rate-limit windows, invites; its session key;
+        # verification mail (docs/console.md).
+        "ConsoleTable": HOT,
+        "secrets/console": {"secretsmanager:CreateSecret"},
+        "ses-identities": {"ses:SendEmail"},
     }
 
 
@@ -549,7 +559,9 @@ def test_no_wildcard_actions_or_resources(cfn: Template) -> None:
     # "/index/*" and "ExportBucket/*" are fine.
     for name in FUNCTIONS:
         for resource, actions in _grants(cfn, name).items():
-            assert resource.split("/")[0] in set(cfn["Resources"]) | {"secrets"}, (name, resource)
+            # "ses-identities": the account's verified SES identities (the console's sender), by ARN
+            ours = set(cfn["Resources"]) | {"secrets", "ses-identities"}
+            assert resource.split("/")[0] in ours, (name, resource)
             assert not any("*" in action for action in actions), (name, actions)
 
 
@@ -590,6 +602,7 @@ def test_table_keys_and_indexes_are_the_contract(cfn: Template) -> None:
         "ConfigTable": (("pk", "sk"), {}),
         "TasksTable": (("task_id",), {"open": ("open_shard", "created_at")}),
         "CodesTable": (("code_hash",), {"by_batch": ("batch_id", "code_id")}),
+        "ConsoleTable": (("pk", "sk"), {}),
     }
 
 

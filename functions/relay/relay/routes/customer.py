@@ -73,6 +73,9 @@ def public_record(record: UsageRecord) -> dict[str, Any]:
     out = {name: data[name] for name in _PUBLIC_FIELDS if name in data}
     out.setdefault("tokens", {})
     out["charge_usd"] = format_usd(record.charge)
+    if record.task_id is not None:
+        # A failed Midjourney/Suno task was refunded: its record carries the refund's ledger entry.
+        out["refunded"] = any(e.endswith("#refund") for e in record.entry_ids)
     return out
 
 
