@@ -132,7 +132,7 @@ def create_app(
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *customer,
-        *console_routes(pipeline, settings),  # the customer console: /, /console/… (docs/console.md)
+        *console_routes(pipeline, settings),  # the customer console: /, /console/… (docs/console.md); a page, no /v1
         *(extra_routes or []),  # the local stand-ins for API Gateway's admin and callback routes: no alias
         *mj_routes(pipeline),  # after extra_routes: the local stack's /mj/callback/… route comes first
         *with_v1_aliases(suno),
