@@ -130,12 +130,14 @@ def test_no_shipped_client_follows_redirects() -> None:
     """Every client or one-off call made with httpx2 in shipped code says ``follow_redirects=False``."""
     found: list[str] = []
     unsafe: list[str] = []
-    for path in sorted([*(ROOT / "layers").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]):
+    shipped = [*(ROOT / "layers").rglob("*.py"), *(ROOT / "functions").rglob("*.py"), *(ROOT / "cli").rglob("*.py")]
+    for path in sorted(shipped):
         for call in _httpx2_calls(ast.parse(path.read_text(), str(path))):
             where = f"{path.relative_to(ROOT)}:{call.lineno}"
             found.append(where)
             flags = [k.value for k in call.keywords if k.arg == "follow_redirects"]
             if not (len(flags) == 1 and isinstance(flags[0], ast.Constant) and flags[0].value is False):
                 unsafe.append(where)
-    assert len(found) >= 5, found  # the scan sees the clients (relay, task upstreams, probe, guard, exports)
+    # The scan sees the clients: relay, task upstreams, probe, guard, exports, the CLI's transport.
+    assert len(found) >= 6, found
     assert unsafe == [], f"httpx2 calls without follow_redirects=False: {unsafe}"
