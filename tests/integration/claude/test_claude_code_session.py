@@ -102,7 +102,10 @@ def test_claude_code_session(stack: LocalStack, mock: MockServer) -> None:
         tool_use = next(b for b in content if b["type"] == "tool_use")
         history += [
             {"role": "assistant", "content": content},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use["id"], "content": "a.py b.py"}]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": tool_use["id"], "content": "a.py b.py"}],
+            },
         ]
         # The next turn sends the signed thinking back: it only verifies on the same upstream key.
         second = http.post("/v1/messages?beta=true", json={**body, "messages": history}, headers=headers)

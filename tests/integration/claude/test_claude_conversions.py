@@ -128,7 +128,10 @@ def test_anthropic_sdk_on_a_gpt_model(stack: LocalStack, mock: MockServer, sdk_f
     )
     assert message.stop_reason == "end_turn" and len(message.content[0].text.split()) == 5  # type: ignore[union-attr]
     sent = mock.stats()["requests_log"][-1]
-    assert sent["path"] == "/v1/chat/completions" and sent["body"]["messages"][0] == {"role": "system", "content": "be brief"}
+    assert sent["path"] == "/v1/chat/completions" and sent["body"]["messages"][0] == {
+        "role": "system",
+        "content": "be brief",
+    }
     usage = expected_usage(sent["body"])
     # Claude's counts are additive: uncached = prompt − cached.
     assert message.usage.input_tokens == usage["prompt_tokens"] - 4 and message.usage.cache_read_input_tokens == 4
@@ -137,7 +140,9 @@ def test_anthropic_sdk_on_a_gpt_model(stack: LocalStack, mock: MockServer, sdk_f
     assert record["charge"] == -(-((prompt - 4) * 10 + 4 + out * 40) // 10)  # 1/token, cached 0.1, output 4
 
 
-def test_anthropic_sdk_stream_on_a_gpt_model_and_tool_history(stack: LocalStack, mock: MockServer, sdk_factory: Any) -> None:
+def test_anthropic_sdk_stream_on_a_gpt_model_and_tool_history(
+    stack: LocalStack, mock: MockServer, sdk_factory: Any
+) -> None:
     stack.channel(["t-gpt-via-messages"], mock.base_url)
     who = stack.customer()
     tool = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
@@ -148,8 +153,17 @@ def test_anthropic_sdk_stream_on_a_gpt_model_and_tool_history(stack: LocalStack,
         "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
         "messages": [
             {"role": "user", "content": "weather?"},
-            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}, {"type": "text", "text": "so? [[len=6]]"}]},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"},
+                    {"type": "text", "text": "so? [[len=6]]"},
+                ],
+            },
         ],
     }
     with client_stream(sdk_factory(who.key), body) as stream:
@@ -167,10 +181,16 @@ def test_anthropic_sdk_stream_on_a_gpt_model_and_tool_history(stack: LocalStack,
     assert record["format"] == "converted" and record["tokens"]["input"] == usage["prompt_tokens"]
 
 
-def test_anthropic_sdk_cut_gpt_stream_gets_an_error_event(stack: LocalStack, mock: MockServer, sdk_factory: Any) -> None:
+def test_anthropic_sdk_cut_gpt_stream_gets_an_error_event(
+    stack: LocalStack, mock: MockServer, sdk_factory: Any
+) -> None:
     stack.channel(["t-gpt-via-messages"], mock.base_url)
     who = stack.customer()
-    body = {"model": "t-gpt-via-messages", "max_tokens": 100, "messages": [{"role": "user", "content": "go [[len=20]] [[fault:cut_after=3]]"}]}
+    body = {
+        "model": "t-gpt-via-messages",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "go [[len=20]] [[fault:cut_after=3]]"}],
+    }
     with pytest.raises(anthropic.APIStatusError), client_stream(sdk_factory(who.key), body) as stream:
         for _ in stream:
             pass

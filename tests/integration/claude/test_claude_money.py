@@ -94,13 +94,18 @@ def test_stream_without_final_usage_is_estimated_never_free(stack: LocalStack, m
     assert record["charge"] == claude_charge({**usage, "output_tokens": 7}) > 0
 
 
-def test_cut_stream_ends_with_an_error_event_and_costs_nothing(stack: LocalStack, mock: MockServer, sdk_factory: Any) -> None:
+def test_cut_stream_ends_with_an_error_event_and_costs_nothing(
+    stack: LocalStack, mock: MockServer, sdk_factory: Any
+) -> None:
     stack.channel(["t-claude-cut"], mock.url, type="anthropic")
     who = stack.customer()
     before = stack.balance(who.account_id)
-    with pytest.raises(anthropic.APIStatusError), sdk_factory(who.key).messages.stream(
-        **request("t-claude-cut", "go [[len=20]] [[fault:cut_after=3]]")
-    ) as stream:
+    with (
+        pytest.raises(anthropic.APIStatusError),
+        sdk_factory(who.key).messages.stream(
+            **request("t-claude-cut", "go [[len=20]] [[fault:cut_after=3]]")
+        ) as stream,
+    ):
         for _ in stream:
             pass
     (record,) = stack.wait_records(who.account_id, 1)
@@ -108,14 +113,22 @@ def test_cut_stream_ends_with_an_error_event_and_costs_nothing(stack: LocalStack
     assert stack.balance(who.account_id) == before
 
 
-def test_client_disconnect_mid_stream_is_billed_for_what_was_produced(stack: LocalStack, paced_mock: MockServer) -> None:
+def test_client_disconnect_mid_stream_is_billed_for_what_was_produced(
+    stack: LocalStack, paced_mock: MockServer
+) -> None:
     stack.channel(["t-claude-stream"], paced_mock.url, type="anthropic")
     who = stack.customer()
     body = request("t-claude-stream", "go [[len=150]]", stream=True)
     seen = 0
-    with httpx.Client(timeout=60) as http, http.stream(
-        "POST", f"{stack.url}/v1/messages", json=body, headers={"x-api-key": who.key, "anthropic-version": "2023-06-01"}
-    ) as response:
+    with (
+        httpx.Client(timeout=60) as http,
+        http.stream(
+            "POST",
+            f"{stack.url}/v1/messages",
+            json=body,
+            headers={"x-api-key": who.key, "anthropic-version": "2023-06-01"},
+        ) as response,
+    ):
         for line in response.iter_lines():
             seen += line.startswith("event: content_block_delta")
             if seen >= 5:
