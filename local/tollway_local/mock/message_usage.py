@@ -21,8 +21,9 @@ Output (`plan_message`), cap M = `max_tokens`:
 
 * a thinking block when `thinking.type` is `enabled` or `adaptive`: T = `[[reasoning=N]]`, default 8;
 * a text block of L = `[[len=N]]` tokens (default: the config's, 24);
-* `[[tool_use=N]]` (bare: 1) tool_use blocks for the request's first N client tools (cycled), 10
-  tokens each, with an input built from the tool's `input_schema`;
+* `[[tool_use=N]]` (bare: 1) tool_use blocks for the request's first N client tools (cycled), or
+  `[[tool_use:Name]]` one call of the tool so named, 10 tokens each, with an input built from the
+  tool's `input_schema`;
 * thinking r = min(T, M), text v = min(L, M − r), then each tool_use that still fits;
   output_tokens = r + v + 10 · tools; stop_reason `max_tokens` when something did not fit, else
   `tool_use`, else `refusal` with `[[refusal]]`, else `stop_sequence` with `[[stop]]` and
@@ -70,7 +71,9 @@ FIVE_MINUTES_S = 300.0
 ONE_HOUR_S = 3600.0
 
 _NUMBER = re.compile(r"\[\[(len|prompt|reasoning|cache_read|cache_write_5m|cache_write_1h|web_search)=(\d{1,9})\]\]")
-_TOOL_USE = re.compile(r"\[\[tool_use(?:=(\d{1,3}))?\]\]")
+_TOOL_USE = re.compile(r"\[\[tool_use(?:=(\d{1,3})|:([A-Za-z0-9_-]{1,64}))?\]\]")
+#: With this beta, Claude Code (2.1.328, observed) puts `role: "system"` messages mid-conversation.
+PER_TURN_BETA = "per-turn-control-2026-07-01"
 
 
 # -- reading a request ---------------------------------------------------------------------------------
@@ -329,8 +332,11 @@ def _required_int(body: Mapping[str, Any], name: str, *, minimum: int) -> int:
     return value
 
 
-def validate_request(body: Mapping[str, Any], *, for_count: bool = False) -> list[dict[str, Any]]:
-    """Check what the real API checks and the relay could get wrong; return the messages.
+def validate_request(
+    body: Mapping[str, Any], *, for_count: bool = False, betas: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """Check what the real API checks and the relay could get wrong; return the messages. `betas` are the
+    request's `anthropic-beta` flags (a relay that drops them makes beta-only shapes fail here).
 
     Raises:
         MockHTTPError: 400 naming the field.
@@ -343,8 +349,9 @@ def validate_request(body: Mapping[str, Any], *, for_count: bool = False) -> lis
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("messages: Field required (a non-empty list)", param="messages")
+    roles = ("user", "assistant", "system") if PER_TURN_BETA in betas else ("user", "assistant")
     for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+        if not isinstance(message, dict) or message.get("role") not in roles:
             raise bad_request(f"messages.{index}.role: Input should be 'user' or 'assistant'", param="messages")
         content = message.get("content")
         if not isinstance(content, (str, list)):
@@ -448,8 +455,8 @@ def _client_tools(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _tool_calls(body: Mapping[str, Any], count: int, id_seed: str) -> tuple[ToolCall, ...]:
-    tools = _client_tools(body)
+def _tool_calls(body: Mapping[str, Any], count: int, id_seed: str, name: str | None = None) -> tuple[ToolCall, ...]:
+    tools = [t for t in _client_tools(body) if name is None or t["name"] == name]
     if not tools:
         return ()
     calls = []
@@ -472,13 +479,14 @@ def plan_message(
     *,
     default_completion_tokens: int = DEFAULT_COMPLETION_TOKENS,
     id_seed: str = "",
+    betas: Collection[str] = (),
 ) -> MessagePlan:
     """Decide a message's blocks and usage (`cached`: the prefix hashes this upstream key has cached).
 
     Raises:
         MockHTTPError: 400 for an invalid request.
     """
-    messages = validate_request(body)
+    messages = validate_request(body, betas=betas)
     last = _last_user_text(messages)
     markers = _numeric_markers(last)
     cap: int = body["max_tokens"]
@@ -486,7 +494,12 @@ def plan_message(
     want_thinking = markers.get("reasoning", DEFAULT_THINKING_TOKENS) if thinking else 0
     want_text = markers.get("len", default_completion_tokens)
     tool_match = _TOOL_USE.search(last)
-    want_tools = _tool_calls(body, int(tool_match.group(1) or 1) if tool_match else 0, id_seed)
+    if tool_match is None:
+        want_tools: tuple[ToolCall, ...] = ()
+    elif tool_match.group(2):  # [[tool_use:Name]]: one call of that tool
+        want_tools = _tool_calls(body, 1, id_seed, tool_match.group(2))
+    else:
+        want_tools = _tool_calls(body, int(tool_match.group(1) or 1), id_seed)
     reasoning = min(want_thinking, cap)
     text = min(want_text, cap - reasoning)
     room = cap - reasoning - text

@@ -214,9 +214,14 @@ def _block_stop(index: int) -> bytes:
     return _event("content_block_stop", {"type": "content_block_stop", "index": index})
 
 
+def betas_of(headers: dict[str, str]) -> frozenset[str]:
+    return frozenset(flag.strip() for flag in headers.get("anthropic-beta", "").split(",") if flag.strip())
+
+
 async def create_message(req: MockRequest) -> ASGIApp:
     body = req.body
-    messages = validate_request(body)
+    betas = betas_of(req.headers)
+    messages = validate_request(body, betas=betas)
     model: str = body["model"]
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
@@ -230,6 +235,7 @@ async def create_message(req: MockRequest) -> ASGIApp:
         cache.cached(key, (p.prefix_hash for p in points)),
         default_completion_tokens=req.config.default_completion_tokens,
         id_seed=req.request_id,
+        betas=betas,
     )
     cache.store(key, points)
     req.record.tokens_planned = plan.delta_events
@@ -249,5 +255,5 @@ async def create_message(req: MockRequest) -> ASGIApp:
 
 async def count_tokens(req: MockRequest) -> ASGIApp:
     """`{"input_tokens": n}`: every input token (cached or not) of the same body `create` takes."""
-    validate_request(req.body, for_count=True)
+    validate_request(req.body, for_count=True, betas=betas_of(req.headers))
     return JSONResult(req, {"input_tokens": count_input_tokens(req.body)}, delay_s=req.pacing.latency_s)
