@@ -211,3 +211,17 @@ def test_prompt_cache_is_per_key_and_expires() -> None:
     # the 5-minute breakpoint expires before the 1-hour one
     assert cache.cached("k1", hashes, now=301.0) == frozenset(hashes[:1])
     assert cache.cached("k1", hashes, now=3601.0) == frozenset()
+
+
+def test_tool_use_by_name_picks_that_tool() -> None:
+    other = {"name": "Read", "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}}}
+    plan = plan_message(body(user("[[len=0]] [[tool_use:Read]]"), tools=[TOOL, other]))
+    assert [(c.name, c.input) for c in plan.tool_calls] == [("Read", {"file_path": "lorem"})]
+    assert plan_message(body(user("[[tool_use:Nope]]"), tools=[TOOL])).tool_calls == ()
+
+
+def test_system_role_messages_need_claude_codes_per_turn_beta() -> None:
+    request = body(user("hi"), {"role": "system", "content": "mid-conversation note"})
+    with pytest.raises(MockHTTPError, match="role"):
+        plan_message(request)
+    assert plan_message(request, betas={"per-turn-control-2026-07-01"}).stop_reason == "end_turn"
