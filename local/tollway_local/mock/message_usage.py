@@ -12,7 +12,8 @@ Input (`count_input_tokens`), counted in prompt order — tools, then system, th
 Cache (`cache_split`): a breakpoint is a tool, system block or content block carrying `cache_control`
 (top-level `cache_control` marks the last block of the last message). The prefix up to a breakpoint is
 identified by a hash of the model and everything before it (cache_control itself excluded) and has the
-cumulative count above. The longest prefix already in the cache *of this upstream key* is read; every
+cumulative count above. The longest prefix already in the cache *of this upstream key*, looked for at each
+breakpoint and the 20 blocks before it (Anthropic's lookback), is read; every
 segment after it, up to the last breakpoint, is written at the TTL of the breakpoint that closes it
 (`ttl: "1h"`, else 5 minutes). input_tokens = total − reads − writes. The markers
 `[[cache_read=N]]`, `[[cache_write_5m=N]]`, `[[cache_write_1h=N]]` replace the computed split.
@@ -156,11 +157,18 @@ def _strip_cache_control(item: object) -> object:
 
 @dataclass(frozen=True, slots=True)
 class Breakpoint:
-    """A cache breakpoint: the prefix through one block, its token count and TTL."""
+    """A cache breakpoint: the prefix through one block, its token count and TTL (`block`: the block's
+    position in prompt order, which bounds the lookback)."""
 
     tokens: int
     prefix_hash: str
     ttl_s: float
+    block: int = 0
+
+
+#: How many blocks before a breakpoint the cache looks for an earlier cached prefix (Anthropic's rule),
+#: so a conversation that moves its breakpoint to the newest block still reads the previous turn's prefix.
+LOOKBACK_BLOCKS = 20
 
 
 def _ttl_s(cache_control: object) -> float:
@@ -168,11 +176,12 @@ def _ttl_s(cache_control: object) -> float:
     return ONE_HOUR_S if ttl == "1h" else FIVE_MINUTES_S
 
 
-def _walk(body: Mapping[str, Any]) -> tuple[int, list[Breakpoint]]:
-    """(total input tokens by the formula, the breakpoints in prompt order)."""
+def _walk(body: Mapping[str, Any]) -> tuple[int, list[Breakpoint], list[Breakpoint]]:
+    """(total input tokens by the formula, the breakpoints, every block's prefix), in prompt order."""
     digest = hashlib.sha256(orjson.dumps(body.get("model")))
     total = 0
     found: list[Breakpoint] = []
+    every: list[Breakpoint] = []
     top_level = body.get("cache_control")
     messages = body.get("messages") if isinstance(body.get("messages"), list) else []
 
@@ -180,8 +189,10 @@ def _walk(body: Mapping[str, Any]) -> tuple[int, list[Breakpoint]]:
         nonlocal total
         total += tokens
         digest.update(orjson.dumps(_strip_cache_control(item), option=orjson.OPT_SORT_KEYS))
+        point = Breakpoint(total, digest.hexdigest(), _ttl_s(control), len(every))
+        every.append(point)
         if isinstance(control, dict):
-            found.append(Breakpoint(total, digest.hexdigest(), _ttl_s(control)))
+            found.append(point)
 
     tools = body.get("tools")
     for tool in tools if isinstance(tools, list) else []:
@@ -203,7 +214,7 @@ def _walk(body: Mapping[str, Any]) -> tuple[int, list[Breakpoint]]:
             if control is None and is_last and isinstance(top_level, dict):
                 control = top_level
             visit(block, _block_tokens(block), control)
-    return total + 3, found
+    return total + 3, found, every
 
 
 def _numeric_markers(text: str) -> dict[str, int]:
@@ -224,7 +235,16 @@ def count_input_tokens(body: Mapping[str, Any]) -> int:
 def breakpoints(body: Mapping[str, Any]) -> list[Breakpoint]:
     """The request's cache breakpoints (counts capped by a `[[prompt=N]]` total)."""
     total = count_input_tokens(body)
-    return [Breakpoint(min(b.tokens, total), b.prefix_hash, b.ttl_s) for b in _walk(body)[1]]
+    return [Breakpoint(min(b.tokens, total), b.prefix_hash, b.ttl_s, b.block) for b in _walk(body)[1]]
+
+
+def lookup_points(body: Mapping[str, Any]) -> list[Breakpoint]:
+    """Every block prefix a cache read may start from: each breakpoint and the `LOOKBACK_BLOCKS` blocks
+    before it (counts capped by a `[[prompt=N]]` total)."""
+    total = count_input_tokens(body)
+    _, found, every = _walk(body)
+    blocks = {i for b in found for i in range(max(b.block - LOOKBACK_BLOCKS + 1, 0), b.block + 1)}
+    return [Breakpoint(min(p.tokens, total), p.prefix_hash, p.ttl_s, p.block) for p in every if p.block in blocks]
 
 
 # -- the cache split -----------------------------------------------------------------------------------
@@ -253,15 +273,14 @@ def cache_split(body: Mapping[str, Any], cached: Collection[str] = ()) -> CacheS
         w1 = min(markers.get("cache_write_1h", 0), total - read - w5)
         return CacheSplit(total - read - w5 - w1, read, w5, w1)
     points = breakpoints(body)
-    start = -1
-    for index in range(len(points) - 1, -1, -1):
-        if points[index].prefix_hash in cached:
-            start = index
-            break
-    read = points[start].tokens if start >= 0 else 0
+    hits = [p for p in lookup_points(body) if p.prefix_hash in cached]
+    read_at = max(hits, key=lambda p: p.block) if hits else None
+    read = read_at.tokens if read_at is not None else 0
     w5 = w1 = 0
     previous = read
-    for point in points[start + 1 :]:
+    for point in points:
+        if read_at is not None and point.block <= read_at.block:
+            continue
         segment = max(point.tokens - previous, 0)
         if point.ttl_s == ONE_HOUR_S:
             w1 += segment

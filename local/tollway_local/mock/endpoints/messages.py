@@ -17,6 +17,7 @@ from tollway_local.mock.message_usage import (
     MessagePlan,
     breakpoints,
     count_input_tokens,
+    lookup_points,
     message_texts,
     plan_message,
     thinking_signature,
@@ -232,7 +233,7 @@ async def create_message(req: MockRequest) -> ASGIApp:
     points = breakpoints(body)
     plan = plan_message(
         body,
-        cache.cached(key, (p.prefix_hash for p in points)),
+        cache.cached(key, (p.prefix_hash for p in lookup_points(body))),
         default_completion_tokens=req.config.default_completion_tokens,
         id_seed=req.request_id,
         betas=betas,

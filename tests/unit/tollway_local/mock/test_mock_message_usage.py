@@ -225,3 +225,23 @@ def test_system_role_messages_need_claude_codes_per_turn_beta() -> None:
     with pytest.raises(MockHTTPError, match="role"):
         plan_message(request)
     assert plan_message(request, betas={"per-turn-control-2026-07-01"}).stop_reason == "end_turn"
+
+
+def test_a_moved_breakpoint_still_reads_the_previous_turns_prefix() -> None:
+    """Claude Code moves its breakpoint to the newest block each turn; the cache looks back up to 20 blocks."""
+    hour = {"type": "ephemeral", "ttl": "1h"}
+    first = body({"role": "user", "content": [{"type": "text", "text": "one two", "cache_control": hour}]})
+    cache = PromptCache()
+    cache.store("k", breakpoints(first), now=0.0)
+    second = body(
+        {"role": "user", "content": [{"type": "text", "text": "one two"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "three"}]},
+        {"role": "user", "content": [{"type": "text", "text": "four five", "cache_control": hour}]},
+    )
+    from tollway_local.mock.message_usage import lookup_points
+
+    cached = cache.cached("k", [p.prefix_hash for p in lookup_points(second)], now=1.0)
+    split = cache_split(second, cached)
+    assert split.cache_read == 3 + 2  # the first turn's message
+    assert split.write_1h == (3 + 1) + (3 + 2)  # the new assistant and user turns
+    assert split.input_tokens == 3
