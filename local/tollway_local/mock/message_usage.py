@@ -387,9 +387,7 @@ def validate_request(
 
 def _tool_use_ids(message: Mapping[str, Any]) -> list[str]:
     return [
-        str(b.get("id"))
-        for b in _blocks(message.get("content"))
-        if isinstance(b, dict) and b.get("type") == "tool_use"
+        str(b.get("id")) for b in _blocks(message.get("content")) if isinstance(b, dict) and b.get("type") == "tool_use"
     ]
 
 
@@ -401,7 +399,9 @@ def _check_tool_pairs(messages: Sequence[dict[str, Any]]) -> None:
             for b in _blocks(message.get("content"))
             if isinstance(b, dict) and b.get("type") == "tool_result"
         ]
-        previous = _tool_use_ids(messages[index - 1]) if index > 0 and messages[index - 1]["role"] == "assistant" else []
+        previous = (
+            _tool_use_ids(messages[index - 1]) if index > 0 and messages[index - 1]["role"] == "assistant" else []
+        )
         unexpected = [r for r in results if r not in previous]
         if unexpected:
             raise bad_request(
@@ -447,7 +447,7 @@ def _check_thinking(body: Mapping[str, Any]) -> None:
             raise bad_request("`max_tokens` must be greater than `thinking.budget_tokens`", param="max_tokens")
 
 
-def _schema_value(schema: object) -> object:
+def schema_value(schema: object) -> object:
     """A deterministic value that satisfies a (simple) JSON schema."""
     if not isinstance(schema, dict):
         return "lorem"
@@ -459,9 +459,9 @@ def _schema_value(schema: object) -> object:
     if kind == "object":
         properties = schema.get("properties")
         properties = properties if isinstance(properties, dict) else {}
-        return {name: _schema_value(sub) for name, sub in properties.items()}
+        return {name: schema_value(sub) for name, sub in properties.items()}
     if kind == "array":
-        return [_schema_value(schema.get("items"))]
+        return [schema_value(schema.get("items"))]
     return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(str(kind), "lorem")
 
 
@@ -481,7 +481,7 @@ def _tool_calls(body: Mapping[str, Any], count: int, id_seed: str, name: str | N
     calls = []
     for index in range(count):
         tool = tools[index % len(tools)]
-        value = _schema_value(tool.get("input_schema") or {"type": "object"})
+        value = schema_value(tool.get("input_schema") or {"type": "object"})
         call_id = "toolu_" + hashlib.sha256(f"{id_seed}:{index}".encode()).hexdigest()[:24]
         calls.append(ToolCall(call_id, tool["name"], value if isinstance(value, dict) else {}))
     return tuple(calls)

@@ -50,6 +50,15 @@ def assert_valid(component: str, instance: Any) -> None:
     [
         ("/v1/chat/completions", CHAT, "CreateChatCompletionResponse"),
         ("/v1/chat/completions", CHAT | {"n": 2, "max_tokens": 2}, "CreateChatCompletionResponse"),
+        (
+            "/v1/chat/completions",
+            {
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": "call [[len=0]] [[tool_calls=2]]"}],
+                "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+            },
+            "CreateChatCompletionResponse",
+        ),
         ("/v1/responses", {"model": "gpt-4o-mini", "input": "hi [[len=3]]"}, "Response"),
         (
             "/v1/responses",
@@ -84,7 +93,8 @@ def test_error_bodies(client: httpx.Client, mode: str) -> None:
     "options", [None, {"include_usage": True}, {"include_usage": True, "include_obfuscation": False}]
 )
 def test_chat_stream_chunks(client: httpx.Client, options: dict[str, Any] | None) -> None:
-    body: dict[str, Any] = CHAT | {"stream": True}
+    body: dict[str, Any] = CHAT | {"stream": True, "tools": [{"type": "function", "function": {"name": "f"}}]}
+    body["messages"] = [{"role": "user", "content": "hi [[len=3]] [[tool_calls=1]]"}]
     if options is not None:
         body["stream_options"] = options
     chunks = data_events(client.post("/v1/chat/completions", json=body).text)

@@ -116,8 +116,7 @@ class _Answer:
         if self.text_words or not self.plan.tool_calls:
             blocks.append({"type": "text", "text": "".join(self.text_words).lstrip()})
         blocks += [
-            {"type": "tool_use", "id": call.id, "name": call.name, "input": call.input}
-            for call in self.plan.tool_calls
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": call.input} for call in self.plan.tool_calls
         ]
         return blocks
 
