@@ -134,7 +134,11 @@ def count_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
 
 
 def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The last user message's text — or "" when tool results follow it: that turn answers the tool
+    results, so the markers that asked for the tool calls must not ask again."""
     for message in reversed(messages):
+        if message.get("role") == "tool":
+            return ""
         if message.get("role") == "user":
             return content_text(message.get("content"))
     return ""
