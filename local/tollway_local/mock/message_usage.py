@@ -73,8 +73,9 @@ ONE_HOUR_S = 3600.0
 
 _NUMBER = re.compile(r"\[\[(len|prompt|reasoning|cache_read|cache_write_5m|cache_write_1h|web_search)=(\d{1,9})\]\]")
 _TOOL_USE = re.compile(r"\[\[tool_use(?:=(\d{1,3})|:([A-Za-z0-9_-]{1,64}))?\]\]")
-#: With this beta, Claude Code (2.1.328, observed) puts `role: "system"` messages mid-conversation.
-PER_TURN_BETA = "per-turn-control-2026-07-01"
+#: With either beta, Claude Code (2.1.328, observed; which of the two it sends varies with its feature
+#: rollout) puts a `role: "system"` message mid-conversation.
+SYSTEM_ROLE_BETAS = frozenset({"per-turn-control-2026-07-01", "mid-conversation-tool-changes-2026-07-01"})
 
 
 # -- reading a request ---------------------------------------------------------------------------------
@@ -368,7 +369,7 @@ def validate_request(
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("messages: Field required (a non-empty list)", param="messages")
-    roles = ("user", "assistant", "system") if PER_TURN_BETA in betas else ("user", "assistant")
+    roles = ("user", "assistant", "system") if SYSTEM_ROLE_BETAS & set(betas) else ("user", "assistant")
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in roles:
             raise bad_request(f"messages.{index}.role: Input should be 'user' or 'assistant'", param="messages")

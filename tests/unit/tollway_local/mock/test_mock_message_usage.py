@@ -225,6 +225,7 @@ def test_system_role_messages_need_claude_codes_per_turn_beta() -> None:
     with pytest.raises(MockHTTPError, match="role"):
         plan_message(request)
     assert plan_message(request, betas={"per-turn-control-2026-07-01"}).stop_reason == "end_turn"
+    assert plan_message(request, betas={"mid-conversation-tool-changes-2026-07-01"}).stop_reason == "end_turn"
 
 
 def test_a_moved_breakpoint_still_reads_the_previous_turns_prefix() -> None:
