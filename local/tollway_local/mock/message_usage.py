@@ -114,6 +114,11 @@ def message_texts(body: Any) -> list[str]:
     return texts
 
 
+def _messages_of(body: Mapping[str, Any]) -> list[Any]:
+    messages = body.get("messages")
+    return messages if isinstance(messages, list) else []
+
+
 def _last_user_text(messages: Sequence[Any]) -> str:
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
@@ -184,7 +189,7 @@ def _walk(body: Mapping[str, Any]) -> tuple[int, list[Breakpoint], list[Breakpoi
     found: list[Breakpoint] = []
     every: list[Breakpoint] = []
     top_level = body.get("cache_control")
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    messages = _messages_of(body)
 
     def visit(item: object, tokens: int, control: object) -> None:
         nonlocal total
@@ -228,7 +233,7 @@ def _numeric_markers(text: str) -> dict[str, int]:
 
 def count_input_tokens(body: Mapping[str, Any]) -> int:
     """All input tokens of a request (cached or not), as count_tokens reports them."""
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    messages = _messages_of(body)
     prompt = _numeric_markers(_last_user_text(messages)).get("prompt")
     return prompt if prompt is not None else _walk(body)[0]
 
@@ -265,7 +270,7 @@ class CacheSplit:
 
 def cache_split(body: Mapping[str, Any], cached: Collection[str] = ()) -> CacheSplit:
     """How the input divides into uncached, read and written tokens, given the prefix hashes already cached."""
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    messages = _messages_of(body)
     total = count_input_tokens(body)
     markers = _numeric_markers(_last_user_text(messages))
     if {"cache_read", "cache_write_5m", "cache_write_1h"} & markers.keys():

@@ -112,7 +112,9 @@ def test_what_claude_code_sends(tmp_path: Path, mock: MockServer) -> None:
 
 
 def test_claude_code_probes_when_nonessential_traffic_is_allowed(tmp_path: Path, mock: MockServer) -> None:
-    run_claude(tmp_path, mock.url, "hi [[len=1]]", ANTHROPIC_AUTH_TOKEN="t", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="")
+    run_claude(
+        tmp_path, mock.url, "hi [[len=1]]", ANTHROPIC_AUTH_TOKEN="t", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=""
+    )
     paths = [(r["method"], r["path"]) for r in mock.stats()["requests_log"]]
     assert ("HEAD", "/api/hello") in paths and ("POST", "/v1/messages") in paths
 
@@ -138,9 +140,7 @@ def test_claude_code_tool_turn_through_the_stack(tmp_path: Path, stack: LocalSta
     stack.channel([MODEL], mock.url, type="anthropic", api_key="upstream-key-a")
     stack.channel([MODEL], mock.url, type="anthropic", api_key="upstream-key-b")
     who = stack.customer()
-    result = run_claude(
-        tmp_path, stack.url, "read the notes [[len=2]] [[tool_use:Read]]", ANTHROPIC_API_KEY=who.key
-    )
+    result = run_claude(tmp_path, stack.url, "read the notes [[len=2]] [[tool_use:Read]]", ANTHROPIC_API_KEY=who.key)
     assert result["is_error"] is False and result["num_turns"] >= 2
     answered = [r for r in messages_log(mock) if r["status"] == 200]
     assert len(answered) == 2

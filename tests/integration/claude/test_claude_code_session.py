@@ -66,7 +66,10 @@ def body(session: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
         "max_tokens": 4000,
         "stream": True,
         "system": [
-            {"type": "text", "text": f"x-anthropic-billing-header: cc_version=2.1.328.{session[:3]}; cc_entrypoint=cli;"},
+            {
+                "type": "text",
+                "text": f"x-anthropic-billing-header: cc_version=2.1.328.{session[:3]}; cc_entrypoint=cli;",
+            },
             {"type": "text", "text": "You are Claude Code. " + "Follow the rules. " * 60, "cache_control": HOUR},
         ],
         "tools": TOOLS,
@@ -156,7 +159,9 @@ def test_claude_code_session_is_answered_sticky_and_billed(stack: LocalStack, mo
         assert sent["anthropic-beta"] == BETAS and sent["anthropic-version"] == "2023-06-01"
         assert record["query"] in ("", "beta=true")
         assert record["status"] == 200
-        session = json.loads(record["body"]["metadata"]["user_id"])["session_id"] if record["body"].get("metadata") else None
+        session = (
+            json.loads(record["body"]["metadata"]["user_id"])["session_id"] if record["body"].get("metadata") else None
+        )
         if record["endpoint"] == "/messages" and session:
             by_session.setdefault(session, set()).add(sent["x-api-key"])
     assert len(by_session) == 4
@@ -167,8 +172,6 @@ def test_claude_code_session_is_answered_sticky_and_billed(stack: LocalStack, mo
     counts = [r for r in records if r["endpoint"] == "messages.count_tokens"]
     assert len(messages) == 12 and len(counts) == 4
     assert all(r["charge"] == 0 for r in counts)
-    sent_usage = sorted(
-        (r for r in log if r["endpoint"] == "/messages"), key=lambda r: r["mock_request_id"]
-    )
+    sent_usage = sorted((r for r in log if r["endpoint"] == "/messages"), key=lambda r: r["mock_request_id"])
     assert sorted(r["charge"] for r in messages) == sorted(claude_charge(r["usage"]) for r in sent_usage)
     assert all(r["status"] == "ok" and r["format"] == "native" for r in messages)

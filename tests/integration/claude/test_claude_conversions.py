@@ -13,7 +13,6 @@ import anthropic
 import openai
 import pytest
 from tollway_local.mock import MockServer, completion_text, expected_usage
-from tollway_local.mock.message_usage import expected_message_usage
 
 from tests.integration.claude.conftest import claude_charge
 from tests.support.stack import LocalStack
@@ -60,7 +59,10 @@ def test_openai_sdk_asks_claude_plain(stack: LocalStack, mock: MockServer) -> No
         max_tokens=100,
         messages=[
             {"role": "system", "content": "be brief"},
-            {"role": "user", "content": [{"type": "text", "text": "hello"}, {"type": "text", "text": "there [[len=5]]"}]},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "hello"}, {"type": "text", "text": "there [[len=5]]"}],
+            },
         ],
     )
     sent = last_sent(mock, "/messages")
@@ -157,7 +159,7 @@ def test_openai_sdk_claude_stream_cut_midway_ends_properly(stack: LocalStack, mo
         messages=[{"role": "user", "content": "go [[len=20]] [[fault:cut_after=4]]"}],
     )
     chunks: list[Any] = []
-    with pytest.raises(openai.APIError) as broke:  # the relay reports the broken upstream in the stream
+    with pytest.raises(openai.APIError) as broke:  # noqa: PT012 - the error arrives inside the stream
         for chunk in stream:
             chunks.append(chunk)
     # an error event then [DONE] — a clean end the SDK reports, never a dropped connection or a hang

@@ -104,7 +104,9 @@ def test_chat_stream_chunks(client: httpx.Client, options: dict[str, Any] | None
 
 
 def test_responses_stream_events(client: httpx.Client) -> None:
-    events = data_events(client.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "hi", "stream": True}).text)
+    events = data_events(
+        client.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "hi", "stream": True}).text
+    )
     assert events[-1]["type"] == "response.completed"
     for event in events:
         assert_valid("ResponseStreamEvent", event)
@@ -114,7 +116,12 @@ def test_completions_stream_chunks(client: httpx.Client) -> None:
     """The description reuses the non-streaming `CreateCompletionResponse` for legacy stream chunks, where the
     real API sends `finish_reason: null` and `usage: null` until the end: those two nulls are the only
     difference allowed; everything else must validate."""
-    body = {"model": "gpt-3.5-turbo-instruct", "prompt": "hi", "stream": True, "stream_options": {"include_usage": True}}
+    body = {
+        "model": "gpt-3.5-turbo-instruct",
+        "prompt": "hi",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     chunks = data_events(client.post("/v1/completions", json=body).text)
     assert any(c["choices"] and c["choices"][0]["finish_reason"] for c in chunks)
     for chunk in chunks:
@@ -164,7 +171,9 @@ def test_transcriptions(client: httpx.Client, model: str, response_format: str, 
 
 def test_transcription_stream_events(client: httpx.Client) -> None:
     files = {"file": ("a.wav", _wav(1.0), "audio/wav")}
-    response = client.post("/v1/audio/transcriptions", files=files, data={"model": "gpt-4o-transcribe", "stream": "true"})
+    response = client.post(
+        "/v1/audio/transcriptions", files=files, data={"model": "gpt-4o-transcribe", "stream": "true"}
+    )
     events = data_events(response.text)
     assert events
     for event in events:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tollway_local.mock.errors import bad_request
+from tollway_local.mock.message_usage import schema_value
 from tollway_local.mock.responses import POST, PRE, TOKEN, USAGE, Event, EventStream, JSONResult
 from tollway_local.mock.text import VOCABULARY, VOCABULARY_JSON, messages_seed, token_ids
-from tollway_local.mock.message_usage import schema_value
 from tollway_local.mock.usage import ChatPlan, function_tools, message_texts, plan_chat
 
 if TYPE_CHECKING:

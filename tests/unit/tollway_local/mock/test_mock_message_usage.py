@@ -48,7 +48,9 @@ def test_input_counts_blocks_by_kind() -> None:
         ],
     }
     result = user([{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "d e f"}]}])
-    image = user([{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}, {"type": "text", "text": "g"}])
+    image = user(
+        [{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}, {"type": "text", "text": "g"}]
+    )
     request = body(user("q"), assistant, result, image)
     assert count_input_tokens(request) == (3 + 1) + (3 + 2 + 1 + TOOL_USE_TOKENS) + (3 + 3) + (3 + 1) + 3
 
@@ -132,7 +134,11 @@ def test_tool_marker_without_tools_is_plain_text() -> None:
 
 @pytest.mark.parametrize(
     ("marker", "cap", "expected"),
-    [("[[len=5]]", 5, (5, "end_turn")), ("[[len=5]]", 4, (4, "max_tokens")), ("[[len=1]] [[tool_use]]", 5, (1, "max_tokens"))],
+    [
+        ("[[len=5]]", 5, (5, "end_turn")),
+        ("[[len=5]]", 4, (4, "max_tokens")),
+        ("[[len=1]] [[tool_use]]", 5, (1, "max_tokens")),
+    ],
 )
 def test_max_tokens_caps_the_output(marker: str, cap: int, expected: tuple[int, str]) -> None:
     plan = plan_message(body(user(marker), max_tokens=cap, tools=[TOOL]))
