@@ -152,20 +152,20 @@ def test_claude_code_session_is_answered_sticky_and_billed(stack: LocalStack, mo
 
     log = [r for r in mock.stats()["requests_log"] if r["endpoint"] in ("/messages", "/messages/count_tokens")]
     assert len(log) == 4 * 4
-    by_session: dict[str, set[str]] = {}
     for record in log:
         sent = record["headers"]
         assert who.key not in json.dumps(sent)  # the customer's key never goes upstream
         assert sent["anthropic-beta"] == BETAS and sent["anthropic-version"] == "2023-06-01"
         assert record["query"] in ("", "beta=true")
         assert record["status"] == 200
-        session = (
-            json.loads(record["body"]["metadata"]["user_id"])["session_id"] if record["body"].get("metadata") else None
-        )
-        if record["endpoint"] == "/messages" and session:
-            by_session.setdefault(session, set()).add(sent["x-api-key"])
-    assert len(by_session) == 4
-    assert all(len(keys) == 1 for keys in by_session.values()), by_session  # each conversation on one key
+    # sessions ran one after another, each as count_tokens then three turns: each on one upstream key
+    ordered = sorted(log, key=lambda r: r["mock_request_id"])
+    per_session = [ordered[i : i + 4] for i in range(0, 16, 4)]
+    for one in per_session:
+        assert [r["endpoint"] for r in one] == ["/messages/count_tokens", *["/messages"] * 3]
+        sessions = {json.loads(r["body"]["metadata"]["user_id"])["session_id"] for r in one[1:]}
+        assert len(sessions) == 1
+        assert len({r["headers"]["x-api-key"] for r in one}) == 1, [r["headers"]["x-api-key"] for r in one]
 
     records = stack.wait_records(who.account_id, 16)
     messages = sorted((r for r in records if r["endpoint"] == "messages"), key=lambda r: r["created_at"])

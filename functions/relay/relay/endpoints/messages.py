@@ -276,6 +276,7 @@ class CountTokens:
     def __init__(self, catalog: Catalog, headers: Mapping[str, str]) -> None:
         self._catalog = catalog
         self._headers = protocol_headers(headers)
+        self._session_headers = {k.lower(): v for k, v in headers.items() if "session" in k.lower()}
         self.priced_as = "messages"
 
     def prepare(self, body: RequestBody) -> Prepared:
@@ -292,6 +293,8 @@ class CountTokens:
             prompt_texts=[t for m in messages for t in _texts(m.get("content"))] + _texts(data.get("system")),
             messages=len(messages),
             channel_ids=claude or None,
+            # Counted on the conversation's channel too: one upstream account per conversation, as its turns.
+            affinity=conversation_key(data, self._session_headers),
         )
         prepared.extra["estimate"] = not claude
         prepared.extra["tools_bytes"] = len(orjson.dumps(data.get("tools") or []))

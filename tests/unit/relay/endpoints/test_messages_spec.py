@@ -114,3 +114,13 @@ def test_chat_goes_to_openai_channels_first_and_to_claude_otherwise() -> None:
 def test_protocol_headers_never_carry_credentials() -> None:
     got = protocol_headers({"authorization": "Bearer sk", "x-api-key": "sk", "anthropic-version": "v"})
     assert got == {"anthropic-version": "v"}
+
+
+def test_count_tokens_follows_the_conversation_like_its_turns() -> None:
+    """Claude Code counts tokens between turns: the count goes to the conversation's channel as well."""
+    headers = {"X-Claude-Code-Session-Id": "s-1"}
+    counted = CountTokens(catalog(("ant", "anthropic")), headers).prepare(body(BASIC))
+    turn = Messages(catalog(("ant", "anthropic")), headers).prepare(body(BASIC))
+    assert counted.affinity == turn.affinity == "session:s-1"
+    no_session = CountTokens(catalog(("ant", "anthropic")), {}).prepare(body(BASIC))
+    assert no_session.affinity == Messages(catalog(("ant", "anthropic")), {}).prepare(body(BASIC)).affinity
