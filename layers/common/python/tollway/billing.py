@@ -63,7 +63,27 @@ def _rate_error(rejected: HoldRejected) -> RateLimited | None:
     return None
 
 
-def _quota_error(rejected: HoldRejected, needed: int, context: KeyContext | None = None) -> InsufficientQuota:
+def _balance_hint(output_limit: int | None, min_output: int, clamped: bool) -> str:
+    """What the customer can do about an insufficient balance, in the terms of their request.
+
+    A request without an output dimension (an image, a task, audio by the minute) can only add credit.
+    One with an output limit has already been clamped to what the balance affords, so lowering
+    ``max_tokens`` would not help: the balance does not cover its input and the smallest answer tollway
+    will start (``TOLLWAY_MIN_ANSWER_TOKENS``, larger for reasoning models, which think before answering).
+    """
+    if output_limit is None:
+        return "Add credit."
+    if not clamped:
+        return "Add credit or lower the request's output limit (max_tokens)."
+    return (
+        f"Add credit: a request reserves its input and an answer of at least {min_output:,} output tokens "
+        "(reasoning models need more room than others)."
+    )
+
+
+def _quota_error(
+    rejected: HoldRejected, needed: int, context: KeyContext | None = None, hint: str = "Add credit."
+) -> InsufficientQuota:
     guards = None if context is None else context.key.guards
     if rejected.reason is RejectReason.DAILY_CAP:
         cap = "" if guards is None or guards.daily_cap is None else f" of ${format_usd(guards.daily_cap)}"
@@ -88,7 +108,7 @@ def _quota_error(rejected: HoldRejected, needed: int, context: KeyContext | None
     balance = rejected.account_balance or 0
     return InsufficientQuota(
         f"Insufficient balance: this request needs up to ${format_usd(needed)} and the account has "
-        f"${format_usd(balance)}. Add credit or lower max_tokens."
+        f"${format_usd(balance)}. {hint}"
     )
 
 
@@ -127,10 +147,12 @@ class Biller:
             self._raise_for_status(rejected)
             available = rejected.available
             if output_limit is None or available is None:
-                raise _quota_error(rejected, amount, context) from rejected
+                hint = _balance_hint(output_limit, min_output, clamped=False)
+                raise _quota_error(rejected, amount, context, hint) from rejected
             affordable = budget.affordable_output_tokens(available)
             if affordable < min_output:
-                raise _quota_error(rejected, budget.hold_micros(min_output), context) from rejected
+                hint = _balance_hint(output_limit, min_output, clamped=True)
+                raise _quota_error(rejected, budget.hold_micros(min_output), context, hint) from rejected
             clamped = min(affordable, output_limit)
             amount = budget.hold_micros(clamped)
         try:
@@ -138,7 +160,7 @@ class Biller:
         except HoldRejected as again:
             self._raise_for_status(again)
             # Someone else spent meanwhile; one retry is the contract, then a clear 402.
-            raise _quota_error(again, amount, context) from again
+            raise _quota_error(again, amount, context, _balance_hint(output_limit, min_output, True)) from again
         return Reservation(hold=hold, output_limit=clamped, clamped=True)
 
     def _try(

@@ -48,6 +48,7 @@ from tollway.ledger.model import (
     HoldRejected,
     HoldRequest,
     HoldState,
+    LedgerEntry,
     Movement,
     RejectReason,
 )
@@ -399,6 +400,31 @@ class DynamoLedger:
         for page in paginator.paginate(TableName=self._t.accounts, ProjectionExpression="account_id"):
             ids.extend(item["account_id"]["S"] for item in page.get("Items", []))
         return ids
+
+    def credits(self, account_id: str, *, limit: int, max_read: int) -> list[LedgerEntry]:
+        from tollway.records_dynamo import item_to_entry
+
+        found: list[LedgerEntry] = []
+        read = 0
+        start: dict[str, Any] | None = None
+        while read < max_read and len(found) < limit:
+            args: dict[str, Any] = {
+                "TableName": self._t.ledger,
+                "KeyConditionExpression": "account_id = :a",
+                "FilterExpression": "kind IN (:c, :d)",
+                "ExpressionAttributeValues": {":a": S(account_id), ":c": S("credit"), ":d": S("debit")},
+                "ScanIndexForward": False,  # entry ids begin with their movement's time: newest first
+                "Limit": min(1000, max_read - read),
+            }
+            if start is not None:
+                args["ExclusiveStartKey"] = start
+            page = retry_store(lambda args=args: self._c.query(**args))  # type: ignore[misc]
+            read += int(page.get("ScannedCount", 0))
+            found.extend(item_to_entry(i) for i in page.get("Items", []))
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                break
+        return found[:limit]
 
     def audit(self, account_id: str, holds: list[Hold] | None = None) -> AuditReport:
         holds = self.holds() if holds is None else holds

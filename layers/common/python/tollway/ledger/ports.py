@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from tollway.ledger.model import AuditReport, Hold, HoldRequest, Movement
+from tollway.ledger.model import AuditReport, Hold, HoldRequest, LedgerEntry, Movement
 from tollway.records import UsageRecord
 
 __all__ = ["LedgerStore"]
@@ -60,6 +60,10 @@ class LedgerStore(Protocol):
 
     def audit(self, account_id: str) -> AuditReport:
         """Invariant 5 for one account."""
+
+    def credits(self, account_id: str, *, limit: int, max_read: int) -> list[LedgerEntry]:
+        """The account's credit and debit entries (top-ups, sign-up credit, redemptions, adjustments),
+        newest first: at most ``limit`` of them, from at most ``max_read`` of its newest entries."""
 
     def account_ids(self) -> list[str]:
         """Every account id (for audit.run over all accounts)."""

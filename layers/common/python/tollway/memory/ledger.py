@@ -9,11 +9,13 @@ from tollway.accounts.model import AccountStatus, GuardState, KeyGuards, KeyStat
 from tollway.guards import Plan, guard_rejection, plan_from_state
 from tollway.ledger.model import (
     AuditReport,
+    EntryKind,
     GuardUse,
     Hold,
     HoldRejected,
     HoldRequest,
     HoldState,
+    LedgerEntry,
     Movement,
     RejectReason,
 )
@@ -183,6 +185,12 @@ class MemoryLedger:
     def account_ids(self) -> list[str]:
         with self._b.lock:
             return list(self._b.accounts)
+
+    def credits(self, account_id: str, *, limit: int, max_read: int) -> list[LedgerEntry]:
+        with self._b.lock:
+            newest = sorted(self._b.ledger.get(account_id, {}).values(), key=lambda e: e.entry_id, reverse=True)
+        wanted = (EntryKind.CREDIT, EntryKind.DEBIT)
+        return [e for e in newest[:max_read] if e.kind in wanted][:limit]
 
     def audit(self, account_id: str) -> AuditReport:
         b = self._b

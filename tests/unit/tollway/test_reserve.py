@@ -1,4 +1,4 @@
-"""relay.calls.reserve_fresh — the one reserve every relay route uses: a cached key that is no longer
+"""tollway.reserve.reserve_fresh — the one reserve every relay route uses: a cached key that is no longer
 current (its limit or guards changed; for an unlimited key, any key of its account changed) is read
 again with its account, once, and the reserve runs under what the store now says."""
 
@@ -9,13 +9,13 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from relay.calls import reserve_fresh
 from tollway.accounts.model import ApiKey, KeyChanges, KeyStatus
 from tollway.auth import KeyContext
 from tollway.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied
 from tollway.ids import request_id
 from tollway.keys import display_prefix, generate_key, hash_key
 from tollway.pricing.engine import OutputBudget
+from tollway.reserve import reserve_fresh
 
 from tests.support.factories import Stores, make_account, make_key, now_ms
 from tests.unit.admin.helpers import services_of
