@@ -140,7 +140,7 @@ def create_app(
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *customer,
-        *with_v1_aliases(console_routes(pipeline, settings)),  # the customer console: /, /console/… (docs/console.md)
+        *console_routes(pipeline, settings),  # the customer console: /, /console/… (docs/console.md); a page, no /v1
         # /v1/messages and count_tokens (also under /v1/v1), Claude Code's /api/hello and telemetry
         *with_v1_aliases(anthropic_routes(pipeline)),
         *(extra_routes or []),  # the local stand-ins for API Gateway's admin and callback routes: no alias
