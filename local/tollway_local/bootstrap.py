@@ -7,7 +7,10 @@
 - the ``midjourney`` channel, the same mock speaking the Midjourney-Proxy protocol;
 - the ``suno`` channel, the same mock speaking the Suno-API protocol (docs/suno.md);
 - with ``OPENAI_API_KEY`` set, an ``openai`` channel for the real API at a lower priority than nothing
-  else (priority 10: it wins over the mock when present).
+  else (priority 10: it wins over the mock when present);
+- the ``claude-mock`` channel (type ``anthropic``), the same mock speaking Anthropic's Messages API, serving
+  every priced Claude model; with ``ANTHROPIC_API_KEY`` set, an ``anthropic`` channel for the real API
+  (``ANTHROPIC_BASE_URL`` or Anthropic's own), priority 10 like the OpenAI one.
 """
 
 from __future__ import annotations
@@ -110,9 +113,38 @@ def _upsert_channel(services: Services, channel: Channel, secret: str | None) ->
 
 
 def _chat_models() -> tuple[str, ...]:
-    """The shipped chat models (models added by a local price file get channels of their own)."""
+    """The shipped OpenAI chat models (models added by a local price file get channels of their own).
+    Claude models are served by the Anthropic channels, never by the OpenAI-speaking mock channel."""
     prices = shipped_prices().models
-    return tuple(sorted(m for m, p in prices.items() if p.endpoints is None or "chat.completions" in p.endpoints))
+    claude = set(_claude_models())
+    return tuple(
+        sorted(
+            m
+            for m, p in prices.items()
+            if (p.endpoints is None or "chat.completions" in p.endpoints) and m not in claude
+        )
+    )
+
+
+def _claude_models() -> tuple[str, ...]:
+    """The shipped models of Anthropic's Messages API (the price file lists `messages` among their endpoints)."""
+    prices = shipped_prices().models
+    return tuple(sorted(m for m, p in prices.items() if p.endpoints and "messages" in p.endpoints))
+
+
+def _anthropic_channel(channel_id: str, name: str, base_url: str, now: int, *, priority: int = 0) -> Channel:
+    return Channel(
+        channel_id=channel_id,
+        name=name,
+        type="anthropic",
+        base_url=base_url,
+        models=_claude_models(),
+        groups=("default",),
+        priority=priority,
+        status=ChannelStatus.ENABLED,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 _IMAGE_ENDPOINTS = frozenset({"images.generations", "images.edits", "images.variations"})
@@ -212,6 +244,15 @@ def bootstrap(
         )
     _upsert_channel(services, _midjourney_channel(mock_base_url, now), "mock-key")
     _upsert_channel(services, _suno_channel(mock_base_url, now), "mock-key")
+    if _claude_models():
+        # Anthropic bases are the host root: clients and the relay append /v1/messages.
+        root = mock_base_url.removesuffix("/v1")
+        _upsert_channel(services, _anthropic_channel("claude-mock", "Built-in mock Claude", root, now), "mock-key")
+        anthropic_key = os.environ.get("ANTHROPIC_API_KEY")
+        if anthropic_key:
+            base = os.environ.get("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
+            channel = _anthropic_channel("anthropic", "Anthropic", base, now, priority=10)
+            _upsert_channel(services, channel, anthropic_key)
     services.catalog.invalidate()
     (state_dir / "bootstrap.json").write_text(json.dumps({"demo_account_id": DEMO_ACCOUNT_ID}))
     return Bootstrap(demo_key=demo_key, demo_account_id=DEMO_ACCOUNT_ID)

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 class AddChannel(Args):
     name: str = Field(min_length=1, max_length=200)
-    type: Literal["openai", "azure", "mock"] = "openai"
+    type: Literal["openai", "azure", "mock", "anthropic"] = "openai"
     base_url: HttpUrl
     api_key: ChannelKey | None = Field(default=None, description="Stored in the secret store, never shown again.")
     models: list[str] = Field(min_length=1)
