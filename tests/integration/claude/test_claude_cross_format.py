@@ -200,3 +200,36 @@ def test_anthropic_sdk_cut_gpt_stream_gets_an_error_event(
 
 def client_stream(client: anthropic.Anthropic, body: dict[str, Any]) -> Any:
     return client.messages.stream(**body)
+
+
+def test_openai_sdk_parallel_tool_calls_and_a_refusal_from_claude(stack: LocalStack, mock: MockServer) -> None:
+    stack.channel(["t-claude-conv"], mock.url, type="anthropic")
+    who = stack.customer()
+    other = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+    chunks = list(
+        stack.client(who.key).chat.completions.create(
+            model="t-claude-conv",
+            max_tokens=300,
+            stream=True,
+            tools=[WEATHER, other],
+            messages=[{"role": "user", "content": "both please [[tool_use=2]] [[len=1]]"}],
+        )
+    )
+    starts = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or []) if tc.id]
+    assert [(tc.index, tc.function.name if tc.function else None) for tc in starts] == [
+        (0, "get_weather"),
+        (1, "get_time"),
+    ]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+    refused = stack.client(who.key).chat.completions.create(
+        model="t-claude-conv", max_tokens=50, messages=[{"role": "user", "content": "no [[refusal]]"}]
+    )
+    assert refused.choices[0].finish_reason == "content_filter"
+    streamed = list(
+        stack.client(who.key).chat.completions.create(
+            model="t-claude-conv", max_tokens=50, stream=True, messages=[{"role": "user", "content": "no [[refusal]]"}]
+        )
+    )
+    assert [c.choices[0].finish_reason for c in streamed if c.choices and c.choices[0].finish_reason] == [
+        "content_filter"
+    ]
