@@ -281,3 +281,55 @@ def test_anthropic_sdk_gpt_stream_cut_midway_ends_properly(
     assert names.count("content_block_delta") == 4
     (record,) = stack.wait_records(who.account_id, 1)
     assert record["status"] != "ok"
+
+
+# ---- thinking across formats -----------------------------------------------------------------------
+
+
+def test_openai_sdk_gets_claude_thinking_as_reasoning_content(stack: LocalStack, mock: MockServer) -> None:
+    stack.channel([CLAUDE], mock.url, type="anthropic")
+    who = stack.customer()
+    client = stack.client(who.key)
+    ask = [{"role": "user", "content": "think [[len=3]] [[reasoning=5]]"}]
+    reply = client.chat.completions.create(model=CLAUDE, max_tokens=200, reasoning_effort="high", messages=ask)  # type: ignore[arg-type]
+    sent = last_sent(mock, "/messages")
+    assert sent["body"]["thinking"]["type"] in ("adaptive", "enabled")
+    message = reply.choices[0].message
+    assert len((message.content or "").split()) == 3  # the visible text only
+    reasoning = (message.model_extra or {}).get("reasoning_content")
+    assert isinstance(reasoning, str) and len(reasoning.split()) == 5
+    assert reply.usage is not None and reply.usage.completion_tokens == sent["usage"]["output_tokens"] == 8
+    chunks = list(
+        client.chat.completions.create(
+            model=CLAUDE,
+            max_tokens=200,
+            reasoning_effort="high",
+            stream=True,
+            messages=ask,  # type: ignore[arg-type]
+        )
+    )
+    streamed = "".join(
+        (c.choices[0].delta.model_extra or {}).get("reasoning_content") or "" for c in chunks if c.choices
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed.split() == reasoning.split() and text.split() == (message.content or "").split()
+
+
+def test_anthropic_sdk_thinking_request_on_gpt_bills_reasoning_as_output(
+    stack: LocalStack, mock: MockServer, sdk_factory: Any
+) -> None:
+    stack.channel([GPT], mock.base_url)
+    who = stack.customer()
+    message = sdk_factory(who.key).messages.create(
+        model=GPT,
+        max_tokens=2000,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "think [[len=4]] [[reasoning=6]]"}],
+    )
+    sent = last_sent(mock, "/chat/completions")
+    assert "thinking" not in sent["body"]  # a Claude-only field never reaches an OpenAI upstream
+    upstream = sent["usage"]
+    assert message.usage.output_tokens == upstream["completion_tokens"] == 10  # reasoning included, as Claude
+    assert [b.type for b in message.content] == ["text"]
+    (record,) = stack.wait_records(who.account_id, 1)
+    assert record["charge"] == gpt_charge(upstream)
