@@ -59,6 +59,11 @@ def _error_object(body: bytes) -> dict[str, Any]:
 
 def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Failure:
     """Classify a non-2xx upstream answer (``body`` is its first bytes)."""
+    if "x-amzn-errortype" in headers:
+        # An AWS service (Bedrock) names its errors; its statuses alone are ambiguous.
+        from tollway.bedrock.errors import classify_bedrock, error_name  # noqa: PLC0415 (imports this module)
+
+        return classify_bedrock(status, error_name(headers, body), body, headers)
     error = _error_object(body)
     code = str(error.get("code") or "")
     etype = str(error.get("type") or "")
