@@ -8,13 +8,16 @@ shared/reference/python-relay-floor.md), which the local stack and any multi-con
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import httpx2
 
 from tollway.config.model import Channel
 from tollway.settings import Settings
+
+if TYPE_CHECKING:
+    from tollway.bedrock.transport import BedrockTransport
 
 __all__ = ["UpstreamClient", "UpstreamResponse", "build_request_target"]
 
@@ -101,6 +104,7 @@ class UpstreamClient:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._client: httpx2.AsyncClient | None = None
+        self._bedrock: BedrockTransport | None = None  # built on a bedrock channel's first call
 
     def _http(self) -> httpx2.AsyncClient:
         if self._client is None:
@@ -127,7 +131,13 @@ class UpstreamClient:
         Raises:
             httpx2.TimeoutException, httpx2.TransportError: the connection failed before an answer.
         """
+        if channel.type == "bedrock":
+            return await self._bedrock_transport().open(channel, path, upstream_model, body)
         url, headers = build_request_target(channel, path, upstream_model, secret, content_type)
+        return await self.send(channel, url, headers, body)
+
+    async def send(self, channel: Channel, url: str, headers: dict[str, str], body: bytes) -> UpstreamResponse:
+        """POST prepared ``headers`` and ``body`` to ``url`` with the channel's timeouts (no header added)."""
         s = self._settings
         timeout = httpx2.Timeout(
             channel.read_timeout_s or s.upstream_read_timeout_s,
@@ -136,6 +146,13 @@ class UpstreamClient:
         client = self._http()
         request = client.build_request("POST", url, content=body, headers=headers, timeout=timeout)
         return UpstreamResponse(await client.send(request, stream=True))
+
+    def _bedrock_transport(self) -> BedrockTransport:
+        if self._bedrock is None:
+            from tollway.bedrock.transport import BedrockTransport  # noqa: PLC0415 (it imports this module)
+
+            self._bedrock = BedrockTransport(self.send)
+        return self._bedrock
 
     async def call(
         self,

@@ -11,6 +11,7 @@ from pydantic import Field, HttpUrl, SecretStr
 from tollway import channel_probe
 from tollway.admin.commands._common import not_found
 from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.bedrock.channel import bedrock_settings_problem, default_base_url
 from tollway.config.model import Channel, ChannelStatus
 from tollway.ids import channel_id
 from tollway.secrets_cache import channel_secret_name
@@ -20,8 +21,8 @@ log = logging.getLogger(__name__)
 
 class AddChannel(Args):
     name: str = Field(min_length=1, max_length=200)
-    type: Literal["openai", "azure", "mock"] = "openai"
-    base_url: HttpUrl
+    type: Literal["openai", "azure", "mock", "bedrock"] = "openai"
+    base_url: HttpUrl | None = Field(default=None, description="Required, except for bedrock (from its region).")
     api_key: SecretStr | None = Field(default=None, description="Stored in the secret store, never shown again.")
     models: list[str] = Field(min_length=1)
     groups: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
@@ -38,11 +39,19 @@ class AddChannel(Args):
 @REGISTRY.command("channel.add", AddChannel, summary="Add an upstream channel (its key goes to the secret store).")
 def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
     now = context.clock_ms()
+    base_url = str(args.base_url).rstrip("/") if args.base_url is not None else None
+    if args.type == "bedrock":
+        problem = bedrock_settings_problem(args.settings, args.api_key is not None)
+        if problem:
+            raise CommandError("invalid_args", problem)
+        base_url = base_url or default_base_url(args.settings)
+    elif base_url is None:
+        raise CommandError("invalid_args", "base_url is required for this channel type.")
     channel = Channel(
         channel_id=args.channel_id or channel_id(),
         name=args.name,
         type=args.type,
-        base_url=str(args.base_url).rstrip("/"),
+        base_url=base_url,
         models=tuple(args.models),
         groups=tuple(args.groups),
         model_map=dict(args.model_map),
