@@ -46,7 +46,7 @@ __all__ = ["BEDROCK_PATH", "handle_bedrock"]
 
 BEDROCK_PATH = re.compile(r"/model/([^/]+)/(invoke|invoke-with-response-stream|converse|converse-stream)$")
 _SIGV4 = re.compile(
-    r"^AWS4-HMAC-SHA256 Credential=([A-Z0-9]{4,128})/(\d{8})/([a-z0-9-]+)/bedrock/aws4_request, "
+    r"^AWS4-HMAC-SHA256 Credential=([A-Za-z0-9]{4,128})/(\d{8})/([a-z0-9-]+)/bedrock/aws4_request, "
     r"SignedHeaders=([a-z0-9;-]+), Signature=[0-9a-f]{64}$"
 )
 _MARKER = re.compile(r"\[\[fault:([^\]]*)\]\]")

@@ -25,7 +25,15 @@ from tollway.upstream.failures import Failure, FailureKind, scrub
 __all__ = ["classify_bedrock", "error_name", "error_status"]
 
 _RATE = {"throttlingexception", "servicequotaexceededexception"}
-_DISABLE = {"accessdeniedexception", "unrecognizedclientexception", "expiredtokenexception"}
+# Refused credentials or signatures: nothing changes until an operator acts.
+_DISABLE = {
+    "accessdeniedexception",
+    "unrecognizedclientexception",
+    "expiredtokenexception",
+    "incompletesignatureexception",
+    "invalidsignatureexception",
+    "missingauthenticationtokenexception",
+}
 _TIMEOUT = {"modeltimeoutexception"}
 _RETRY = {
     "modelnotreadyexception",

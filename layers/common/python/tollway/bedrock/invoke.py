@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from tollway.bedrock.eventstream import Frame
+from tollway.upstream.failures import scrub
 
 __all__ = ["BEDROCK_ANTHROPIC_VERSION", "DEFAULT_BETA_FLAGS", "InvokeStreamTranslator", "invoke_body", "is_claude"]
 
@@ -137,5 +138,5 @@ def error_event(frame: Frame) -> bytes:
     except (orjson.JSONDecodeError, AttributeError):
         message = ""
     kind = _ERROR_TYPES.get(frame.event_type, "api_error")
-    error = {"type": "error", "error": {"type": kind, "message": f"Bedrock {frame.event_type}: {message}"[:300]}}
+    error = {"type": "error", "error": {"type": kind, "message": scrub(f"Bedrock {frame.event_type}: {message}", 300)}}
     return _sse("error", orjson.dumps(error))

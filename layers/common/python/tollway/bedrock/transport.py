@@ -17,12 +17,14 @@ Bedrock-compatible endpoint (a VPC endpoint, the local mock).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 import anyio
 import orjson
+from botocore.exceptions import BotoCoreError, ClientError
 
 from tollway.bedrock.converse import ConverseStreamTranslator, converse_request, openai_completion
 from tollway.bedrock.errors import error_status
@@ -32,12 +34,14 @@ from tollway.bedrock.signing import CredentialCache, Identity, sign_request
 from tollway.config.model import Channel
 from tollway.errors import InvalidRequest
 from tollway.upstream.client import UpstreamResponse
+from tollway.upstream.failures import scrub
 
 __all__ = ["BedrockTransport", "Send", "bedrock_base_url"]
 
 # (channel, url, headers, body) → the open response; the relay's pooled client.
 Send = Callable[[Channel, str, dict[str, str], bytes], Awaitable[UpstreamResponse]]
 DEFAULT_REGION = "us-east-1"
+log = logging.getLogger("tollway.bedrock")
 
 
 def bedrock_base_url(channel: Channel) -> str:
@@ -105,7 +109,17 @@ class BedrockTransport:
             "accept": "application/vnd.amazon.eventstream" if stream else "application/json",
         }
         region = str(channel.settings.get("region") or DEFAULT_REGION)
-        signed = sign_request(await self.credentials_for(channel), region, "POST", url, headers, content)
+        try:
+            credentials = await self.credentials_for(channel)
+        except ClientError as exc:  # STS refused the role: the channel cannot work until an operator acts
+            code = str(exc.response.get("Error", {}).get("Code") or "")
+            log.warning("bedrock channel %s: credentials refused (%s)", channel.channel_id, code)
+            name = "AccessDeniedException" if "AccessDenied" in code else "ServiceUnavailableException"
+            return _Synthetic(name, f"AssumeRole of the channel's role_arn failed: {code}")
+        except BotoCoreError as exc:  # no credentials reachable now: another channel's turn
+            log.warning("bedrock channel %s: no credentials (%s)", channel.channel_id, type(exc).__name__)
+            return _Synthetic("ServiceUnavailableException", "No AWS credentials could be resolved.")
+        signed = sign_request(credentials, region, "POST", url, headers, content)
         response = await self._send(channel, url, signed, content)
         if not 200 <= response.status < 300:
             return response  # named AWS errors; tollway.upstream.failures classifies them by name
@@ -149,6 +163,35 @@ class _ConverseAnswer(UpstreamResponse):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _Synthetic(UpstreamResponse):
+    """An error answer tollway makes up (credentials could not be had), shaped like Bedrock's."""
+
+    def __init__(self, name: str, message: str) -> None:
+        self._name = name
+        self._body = orjson.dumps({"message": message})
+
+    @property
+    def status(self) -> int:
+        return error_status(self._name)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"content-type": "application/json", "x-amzn-errortype": self._name}
+
+    async def read_limited(self, limit: int) -> bytes:
+        return self._body[:limit]
+
+    async def _empty(self) -> AsyncIterator[bytes]:
+        if False:  # pragma: no cover - an empty async generator
+            yield b""
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        return self._empty()
+
+    async def aclose(self) -> None:
+        return None
 
 
 class _ErrorAnswer(UpstreamResponse):
@@ -280,5 +323,5 @@ def _openai_error(frame: Frame) -> bytes:
         message = str(orjson.loads(frame.payload).get("message") or "")
     except (orjson.JSONDecodeError, AttributeError):
         message = ""
-    error = {"type": "upstream_error", "code": frame.event_type, "message": f"Bedrock {frame.event_type}: {message}"[:300]}
+    error = {"type": "upstream_error", "code": frame.event_type, "message": scrub(f"Bedrock {frame.event_type}: {message}", 300)}
     return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
