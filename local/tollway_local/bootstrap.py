@@ -6,6 +6,7 @@
 - the ``mock`` channel, pointed at this run's mock upstream, serving every priced OpenAI chat and image model;
 - the ``midjourney`` channel, the same mock speaking the Midjourney-Proxy protocol;
 - the ``suno`` channel, the same mock speaking the Suno-API protocol (docs/suno.md);
+- the ``bedrock`` channel, the same mock speaking the Bedrock runtime protocol (docs/bedrock.md);
 - with ``OPENAI_API_KEY`` set, an ``openai`` channel for the real API at a lower priority than nothing
   else (priority 10: it wins over the mock when present).
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
+from tollway.bedrock.channel import is_bedrock_model_id
 from tollway.config.model import Channel, ChannelStatus
 from tollway.ids import movement_id
 from tollway.keys import display_prefix, generate_key, hash_key
@@ -106,9 +108,35 @@ def _upsert_channel(services: Services, channel: Channel, secret: str | None) ->
 
 
 def _chat_models() -> tuple[str, ...]:
-    """The shipped chat models (models added by a local price file get channels of their own)."""
+    """The shipped chat models (models added by a local price file get channels of their own; Bedrock
+    model ids go to the ``bedrock`` channel)."""
     prices = shipped_prices().models
-    return tuple(sorted(m for m, p in prices.items() if p.endpoints is None or "chat.completions" in p.endpoints))
+    return tuple(
+        sorted(
+            m
+            for m, p in prices.items()
+            if (p.endpoints is None or "chat.completions" in p.endpoints) and not is_bedrock_model_id(m)
+        )
+    )
+
+
+def _bedrock_channel(mock_base_url: str, now: int) -> Channel:
+    """The mock's Bedrock runtime side (same server, root URL) serving every shipped Bedrock model id,
+    signed with the local stack's placeholder AWS credentials (the mock checks the signature's shape)."""
+    prices = shipped_prices().models
+    return Channel(
+        channel_id="bedrock",
+        name="Built-in mock Amazon Bedrock",
+        type="bedrock",
+        base_url=mock_base_url.removesuffix("/v1"),
+        models=tuple(sorted(m for m in prices if is_bedrock_model_id(m))),
+        groups=("default",),
+        status=ChannelStatus.ENABLED,
+        settings={"region": "us-east-1"},
+        has_key=False,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 _IMAGE_ENDPOINTS = frozenset({"images.generations", "images.edits", "images.variations"})
@@ -206,6 +234,7 @@ def bootstrap(services: Services, state_dir: Path, mock_base_url: str, now: int)
         )
     _upsert_channel(services, _midjourney_channel(mock_base_url, now), "mock-key")
     _upsert_channel(services, _suno_channel(mock_base_url, now), "mock-key")
+    _upsert_channel(services, _bedrock_channel(mock_base_url, now), None)
     services.catalog.invalidate()
     (state_dir / "bootstrap.json").write_text(json.dumps({"demo_account_id": DEMO_ACCOUNT_ID}))
     return Bootstrap(demo_key=demo_key, demo_account_id=DEMO_ACCOUNT_ID)

@@ -130,8 +130,7 @@ async def handle_bedrock(dispatcher: MockDispatcher, scope: Scope, receive: Rece
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     record = dispatcher.stats.new_record(scope["method"], path, "", headers)
     match = BEDROCK_PATH.search(path)
-    assert match is not None
-    model, action = match.group(1), match.group(2)
+    model, action = (match.group(1), match.group(2)) if match else ("", "invoke")  # the caller matched it
     record.endpoint = f"bedrock:{action}"
     record.stream = action.endswith("stream")
     try:
@@ -176,7 +175,9 @@ class _Answer:
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:
     data = {**data, "p": "abcdefghij"[: len(kind) % 10]}  # Bedrock pads events to hide their size
-    return encode_frame({":event-type": kind, ":content-type": "application/json", ":message-type": "event"}, orjson.dumps(data))
+    return encode_frame(
+        {":event-type": kind, ":content-type": "application/json", ":message-type": "event"}, orjson.dumps(data)
+    )
 
 
 def _chunk(event: dict[str, Any]) -> bytes:
@@ -246,20 +247,57 @@ def _claude_answer(model: str, body: dict[str, Any], access_key: str, faults: se
     stop = "tool_use" if tool else ("max_tokens" if count == body.get("max_tokens") else "end_turn")
     message_id = "msg_bdrk_" + hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
     if tool:
-        block: dict[str, Any] = {"type": "tool_use", "id": "toolu_bdrk_" + message_id[-12:], "name": tool["name"], "input": {"q": "mock"}}
+        block: dict[str, Any] = {
+            "type": "tool_use",
+            "id": "toolu_bdrk_" + message_id[-12:],
+            "name": tool["name"],
+            "input": {"q": "mock"},
+        }
     else:
         block = {"type": "text", "text": "".join(words)}
-    whole = {"id": message_id, "type": "message", "role": "assistant", "model": model, "content": [block],
-             "stop_reason": stop, "stop_sequence": None, "usage": usage}
+    whole = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [block],
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": usage,
+    }
     start_usage = {**usage, "output_tokens": 1}
-    frames = [_chunk({"type": "message_start", "message": {**whole, "content": [], "stop_reason": None,
-                                                           "usage": start_usage if "no_usage" not in faults else {}}})]
+    frames = [
+        _chunk(
+            {
+                "type": "message_start",
+                "message": {
+                    **whole,
+                    "content": [],
+                    "stop_reason": None,
+                    "usage": start_usage if "no_usage" not in faults else {},
+                },
+            }
+        )
+    ]
     if tool:
         frames.append(_chunk({"type": "content_block_start", "index": 0, "content_block": {**block, "input": {}}}))
-        frames.append(_chunk({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"q": "mock"}'}}))
+        frames.append(
+            _chunk(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "input_json_delta", "partial_json": '{"q": "mock"}'},
+                }
+            )
+        )
     else:
-        frames.append(_chunk({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}))
-        frames.extend(_chunk({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}}) for w in words)
+        frames.append(
+            _chunk({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+        )
+        frames.extend(
+            _chunk({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}})
+            for w in words
+        )
     frames.append(_chunk({"type": "content_block_stop", "index": 0}))
     delta: dict[str, Any] = {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}}
     if "no_usage" not in faults:
@@ -268,8 +306,12 @@ def _claude_answer(model: str, body: dict[str, Any], access_key: str, faults: se
     stop_event: dict[str, Any] = {"type": "message_stop"}
     if "no_usage" not in faults:
         stop_event["amazon-bedrock-invocationMetrics"] = {
-            "inputTokenCount": uncached, "outputTokenCount": count, "invocationLatency": 5, "firstByteLatency": 1,
-            "cacheReadInputTokenCount": read, "cacheWriteInputTokenCount": write5 + write1h,
+            "inputTokenCount": uncached,
+            "outputTokenCount": count,
+            "invocationLatency": 5,
+            "firstByteLatency": 1,
+            "cacheReadInputTokenCount": read,
+            "cacheWriteInputTokenCount": write5 + write1h,
         }
     frames.append(_chunk(stop_event))
     return _Answer(whole, frames, len(words) if not tool else 1, usage)
@@ -283,19 +325,37 @@ def _converse_answer(body: dict[str, Any], faults: set[str]) -> _Answer:
     words, count = _plan(body, limit)
     tool = _wants_tool(body, "toolConfig")
     prompt = max(_words(body.get("system")) + _words(messages), 1)
-    usage = {"inputTokens": prompt, "outputTokens": count, "totalTokens": prompt + count,
-             "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0}
+    usage = {
+        "inputTokens": prompt,
+        "outputTokens": count,
+        "totalTokens": prompt + count,
+        "cacheReadInputTokens": 0,
+        "cacheWriteInputTokens": 0,
+    }
     stop = "tool_use" if tool else ("max_tokens" if count == limit else "end_turn")
     if tool:
-        block: dict[str, Any] = {"toolUse": {"toolUseId": "tooluse_mock1", "name": tool["name"], "input": {"q": "mock"}}}
+        block: dict[str, Any] = {
+            "toolUse": {"toolUseId": "tooluse_mock1", "name": tool["name"], "input": {"q": "mock"}}
+        }
     else:
         block = {"text": "".join(words)}
-    whole = {"output": {"message": {"role": "assistant", "content": [block]}}, "stopReason": stop,
-             "usage": usage, "metrics": {"latencyMs": 5}}
+    whole = {
+        "output": {"message": {"role": "assistant", "content": [block]}},
+        "stopReason": stop,
+        "usage": usage,
+        "metrics": {"latencyMs": 5},
+    }
     frames = [_event("messageStart", {"role": "assistant"})]
     if tool:
-        frames.append(_event("contentBlockStart", {"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "tooluse_mock1", "name": tool["name"]}}}))
-        frames.append(_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": '{"q": "mock"}'}}}))
+        frames.append(
+            _event(
+                "contentBlockStart",
+                {"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "tooluse_mock1", "name": tool["name"]}}},
+            )
+        )
+        frames.append(
+            _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": '{"q": "mock"}'}}})
+        )
     else:
         frames.extend(_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": w}}) for w in words)
     frames.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
@@ -306,14 +366,27 @@ def _converse_answer(body: dict[str, Any], faults: set[str]) -> _Answer:
 
 
 async def _stream(
-    dispatcher: MockDispatcher, send: Send, record: RequestRecord, answer: _Answer, faults: set[str], extra: list[tuple[bytes, bytes]]
+    dispatcher: MockDispatcher,
+    send: Send,
+    record: RequestRecord,
+    answer: _Answer,
+    faults: set[str],
+    extra: list[tuple[bytes, bytes]],
 ) -> None:
     headers = [(b"content-type", b"application/vnd.amazon.eventstream"), *extra]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     frames = list(answer.frames)
     if "stream_throttling" in faults:
-        frames = [encode_frame({":exception-type": "throttlingException", ":content-type": "application/json",
-                                ":message-type": "exception"}, b'{"message":"Too many tokens, please wait before trying again."}')]
+        frames = [
+            encode_frame(
+                {
+                    ":exception-type": "throttlingException",
+                    ":content-type": "application/json",
+                    ":message-type": "exception",
+                },
+                b'{"message":"Too many tokens, please wait before trying again."}',
+            )
+        ]
     if "cut" in faults:
         frames = frames[: len(frames) // 2]
     if "bad_crc" in faults:

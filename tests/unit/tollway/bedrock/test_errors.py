@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tollway.errors import RateLimited, UpstreamFailed, UpstreamRejected, UpstreamTimeout
 from tollway.upstream.failures import FailureKind, classify_response
 

@@ -8,7 +8,6 @@ import pytest
 from botocore.eventstream import EventStreamBuffer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tollway.bedrock.eventstream import EventStreamDecoder, EventStreamError, encode_frame
 
 _names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz:-", min_size=1, max_size=20)
@@ -63,7 +62,9 @@ def test_header_types_botocore_writes_are_read() -> None:
     head += header(b"u", 9, bytes(range(16))) + header(b"b", 2, b"\xff") + header(b"s", 3, struct.pack(">h", 300))
     frame = _raw_frame(head, b"x")
     (got,) = EventStreamDecoder().feed(frame)
-    assert got.headers == _botocore(frame)[0][0] == {"l": -5, "t": 1700000000000, "u": bytes(range(16)), "b": -1, "s": 300}
+    assert (
+        got.headers == _botocore(frame)[0][0] == {"l": -5, "t": 1700000000000, "u": bytes(range(16)), "b": -1, "s": 300}
+    )
 
 
 def _raw_frame(head: bytes, payload: bytes) -> bytes:

@@ -7,7 +7,6 @@ import threading
 import time
 
 from botocore.credentials import ReadOnlyCredentials
-
 from tollway.bedrock.signing import CredentialCache, Identity, sign_request
 
 _CREDS = ReadOnlyCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token")

@@ -8,14 +8,13 @@ from typing import Any
 
 import orjson
 import pytest
-from tollway_local.mock import MockServer
-
 from tollway.config.model import Channel
 from tollway.errors import InvalidRequest
 from tollway.settings import Settings
 from tollway.sse import SSEParser
 from tollway.upstream.client import UpstreamClient
 from tollway.upstream.failures import classify_response
+from tollway_local.mock import MockServer
 
 _CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
@@ -27,10 +26,14 @@ def mock() -> Iterator[MockServer]:
 
 
 def _channel(mock: MockServer, prefix: str = "") -> Channel:
-    return Channel("bd", "bedrock", "bedrock", mock.url + prefix, (_CLAUDE,), settings={"region": "us-west-2"}, has_key=False)
+    return Channel(
+        "bd", "bedrock", "bedrock", mock.url + prefix, (_CLAUDE,), settings={"region": "us-west-2"}, has_key=False
+    )
 
 
-async def _call(channel: Channel, path: str, model: str, body: dict[str, Any], **kw: Any) -> tuple[int, dict[str, str], bytes]:
+async def _call(
+    channel: Channel, path: str, model: str, body: dict[str, Any], **kw: Any
+) -> tuple[int, dict[str, str], bytes]:
     client = UpstreamClient(Settings())
     try:
         response = await client.open(channel, path, model, None, orjson.dumps(body), **kw)
@@ -57,7 +60,9 @@ def test_claude_native_stream_is_anthropic_sse_signed_for_the_region(mock: MockS
     assert [e.event for e in events][-2:] == ["message_delta", "message_stop"]
     assert b"invocationMetrics" not in raw
     sent = mock.stats()["requests_log"][-1]
-    assert sent["path"] == "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke-with-response-stream"  # ASGI decodes %3A
+    assert (
+        sent["path"] == "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke-with-response-stream"
+    )  # ASGI decodes %3A
     assert "/us-west-2/bedrock/aws4_request" in sent["headers"]["authorization"]
     assert sent["body"]["anthropic_version"] == "bedrock-2023-05-31" and "model" not in sent["body"]
 
@@ -85,13 +90,23 @@ def test_errors_are_classified_by_name(mock: MockServer) -> None:
 
 
 def test_a_throttling_frame_before_any_event_is_an_error_answer(mock: MockServer) -> None:
-    body = {"model": "c", "stream": True, "max_tokens": 6, "messages": [{"role": "user", "content": "[[fault:stream_throttling]]"}]}
+    body = {
+        "model": "c",
+        "stream": True,
+        "max_tokens": 6,
+        "messages": [{"role": "user", "content": "[[fault:stream_throttling]]"}],
+    }
     status, headers, raw = asyncio.run(_call(_channel(mock), "/messages", _CLAUDE, body))
     assert status == 429 and classify_response(status, raw, headers).rate_limited
 
 
 def test_a_corrupt_frame_ends_the_stream_with_an_error_event(mock: MockServer) -> None:
-    body = {"model": "c", "stream": True, "max_tokens": 6, "messages": [{"role": "user", "content": "[[fault:bad_crc]]"}]}
+    body = {
+        "model": "c",
+        "stream": True,
+        "max_tokens": 6,
+        "messages": [{"role": "user", "content": "[[fault:bad_crc]]"}],
+    }
     _, _, raw = asyncio.run(_call(_channel(mock), "/messages", _CLAUDE, body))
     events = _sse(raw)
     assert events[-1].event == "error" and b"checksum" in (events[-1].data or b"")

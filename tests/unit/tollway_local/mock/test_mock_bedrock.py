@@ -11,9 +11,8 @@ import orjson
 import pytest
 from botocore.credentials import ReadOnlyCredentials
 from botocore.eventstream import EventStreamBuffer
-from tollway_local.mock import MockServer
-
 from tollway.bedrock.signing import sign_request
+from tollway_local.mock import MockServer
 
 _CREDS = ReadOnlyCredentials("AKIDMOCKTEST", "secret", None)
 _CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -25,7 +24,9 @@ def mock() -> Iterator[MockServer]:
         yield server
 
 
-def _post(mock: MockServer, model: str, action: str, body: dict[str, Any], *, sign: bool = True, prefix: str = "") -> httpx.Response:
+def _post(
+    mock: MockServer, model: str, action: str, body: dict[str, Any], *, sign: bool = True, prefix: str = ""
+) -> httpx.Response:
     url = f"{mock.url}{prefix}/model/{model.replace(':', '%3A')}/{action}"
     content = orjson.dumps(body)
     headers = {"content-type": "application/json"}
@@ -41,8 +42,12 @@ def _frames(raw: bytes) -> list[tuple[dict[str, Any], Any]]:
 
 
 def _claude(text: str = "hello there", **extra: Any) -> dict[str, Any]:
-    return {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8,
-            "messages": [{"role": "user", "content": text}], **extra}
+    return {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": text}],
+        **extra,
+    }
 
 
 def test_unsigned_and_malformed_signatures_are_refused(mock: MockServer) -> None:
@@ -81,7 +86,9 @@ def test_the_stream_is_anthropic_events_in_chunk_frames_with_metrics(mock: MockS
 
 
 def test_cache_control_writes_then_reads_per_access_key(mock: MockServer) -> None:
-    system = [{"type": "text", "text": "a long system prompt " * 5, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    system = [
+        {"type": "text", "text": "a long system prompt " * 5, "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    ]
     first = _post(mock, _CLAUDE, "invoke", _claude("q one", system=system)).json()["usage"]
     second = _post(mock, _CLAUDE, "invoke", _claude("q two", system=system)).json()["usage"]
     assert first["cache_creation"]["ephemeral_1h_input_tokens"] == 20 and first["cache_read_input_tokens"] == 0
@@ -105,15 +112,21 @@ def test_converse_tools_are_called_then_answered(mock: MockServer) -> None:
     call = _post(mock, "m", "converse", body).json()
     assert call["stopReason"] == "tool_use"
     use = call["output"]["message"]["content"][0]["toolUse"]
-    body["messages"] += [call["output"]["message"],
-                         {"role": "user", "content": [{"toolResult": {"toolUseId": use["toolUseId"], "content": [{"text": "sunny"}]}}]}]
+    body["messages"] += [
+        call["output"]["message"],
+        {"role": "user", "content": [{"toolResult": {"toolUseId": use["toolUseId"], "content": [{"text": "sunny"}]}}]},
+    ]
     assert _post(mock, "m", "converse", body).json()["stopReason"] != "tool_use"
 
 
 @pytest.mark.parametrize(
     ("mode", "status", "name"),
-    [("throttling", 429, "ThrottlingException"), ("access_denied", 403, "AccessDeniedException"),
-     ("quota", 400, "ServiceQuotaExceededException"), ("not_ready", 429, "ModelNotReadyException")],
+    [
+        ("throttling", 429, "ThrottlingException"),
+        ("access_denied", 403, "AccessDeniedException"),
+        ("quota", 400, "ServiceQuotaExceededException"),
+        ("not_ready", 429, "ModelNotReadyException"),
+    ],
 )
 def test_fault_modes_answer_aws_errors(mock: MockServer, mode: str, status: int, name: str) -> None:
     answer = _post(mock, _CLAUDE, "invoke", _claude(), prefix=f"/fault/{mode}")
@@ -124,8 +137,12 @@ def test_fault_modes_answer_aws_errors(mock: MockServer, mode: str, status: int,
 
 
 def test_stream_faults(mock: MockServer) -> None:
-    throttled = _frames(_post(mock, _CLAUDE, "invoke-with-response-stream", _claude("[[fault:stream_throttling]]")).content)
-    assert throttled[0][0][":message-type"] == "exception" and throttled[0][0][":exception-type"] == "throttlingException"
+    throttled = _frames(
+        _post(mock, _CLAUDE, "invoke-with-response-stream", _claude("[[fault:stream_throttling]]")).content
+    )
+    assert (
+        throttled[0][0][":message-type"] == "exception" and throttled[0][0][":exception-type"] == "throttlingException"
+    )
     raw = _post(mock, _CLAUDE, "invoke-with-response-stream", _claude("[[fault:bad_crc]]")).content
     with pytest.raises(Exception, match="(?i)checksum|crc"):
         _frames(raw)

@@ -5,11 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["bedrock_settings_problem", "default_base_url"]
+__all__ = ["bedrock_settings_problem", "default_base_url", "is_bedrock_model_id"]
 
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _KNOWN = {"region", "role_arn", "external_id", "beta_flags"}
+# A Bedrock model id (``amazon.nova-pro-v1:0``) or inference profile (``us.anthropic.claude-…``).
+_MODEL_ID = re.compile(
+    r"^(?:(?:us|us-gov|eu|apac|jp|au|ca|global)\.)?"
+    r"(?:anthropic|amazon|meta|mistral|deepseek|cohere|ai21|writer|qwen|openai|twelvelabs|stability)\.[\w.:-]+$"
+)
+
+
+def is_bedrock_model_id(name: str) -> bool:
+    return bool(_MODEL_ID.match(name))
 
 
 def default_base_url(settings: dict[str, Any]) -> str:

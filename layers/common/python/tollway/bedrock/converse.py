@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 import orjson
-
 from tollway.errors import InvalidRequest
 
 __all__ = ["ConverseStreamTranslator", "converse_request", "openai_completion", "openai_usage"]
@@ -32,7 +31,13 @@ _FINISH = {
     "guardrail_intervened": "content_filter",
     "content_filtered": "content_filter",
 }
-_IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
+_IMAGE_FORMATS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
 
 
 def _unsupported(field: str, why: str) -> InvalidRequest:

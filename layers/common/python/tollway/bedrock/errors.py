@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-
 from tollway.errors import RateLimited, UpstreamFailed, UpstreamRejected, UpstreamTimeout
 from tollway.upstream.failures import Failure, FailureKind, scrub
 
@@ -65,7 +64,7 @@ def error_name(headers: dict[str, str], body: bytes) -> str:
     if not raw:
         parsed = _json(body)
         raw = str(parsed.get("__type") or parsed.get("code") or "")
-    # "ThrottlingException:http://internal.amazon.com/coral/…" or "com.amazon.coral#ThrottlingException"
+    # The header carries "Name:namespace-url"; a JSON body may carry "namespace#Name".
     return raw.split(":", 1)[0].rsplit("#", 1)[-1]
 
 

@@ -20,7 +20,6 @@ import binascii
 from typing import Any
 
 import orjson
-
 from tollway.bedrock.eventstream import Frame
 from tollway.upstream.failures import scrub
 

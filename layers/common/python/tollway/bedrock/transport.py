@@ -25,7 +25,6 @@ from urllib.parse import quote
 import anyio
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
-
 from tollway.bedrock.converse import ConverseStreamTranslator, converse_request, openai_completion
 from tollway.bedrock.errors import error_status
 from tollway.bedrock.eventstream import EventStreamDecoder, EventStreamError, Frame
@@ -183,12 +182,8 @@ class _Synthetic(UpstreamResponse):
     async def read_limited(self, limit: int) -> bytes:
         return self._body[:limit]
 
-    async def _empty(self) -> AsyncIterator[bytes]:
-        if False:  # pragma: no cover - an empty async generator
-            yield b""
-
     def aiter_raw(self) -> AsyncIterator[bytes]:
-        return self._empty()
+        return _no_bytes()
 
     async def aclose(self) -> None:
         return None
@@ -213,12 +208,8 @@ class _ErrorAnswer(UpstreamResponse):
     async def read_limited(self, limit: int) -> bytes:
         return self._body[:limit]
 
-    async def _empty(self) -> AsyncIterator[bytes]:
-        if False:  # pragma: no cover - an empty async generator
-            yield b""
-
     def aiter_raw(self) -> AsyncIterator[bytes]:
-        return self._empty()
+        return _no_bytes()
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -232,9 +223,9 @@ class _StreamAnswer(UpstreamResponse):
         self._raw = inner.aiter_raw()
         self._decoder = EventStreamDecoder()
         self._pending: list[Frame] = []
-        self._invoke = InvokeStreamTranslator() if dialect == "anthropic" else None
         completion_id = f"chatcmpl-{request_id}" if request_id else "chatcmpl-bedrock"
-        self._converse = None if dialect == "anthropic" else ConverseStreamTranslator(model, completion_id)
+        self._invoke = InvokeStreamTranslator() if dialect == "anthropic" else None
+        self._converse = ConverseStreamTranslator(model, completion_id)  # used when _invoke is None
 
     @property
     def status(self) -> int:
@@ -263,7 +254,6 @@ class _StreamAnswer(UpstreamResponse):
     def _translate(self, frame: Frame) -> bytes:
         if self._invoke is not None:
             return self._invoke.on_frame(frame)
-        assert self._converse is not None
         if frame.message_type != "event":
             return _openai_error(frame)
         try:
@@ -275,7 +265,6 @@ class _StreamAnswer(UpstreamResponse):
     def _finish(self) -> bytes:
         if self._invoke is not None:
             return self._invoke.finish()
-        assert self._converse is not None
         return self._converse.finish()
 
     async def _frames(self) -> AsyncIterator[bytes]:
@@ -318,10 +307,17 @@ class _StreamAnswer(UpstreamResponse):
         await self._inner.aclose()
 
 
+async def _no_bytes() -> AsyncIterator[bytes]:
+    empty: tuple[bytes, ...] = ()
+    for chunk in empty:
+        yield chunk
+
+
 def _openai_error(frame: Frame) -> bytes:
     try:
         message = str(orjson.loads(frame.payload).get("message") or "")
     except (orjson.JSONDecodeError, AttributeError):
         message = ""
-    error = {"type": "upstream_error", "code": frame.event_type, "message": scrub(f"Bedrock {frame.event_type}: {message}", 300)}
+    text = scrub(f"Bedrock {frame.event_type}: {message}", 300)
+    error = {"type": "upstream_error", "code": frame.event_type, "message": text}
     return b"data: " + orjson.dumps({"error": error}) + b"\n\n"

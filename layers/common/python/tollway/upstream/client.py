@@ -149,7 +149,7 @@ class UpstreamClient:
 
     def _bedrock_transport(self) -> BedrockTransport:
         if self._bedrock is None:
-            from tollway.bedrock.transport import BedrockTransport  # noqa: PLC0415 (it imports this module)
+            from tollway.bedrock.transport import BedrockTransport
 
             self._bedrock = BedrockTransport(self.send)
         return self._bedrock

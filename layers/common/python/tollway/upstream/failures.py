@@ -61,7 +61,7 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Fail
     """Classify a non-2xx upstream answer (``body`` is its first bytes)."""
     if "x-amzn-errortype" in headers:
         # An AWS service (Bedrock) names its errors; its statuses alone are ambiguous.
-        from tollway.bedrock.errors import classify_bedrock, error_name  # noqa: PLC0415 (imports this module)
+        from tollway.bedrock.errors import classify_bedrock, error_name
 
         return classify_bedrock(status, error_name(headers, body), body, headers)
     error = _error_object(body)
