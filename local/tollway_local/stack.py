@@ -48,12 +48,14 @@ def _float_env(name: str, default: float) -> float:
     return default if value in (None, "") else float(value)
 
 
-def _banner(out: TextIO, url: str, key: str, balance: int, state_dir: Path, openai: bool) -> None:
-    upstreams = "built-in mock" + (" + OpenAI (OPENAI_API_KEY)" if openai else "")
+def _banner(out: TextIO, url: str, key: str, balance: int, state_dir: Path, openai: bool, claude: bool) -> None:
+    upstreams = "built-in mock (OpenAI and Claude)" + (" + OpenAI (OPENAI_API_KEY)" if openai else "")
+    upstreams += " + Anthropic (ANTHROPIC_API_KEY)" if claude else ""
     out.write(
         "\n"
         "tollway local stack is running\n"
         f"  OpenAI base URL   {url}/v1\n"
+        f"  Claude base URL   {url}   (ANTHROPIC_BASE_URL for Claude Code and the anthropic SDK)\n"
         f"  upstreams         {upstreams}\n"
         f"  demo account      acct_demo, balance ${format_usd(balance)}\n"
         f"  demo API key      {key}\n"
@@ -125,7 +127,15 @@ def run_local(*, host: str = "127.0.0.1", port: int = 8080, state_dir: Path = Pa
                 json.dumps({"url": url, "emulator": emulator.endpoint, "mock": mock.url, "pid": os.getpid()})
             )
             balance = services.ledger.balance(boot.demo_account_id) or 0
-            _banner(sys.stdout, url, boot.demo_key, balance, state_dir, bool(os.environ.get("OPENAI_API_KEY")))
+            _banner(
+                sys.stdout,
+                url,
+                boot.demo_key,
+                balance,
+                state_dir,
+                bool(os.environ.get("OPENAI_API_KEY")),
+                bool(os.environ.get("ANTHROPIC_API_KEY")),
+            )
             config = uvicorn.Config(
                 app,
                 loop="uvloop",

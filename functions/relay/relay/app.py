@@ -25,9 +25,11 @@ from tollway.upstream.client import UpstreamClient
 from relay.asgi import PathNormalizer, RequestIdMiddleware
 from relay.endpoints.chat import ChatCompletions
 from relay.endpoints.images import image_routes
+from relay.endpoints.messages import ChatOrClaude
 from relay.errors import http_exception_handler, tollway_error_handler, unexpected_error_handler
 from relay.mj import mj_routes
 from relay.pipeline import Pipeline
+from relay.routes.anthropic import anthropic_models, anthropic_routes
 from relay.routes.customer import customer_routes
 from relay.routes.openai_surface import SUFFIXES as SURFACE_SUFFIXES
 from relay.routes.openai_surface import openai_surface_routes
@@ -50,6 +52,10 @@ def openai_routes(pipeline: Pipeline) -> list[BaseRoute]:
     chat = ChatCompletions()
 
     async def chat_completions(request: Request) -> Response:
+        catalog = await pipeline.catalog(await pipeline.services())
+        if any(c.type == "anthropic" for c in catalog.channels):
+            # Some model is Claude-only: a chat request for it is converted (relay.endpoints.messages).
+            return await pipeline.handle(request, ChatOrClaude(chat, catalog, request.headers))
         return await pipeline.handle(request, chat)
 
     async def models(request: Request) -> Response:
@@ -57,6 +63,8 @@ def openai_routes(pipeline: Pipeline) -> list[BaseRoute]:
         context = await pipeline.authenticate(request, svc)
         catalog = await pipeline.catalog(svc)
         names = [m for m in catalog.models_for(context.group) if context.key.allows_model(m)]
+        if "anthropic-version" in request.headers:
+            return anthropic_models(request, catalog, names)
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "tollway"} for m in names]
         return _json({"object": "list", "data": data})
 
@@ -105,6 +113,7 @@ def create_app(
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *openai_routes(pipeline),
+        *anthropic_routes(pipeline),  # /v1/messages, count_tokens, Claude Code's probes and telemetry
         *image_routes(pipeline, settings),
         *redeem_routes(pipeline),
         *openai_surface_routes(pipeline, settings, client),
@@ -123,9 +132,9 @@ def create_app(
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
                 allow_headers=["*"],
-                expose_headers=["X-Request-Id"],
+                expose_headers=["X-Request-Id", "request-id"],
                 max_age=600,
             ),
             Middleware(PathNormalizer, known=known, suffixes=suffixes),

@@ -27,7 +27,7 @@ def request_id_of(scope: Scope) -> str:
 
 
 class RequestIdMiddleware:
-    """Every response carries ``X-Request-Id`` (the id its usage record is filed under)."""
+    """Every response carries ``X-Request-Id`` and ``request-id`` (the id its usage record is filed under)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -42,6 +42,7 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", rid))
+                headers.append((b"request-id", rid))  # Anthropic's name for it; its SDKs expose this one
                 message["headers"] = headers
             await send(message)
 

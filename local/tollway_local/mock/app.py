@@ -31,6 +31,7 @@ from tollway_local.mock.errors import (
     missing_key,
     wrong_key,
 )
+from tollway_local.mock.endpoints.messages import check_anthropic_headers
 from tollway_local.mock.faults import (
     Faults,
     UnknownFaultError,
@@ -116,12 +117,16 @@ class MockDispatcher:
         if endpoint is None:
             raise MockHTTPError(404, f"Invalid URL ({method} {record.path})")
         record.endpoint = endpoint.suffix
+        record.dialect = _dialect(endpoint, headers)
         if method not in endpoint.methods:
             raise MockHTTPError(405, f"Invalid method for URL ({method} {record.path})")
-        _check_auth(headers, self.config)
+        if record.dialect == "anthropic":
+            check_anthropic_headers(headers, self.config, versioned=endpoint.dialect == "anthropic")
+        else:
+            _check_auth(headers, self.config)
         raw_body = await _read_body(receive)
         body = self._parse_body(endpoint, raw_body, record)
-        faults = _faults(endpoint, record.path, headers, body)
+        faults = _faults(endpoint, record.path, headers, body, self.config)
         record.faults = faults.modes
         req = MockRequest(
             scope=scope,
@@ -144,7 +149,7 @@ class MockDispatcher:
                 return _client_gone(record)
             raise MockHTTPError(504, "mock upstream: timeout fault reached its cap", "server_error", "timeout")
         if faults.error:
-            raise fault_error(faults.error)
+            raise fault_error(faults.error, record.dialect)
         return await endpoint.handler(req)
 
     def _parse_body(self, endpoint: Endpoint, raw_body: bytes, record: RequestRecord) -> object:
@@ -165,6 +170,12 @@ class MockDispatcher:
 def _client_gone(record: RequestRecord) -> ASGIApp:
     record.outcome = "client_disconnected"
     return _nothing
+
+
+def _dialect(endpoint: Endpoint, headers: dict[str, str]) -> str:
+    if endpoint.dialect == "auto":
+        return "anthropic" if "anthropic-version" in headers else "openai"
+    return endpoint.dialect
 
 
 def _check_auth(headers: dict[str, str], config: MockConfig) -> None:
@@ -188,8 +199,9 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def _faults(endpoint: Endpoint, path: str, headers: dict[str, str], body: object) -> Faults:
-    specs = specs_from_path(path)
+def _faults(endpoint: Endpoint, path: str, headers: dict[str, str], body: object, config: MockConfig) -> Faults:
+    specs = list(config.faults)
+    specs += specs_from_path(path)
     specs += split_specs(headers.get("x-mock-fault", ""))
     if endpoint.fault_texts is not None and body is not None:
         specs += specs_from_texts(endpoint.fault_texts(body))

@@ -21,6 +21,14 @@ Optional hooks an endpoint may define (the pipeline looks them up with ``getattr
   terminal events), so state a follow-up request needs is stored first. Errors are logged, never raised.
 - ``render(prepared, parsed, raw) -> tuple[bytes, str]`` — json mode: the body and media type the
   client gets (default: the upstream's JSON as it came).
+- ``priced_as: str`` — the name the model's price entry must list in ``endpoints`` (default ``name``;
+  e.g. Claude's Messages served by a GPT model is priced as chat completions).
+- ``local_answer(prepared) -> bytes | None`` — json mode: an answer tollway gives itself instead of
+  calling upstream (e.g. a token count estimated when no Anthropic channel can count).
+
+A stream meter may define ``tail() -> bytes`` (what ends the client's stream when the upstream ended
+after its usage but without its terminator; default ``data: [DONE]``) and ``broken(message, error) ->
+bytes`` (how the client learns the upstream broke; default an OpenAI error event).
 """
 
 from __future__ import annotations
@@ -98,6 +106,7 @@ class RequestBody:
 class UpstreamBody:
     content: bytes
     content_type: str = "application/json"
+    headers: dict[str, str] | None = None  # protocol headers forwarded unchanged (e.g. anthropic-beta)
 
 
 @dataclass
@@ -119,6 +128,8 @@ class Prepared:
     form: Form | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # whatever else an endpoint needs later
     channel_ids: tuple[str, ...] | None = None  # only these channels may serve it (None: any that serves the model)
+    affinity: str | None = None  # a conversation key: channels in its sticky (rendezvous) order, not at random
+    format: str | None = None  # "native" | "converted", for the usage record
 
 
 class StreamMeter(Protocol):

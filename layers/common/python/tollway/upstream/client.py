@@ -19,17 +19,36 @@ from tollway.settings import Settings
 if TYPE_CHECKING:
     from tollway.bedrock.transport import BedrockTransport
 
-__all__ = ["UpstreamClient", "UpstreamResponse", "build_request_target"]
+__all__ = ["ANTHROPIC_VERSION", "UpstreamClient", "UpstreamResponse", "build_request_target"]
+
+
+#: Anthropic's API version header when the client sent none (still the only version value).
+ANTHROPIC_VERSION = "2023-06-01"
 
 
 def build_request_target(
-    channel: Channel, path: str, upstream_model: str, secret: str | None, content_type: str = "application/json"
+    channel: Channel,
+    path: str,
+    upstream_model: str,
+    secret: str | None,
+    content_type: str = "application/json",
+    protocol_headers: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """The URL and headers of a call to ``path`` (e.g. ``/chat/completions``, possibly with a query) on a
-    channel."""
+    channel. ``protocol_headers`` are the client's protocol headers an endpoint forwards unchanged
+    (``anthropic-version``, ``anthropic-beta``) — never the client's credentials."""
     headers: dict[str, str] = {"content-type": content_type, "accept-encoding": "identity"}
     base = channel.base_url.rstrip("/")
-    if channel.type == "azure":
+    if channel.type == "anthropic":
+        # Anthropic bases are the host root (the SDK appends /v1/messages); a base given with /v1 works too.
+        if base.endswith("/v1") and path.startswith("/v1/"):
+            base = base[: -len("/v1")]
+        url = base + path
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+        headers.update(protocol_headers or {})
+        if secret:
+            headers["x-api-key"] = secret
+    elif channel.type == "azure":
         url = _azure_url(channel, base, path, upstream_model)
         if secret:
             headers["api-key"] = secret
@@ -125,6 +144,7 @@ class UpstreamClient:
         secret: str | None,
         body: bytes,
         content_type: str = "application/json",
+        protocol_headers: dict[str, str] | None = None,
     ) -> UpstreamResponse:
         """POST ``body`` to the channel and return once the status line and headers arrived.
 
@@ -132,8 +152,8 @@ class UpstreamClient:
             httpx2.TimeoutException, httpx2.TransportError: the connection failed before an answer.
         """
         if channel.type == "bedrock":
-            return await self._bedrock_transport().open(channel, path, upstream_model, body)
-        url, headers = build_request_target(channel, path, upstream_model, secret, content_type)
+            return await self._bedrock_transport().open(channel, path, upstream_model, body, protocol_headers)
+        url, headers = build_request_target(channel, path, upstream_model, secret, content_type, protocol_headers)
         return await self.send(channel, url, headers, body)
 
     async def send(self, channel: Channel, url: str, headers: dict[str, str], body: bytes) -> UpstreamResponse:

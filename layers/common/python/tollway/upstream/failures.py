@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from tollway.errors import RateLimited, TollwayError, UpstreamFailed, UpstreamRejected, UpstreamTimeout
+from tollway.errors import Overloaded, RateLimited, TollwayError, UpstreamFailed, UpstreamRejected, UpstreamTimeout
 
 __all__ = ["Failure", "FailureKind", "classify_response", "classify_transport_error", "scrub"]
 
@@ -76,7 +76,7 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Fail
             disable_reason="upstream rejected the channel key (401)",
             evict_secret=True,
         )
-    if status == 402 or (status == 429 and "insufficient_quota" in (code, etype)):
+    if status == 402 or (status == 429 and "insufficient_quota" in (code, etype)) or _out_of_credit(status, error):
         return Failure(FailureKind.RETRYABLE, generic, status, disable_reason="upstream account out of credit")
     if status == 429:
         retry_after = headers.get("retry-after")
@@ -85,6 +85,11 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Fail
             headers={"Retry-After": retry_after} if retry_after else {},
         )
         return Failure(FailureKind.RETRYABLE, rl, status, rate_limited=True)
+    if status == 403 and etype == "permission_error":
+        # Anthropic's answer for a key that may not use the API at all: the channel is unusable.
+        return Failure(FailureKind.RETRYABLE, generic, status, disable_reason="upstream refused the channel key (403)")
+    if status == 529:
+        return Failure(FailureKind.RETRYABLE, Overloaded("The upstream is overloaded; retry later."), status)
     if status in (403, 404, 408, 409) or status >= 500:
         if status == 408 or status == 504:
             return Failure(FailureKind.RETRYABLE, UpstreamTimeout("The upstream service timed out."), status)
@@ -92,6 +97,11 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Fail
             return Failure(FailureKind.RETRYABLE, _passthrough(status, error), status)
         return Failure(FailureKind.RETRYABLE, generic, status)
     return Failure(FailureKind.TERMINAL, _passthrough(status, error), status)
+
+
+def _out_of_credit(status: int, error: dict[str, Any]) -> bool:
+    """Anthropic reports an exhausted prepaid balance as a 400 whose message names the credit balance."""
+    return status == 400 and "credit balance is too low" in str(error.get("message") or "").lower()
 
 
 def _passthrough(status: int, error: dict[str, Any]) -> UpstreamRejected:

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 class AddChannel(Args):
     name: str = Field(min_length=1, max_length=200)
-    type: Literal["openai", "azure", "mock", "bedrock"] = "openai"
+    type: Literal["openai", "azure", "mock", "anthropic", "bedrock"] = "openai"
     base_url: HttpUrl | None = Field(default=None, description="Required, except for bedrock (from its region).")
     api_key: SecretStr | None = Field(default=None, description="Stored in the secret store, never shown again.")
     models: list[str] = Field(min_length=1)
