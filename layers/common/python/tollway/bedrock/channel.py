@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["bedrock_settings_problem", "default_base_url", "is_bedrock_model_id"]
+from tollway.bedrock.invoke import is_claude
+from tollway.config.model import Channel
+
+__all__ = ["bedrock_claude", "bedrock_settings_problem", "default_base_url", "is_bedrock_model_id"]
 
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -15,6 +18,12 @@ _MODEL_ID = re.compile(
     r"^(?:(?:us|us-gov|eu|apac|jp|au|ca|global)\.)?"
     r"(?:anthropic|amazon|meta|mistral|deepseek|cohere|ai21|writer|qwen|openai|twelvelabs|stability)\.[\w.:-]+$"
 )
+
+
+def bedrock_claude(channel: Channel, model: str) -> bool:
+    """A Bedrock channel that serves ``model`` with Claude: it takes Anthropic's Messages body natively
+    (OpenAI chat requests for it are converted to Messages first, like for an Anthropic channel)."""
+    return channel.type == "bedrock" and is_claude(channel.upstream_model(model))
 
 
 def is_bedrock_model_id(name: str) -> bool:

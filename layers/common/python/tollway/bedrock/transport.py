@@ -79,7 +79,7 @@ class BedrockTransport:
             httpx2.TimeoutException, httpx2.TransportError: the connection failed.
         """
         request = orjson.loads(body)
-        route = path.split("?", 1)[0]
+        route = path.split("?", 1)[0].removeprefix("/v1")  # Anthropic-format paths carry /v1
         stream = bool(request.get("stream"))
         if route == "/messages":
             if not is_claude(upstream_model):
