@@ -160,12 +160,13 @@ def test_a_cut_stream_is_a_broken_upstream_and_costs_nothing(
     bedrock_channel(stack, mock)
     who = stack.customer()
     received: list[str] = []
-    with (
-        pytest.raises(anthropic.APIError),
-        sdk_factory(who.key).messages.stream(**body("[[fault:cut]] count")) as stream,
-    ):
-        for text in stream.text_stream:
-            received.append(text)
+
+    def read() -> None:
+        with sdk_factory(who.key).messages.stream(**body("[[fault:cut]] count")) as stream:
+            received.extend(stream.text_stream)
+
+    with pytest.raises(anthropic.APIError):
+        read()
     assert received  # chunks were forwarded as they came, before the cut
     (record,) = stack.wait_records(who.account_id, 1)
     assert record["error_code"] == "upstream_stream_broken" and record["charge"] == 0
