@@ -8,8 +8,8 @@ checked: the mock does not know the secret). Streams are AWS event-stream frames
 Claude's last event carries ``amazon-bedrock-invocationMetrics``, ConverseStream ends with
 ``metadata`` usage. Errors are AWS-shaped: ``x-amzn-ErrorType`` and ``{"message": …}``.
 
-Answers are deterministic: the mock vocabulary seeded by the request body, ``min(max tokens, the
-configured default)`` output tokens, one prompt token per word. Claude ``cache_control`` works like a
+Answers are deterministic: the mock vocabulary seeded by the request body, ``[[len=N]]`` (default 24)
+output tokens capped by the request's max tokens, one prompt token per word. Claude ``cache_control`` works like a
 real prompt cache keyed by the signing access key: the prefix up to the last marked block is written
 on first sight (5-minute or 1-hour by its ``ttl``) and read afterwards. With ``tools`` offered and a
 user turn last, the model calls the first tool; after a tool result it answers in text.
@@ -184,9 +184,15 @@ def _chunk(event: dict[str, Any]) -> bytes:
     return _event("chunk", {"bytes": base64.b64encode(orjson.dumps(event)).decode()})
 
 
+_LEN = re.compile(r"\[\[len=(\d{1,5})\]\]")
+
+
 def _plan(body: dict[str, Any], limit: Any) -> tuple[list[str], int]:
-    count = limit if isinstance(limit, int) and limit > 0 else 16
-    count = min(count, 24)
+    """The answer's words: ``[[len=N]]`` in the prompt asks for N, else 24; never above the limit."""
+    asked = [int(n) for t in _texts(body.get("messages")) for n in _LEN.findall(t)]
+    count = asked[-1] if asked else 24
+    if isinstance(limit, int) and limit > 0:
+        count = min(count, limit)
     seed = int.from_bytes(hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).digest()[:8], "big")
     return [VOCABULARY[i] for i in token_ids(seed, 0, count)], count
 

@@ -97,11 +97,19 @@ def _parse_headers(data: bytes) -> dict[str, HeaderValue]:
     return headers
 
 
+_HEADER_CACHE_SIZE = 32
+
+
 class EventStreamDecoder:
-    """Feed network chunks of any size; get whole, checked frames back in order."""
+    """Feed network chunks of any size; get whole, checked frames back in order.
+
+    A stream repeats a handful of header blocks (``:event-type: chunk`` …) on every frame, so parsed
+    headers are kept per decoder by their bytes (a few entries; frames share the dict: read only).
+    """
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._headers: dict[bytes, dict[str, HeaderValue]] = {}
 
     @property
     def pending(self) -> int:
@@ -134,7 +142,12 @@ class EventStreamDecoder:
             if zlib.crc32(buf[offset + 8 : end], prelude_crc) != message_crc:
                 raise EventStreamError("message checksum mismatch")
             start = offset + _PRELUDE_LEN
-            headers = _parse_headers(bytes(buf[start : start + headers_len]))
+            raw_headers = bytes(buf[start : start + headers_len])
+            headers = self._headers.get(raw_headers)
+            if headers is None:
+                headers = _parse_headers(raw_headers)
+                if len(self._headers) < _HEADER_CACHE_SIZE:
+                    self._headers[raw_headers] = headers
             payload = bytes(buf[start + headers_len : end])
             frames.append(Frame(headers, payload))
             offset += total
