@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
             who = stack.customer(credit_usd="500.00")
             pid = stack.process.pid if stack.process else 0
             per_round = max(args.streams // args.rounds, 1)
-            for lane, model in LANES.items():  # warm-up: imports, pools, credentials, caches
+            for model in LANES.values():  # warm-up: imports, pools, credentials, caches
                 asyncio.run(_streams(stack.url, who.key, model, 20, args.concurrency, args.tokens))
             cpu_ms: dict[str, list[float]] = {lane: [] for lane in LANES}
             wall: dict[str, float] = dict.fromkeys(LANES, 0.0)
