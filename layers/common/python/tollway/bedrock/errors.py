@@ -1,4 +1,4 @@
-"""What a Bedrock error means for routing: fail over, disable the channel, or tell the client.
+"""Bedrock's named errors and what each means for routing (``tollway.upstream.failures`` applies it).
 
 Bedrock names its errors (``x-amzn-ErrorType`` on an HTTP answer, ``:exception-type`` on a stream
 frame); the HTTP status alone is ambiguous (``ServiceQuotaExceededException`` is a 400, like a
@@ -18,14 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from tollway.errors import RateLimited, UpstreamFailed, UpstreamRejected, UpstreamTimeout
-from tollway.upstream.failures import Failure, FailureKind, scrub
 
-__all__ = ["classify_bedrock", "error_name", "error_status"]
+__all__ = ["DISABLE", "RATE_LIMITED", "RETRY", "TIMEOUT", "error_message", "error_name", "error_status"]
 
-_RATE = {"throttlingexception", "servicequotaexceededexception"}
+RATE_LIMITED = {"throttlingexception", "servicequotaexceededexception"}
 # Refused credentials or signatures: nothing changes until an operator acts.
-_DISABLE = {
+DISABLE = {
     "accessdeniedexception",
     "unrecognizedclientexception",
     "expiredtokenexception",
@@ -33,8 +31,8 @@ _DISABLE = {
     "invalidsignatureexception",
     "missingauthenticationtokenexception",
 }
-_TIMEOUT = {"modeltimeoutexception"}
-_RETRY = {
+TIMEOUT = {"modeltimeoutexception"}
+RETRY = {
     "modelnotreadyexception",
     "internalserverexception",
     "serviceunavailableexception",
@@ -80,35 +78,6 @@ def _json(body: bytes) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _message(body: bytes) -> str:
+def error_message(body: bytes) -> str:
     parsed = _json(body)
     return str(parsed.get("message") or parsed.get("Message") or "")
-
-
-def classify_bedrock(status: int, name: str, body: bytes, headers: dict[str, str]) -> Failure:
-    """Classify a Bedrock error answer (``body`` its first bytes, ``{"message": …}``)."""
-    key = name.lower()
-    generic = UpstreamFailed(f"The upstream service failed (HTTP {status}).")
-    if key in _RATE:
-        retry_after = headers.get("retry-after")
-        rl = RateLimited(
-            "Every upstream channel is rate limited; retry later.",
-            headers={"Retry-After": retry_after} if retry_after else {},
-        )
-        return Failure(FailureKind.RETRYABLE, rl, status, rate_limited=True)
-    if key in _DISABLE:
-        reason = f"Bedrock {name}: {scrub(_message(body), 200)}".rstrip(": ")
-        return Failure(FailureKind.RETRYABLE, generic, status, disable_reason=reason)
-    if key in _TIMEOUT:
-        return Failure(FailureKind.RETRYABLE, UpstreamTimeout("The upstream service timed out."), status)
-    if key in _RETRY or status >= 500 or status == 429:
-        return Failure(FailureKind.RETRYABLE, generic, status)
-    message = scrub(_message(body) or f"The upstream rejected the request (HTTP {status}).")
-    rejected = UpstreamRejected(
-        message,
-        status_code=400 if key == "validationexception" or not 400 <= status < 500 else status,
-        error_type="invalid_request_error",
-        code=None,
-        param=None,
-    )
-    return Failure(FailureKind.TERMINAL, rejected, status)

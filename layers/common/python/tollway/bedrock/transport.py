@@ -32,8 +32,8 @@ from tollway.bedrock.invoke import DEFAULT_BETA_FLAGS, InvokeStreamTranslator, b
 from tollway.bedrock.signing import CredentialCache, Identity, sign_request
 from tollway.config.model import Channel
 from tollway.errors import InvalidRequest
-from tollway.upstream.client import UpstreamResponse
 from tollway.upstream.failures import scrub
+from tollway.upstream.response import UpstreamResponse
 
 __all__ = ["BedrockTransport", "Send", "bedrock_base_url"]
 

@@ -7,17 +7,15 @@ shared/reference/python-relay-floor.md), which the local stack and any multi-con
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx2
 
+from tollway.bedrock.transport import BedrockTransport
 from tollway.config.model import Channel
 from tollway.settings import Settings
-
-if TYPE_CHECKING:
-    from tollway.bedrock.transport import BedrockTransport
+from tollway.upstream.response import UpstreamResponse
 
 __all__ = ["ANTHROPIC_VERSION", "UpstreamClient", "UpstreamResponse", "build_request_target"]
 
@@ -85,38 +83,6 @@ def _azure_url(channel: Channel, base: str, path: str, deployment: str) -> str:
         params.append(urlencode({"api-version": version}))
         url = f"{base}/openai/deployments/{quote(deployment, safe='-_.')}{route}"
     return url + ("?" + "&".join(params) if params else "")
-
-
-class UpstreamResponse:
-    """An open upstream response (its body not yet read)."""
-
-    def __init__(self, response: httpx2.Response) -> None:
-        self._r = response
-
-    @property
-    def status(self) -> int:
-        return self._r.status_code
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {k.lower(): v for k, v in self._r.headers.items()}
-
-    def aiter_raw(self) -> AsyncIterator[bytes]:
-        return self._r.aiter_raw()
-
-    async def read_limited(self, limit: int) -> bytes:
-        """Up to ``limit`` bytes of the body (the rest is dropped with the connection)."""
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in self._r.aiter_raw():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= limit:
-                break
-        return b"".join(chunks)[:limit]
-
-    async def aclose(self) -> None:
-        await self._r.aclose()
 
 
 class UpstreamClient:
