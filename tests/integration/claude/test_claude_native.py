@@ -4,6 +4,7 @@ models, and each charge checked to the micro-USD."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anthropic
@@ -157,3 +158,34 @@ def test_claude_code_probes_and_telemetry(stack: LocalStack) -> None:
         assert http.head(f"{stack.url}/api/hello").status_code == 200
         dropped = http.post(f"{stack.url}/api/event_logging/batch", json={"events": [{"x": 1}]})
     assert dropped.status_code == 204
+
+
+def test_count_tokens_is_rate_limited_like_any_call(stack: LocalStack, mock: MockServer, sdk_factory: Any) -> None:
+    stack.channel(["t-claude"], mock.url, type="anthropic")
+    who = stack.customer(rpm=2)
+    if time.time() % 60 > 50:  # the three calls must fall in one fixed one-minute window
+        time.sleep(61 - time.time() % 60)
+    client = sdk_factory(who.key)
+    body = {"model": "t-claude", "messages": [{"role": "user", "content": "count"}]}
+    client.messages.count_tokens(**body)
+    client.messages.count_tokens(**body)
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        client.messages.count_tokens(**body)
+    assert limited.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert 1 <= int(limited.value.response.headers["retry-after"]) <= 60
+
+
+def test_count_tokens_is_estimated_without_an_anthropic_channel(
+    stack: LocalStack, mock: MockServer, sdk_factory: Any
+) -> None:
+    stack.channel(["t-gpt-via-messages"], mock.base_url)
+    who = stack.customer()
+    before = len(mock.stats()["requests_log"])
+    words = "one two three four five six seven eight " * 10
+    counted = sdk_factory(who.key).messages.count_tokens(
+        model="t-gpt-via-messages", messages=[{"role": "user", "content": words}]
+    )
+    assert 80 <= counted.input_tokens <= 200  # ≈4 characters a token
+    assert len(mock.stats()["requests_log"]) == before  # no upstream call
+    (record,) = stack.wait_records(who.account_id, 1)
+    assert record["charge"] == 0

@@ -260,7 +260,6 @@ class CountTokens:
     none serves the model. Never charged; it still passes the key's guards (rate limits) and is recorded."""
 
     name = "messages.count_tokens"
-    priced_as = "messages"
     upstream_path = "/v1/messages/count_tokens"
     body_kind: BodyKind = "json"
     #: Fields of a create request that count_tokens does not take.
@@ -278,10 +277,13 @@ class CountTokens:
     def __init__(self, catalog: Catalog, headers: Mapping[str, str]) -> None:
         self._catalog = catalog
         self._headers = protocol_headers(headers)
+        self.priced_as = "messages"
 
     def prepare(self, body: RequestBody) -> Prepared:
         data, model, messages = _validated(body)
         claude, _ = _serving(self._catalog, model)
+        if not claude:
+            self.priced_as = "chat.completions"  # a GPT model counted for an Anthropic-format client
         prepared = Prepared(
             model=model,
             stream=False,

@@ -25,8 +25,8 @@ _FINISH = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
-_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use"}
-_STOP["content_filter"] = "refusal"
+# "tool_calls" without any tool call is not a tool turn: a client would wait for tool_use blocks.
+_STOP = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal"}
 
 
 def finish_reason_of(stop_reason: Any) -> str:
@@ -35,7 +35,7 @@ def finish_reason_of(stop_reason: Any) -> str:
 
 
 def stop_reason_of(finish_reason: Any, *, used_tools: bool) -> str:
-    """OpenAI ``finish_reason`` → Claude ``stop_reason``; any emitted tool call makes it ``tool_use``."""
+    """OpenAI ``finish_reason`` → Claude ``stop_reason``: ``tool_use`` exactly when a tool call was emitted."""
     if used_tools:
         return "tool_use"
     return _STOP.get(str(finish_reason), "end_turn")

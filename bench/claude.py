@@ -1,0 +1,231 @@
+"""`python -m bench.claude [--cells 1:40,16:320] [--tokens 40] [--pace 200] [--out PATH]` — relay CPU per
+Claude stream beside the OpenAI stream's.
+
+Brings up the emulator, the mock upstream (its own process, speaking OpenAI and Anthropic) and the relay
+as Lambda runs it (uvicorn, uvloop, httptools, pinned to its own core), seeds one account and key, an
+OpenAI-dialect channel serving `gpt-5.4-mini` and an `anthropic` channel serving `claude-sonnet-5-5`,
+then streams 40-chunk answers (`[[len=40]]`, paced like the main benchmark) in four cells:
+
+- `openai`: chat completions, natively (the reference);
+- `claude native`: Messages to the Anthropic channel, events forwarded as they come;
+- `chat→claude`: chat completions for the Claude model (converted both ways);
+- `messages→openai`: Messages for the GPT model (converted both ways).
+
+Per cell: relay CPU seconds (utime + stime from /proc, settle writes included) per stream, measured
+after a warm-up and once the relay is idle again, and every answer checked (status, terminator, 40
+tokens). Prints a table; writes `bench/results/claude-<UTC time>.json` (or `--out`). Figures are
+printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import orjson
+from tollway.admin.commands import load as load_commands
+from tollway.admin.registry import AdminContext
+from tollway.services import Services
+from tollway.settings import Settings
+from tollway_local.emulator import EmulatorProcess
+from tollway_local.mock import MockConfig, MockProcess
+
+from bench.load import LoadClient, Sample, Target
+from bench.procs import RelayProcess, cpu_seconds
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+GPT, CLAUDE = "gpt-5.4-mini", "claude-sonnet-5-5"
+DUMMY_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+#: cell name → (path, model, body format)
+CELLS: dict[str, tuple[str, str, str]] = {
+    "openai": ("/v1/chat/completions", GPT, "chat"),
+    "claude native": ("/v1/messages", CLAUDE, "messages"),
+    "chat→claude": ("/v1/chat/completions", CLAUDE, "chat"),
+    "messages→openai": ("/v1/messages", GPT, "messages"),
+}
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _admin(services: Services, command: str, args: dict[str, Any]) -> Any:
+    envelope = load_commands().dispatch(command, args, AdminContext(services=services, actor="bench"))
+    if not envelope.get("ok"):
+        raise RuntimeError(f"admin {command} failed: {envelope.get('error')}")
+    return envelope["result"]
+
+
+def _seed(endpoint: str, mock_url: str, pace: dict[str, str]) -> str:
+    services = Services.on_aws(Settings(aws_endpoint_url=endpoint))
+    account = _admin(services, "account.create", {"name": "bench claude", "credit_usd": "1000000"})
+    key = _admin(services, "key.create", {"account_id": account["account_id"], "name": "bench claude"})
+    for name, kind, base, model in (
+        ("openai", "mock", mock_url + "/v1", GPT),
+        ("claude", "anthropic", mock_url, CLAUDE),
+    ):
+        channel = {
+            "name": f"bench {name}",
+            "type": kind,
+            "base_url": base,
+            "api_key": "k",
+            "models": [model],
+            "headers": pace,
+        }
+        _admin(services, "channel.add", channel)
+    return str(key["key"])
+
+
+def payload(model: str, form: str, tokens: int) -> bytes:
+    text = f"Write a short answer for the benchmark. [[len={tokens}]]"
+    body: dict[str, Any] = {"model": model, "stream": True, "messages": [{"role": "user", "content": text}]}
+    if form == "messages":
+        body["max_tokens"] = 1000
+    else:
+        body["stream_options"] = {"include_usage": True}
+    return orjson.dumps(body)
+
+
+def problem(sample: Sample, form: str, tokens: int) -> str | None:
+    """Why a stream is wrong (None: right): status 200, its terminator, `tokens` content deltas."""
+    if sample.error or sample.status != 200:
+        return sample.error or f"HTTP {sample.status}"
+    raw = b"".join(c for _, c in sample.chunks)
+    if form == "messages":
+        ends = raw.rstrip().endswith(b'data: {"type":"message_stop"}')
+        deltas = raw.count(b'"type":"text_delta"')
+    else:
+        ends = raw.rstrip().endswith(b"data: [DONE]")
+        deltas = raw.count(b'"delta":{"content":"') - raw.count(b'"delta":{"content":""')
+    if not ends:
+        return "stream did not end properly"
+    return None if deltas == tokens else f"{deltas} content deltas, expected {tokens}"
+
+
+def _idle_cpu(pid: int, quiet_s: float = 0.3, timeout_s: float = 15.0) -> float:
+    """The relay's CPU seconds once it stopped using CPU (settles finish after the streams)."""
+    last = cpu_seconds(pid)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = cpu_seconds(pid)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def measure(cells: list[tuple[int, int]], tokens: int, pace: float, workdir: Path) -> dict[str, Any]:
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        os.environ.pop(name, None)
+    os.environ.update(DUMMY_AWS)
+    two_cores = (os.cpu_count() or 1) >= 2
+    relay_cpu, shared_cpu = (1, 0) if two_cores else (None, None)
+    shared = None if shared_cpu is None else [shared_cpu]
+    out: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+        emulator = stack.enter_context(
+            EmulatorProcess(
+                workdir / "state", ROOT / "template.yaml", cpu=shared_cpu, extra_args=("--snapshot-interval", "100000")
+            )
+        )
+        mock = stack.enter_context(MockProcess(MockConfig(latency_ms=20.0, tokens_per_s=0.0, log_size=8), cpus=shared))
+        key = _seed(emulator.endpoint, mock.url, {"x-mock-tokens-per-s": f"{pace:g}"})
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLWAY_")}
+        env.update(TOLLWAY_AWS_ENDPOINT_URL=emulator.endpoint, PYTHONUNBUFFERED="1")
+        relay = RelayProcess(env, cpu=relay_cpu, log_path=workdir / "relay.log").start()
+        stack.callback(relay.stop)
+        runner = stack.enter_context(asyncio.Runner())
+        headers = {
+            "authorization": f"Bearer {key}",
+            "content-type": "application/json",
+            "anthropic-version": "2023-06-01",
+        }
+        for concurrency, count in cells:
+            for name, (path, model, form) in CELLS.items():
+                target = Target("relay", relay.url + path, headers)
+                body = payload(model, form, tokens)
+                client = LoadClient(concurrency)
+                try:
+                    runner.run(client.run(target, body, stream=True, count=concurrency * 2))  # warm-up
+                    before = _idle_cpu(relay.pid)
+                    started = time.perf_counter()
+                    samples = runner.run(client.run(target, body, stream=True, count=count))
+                    wall = time.perf_counter() - started
+                    after = _idle_cpu(relay.pid)
+                finally:
+                    runner.run(client.aclose())
+                problems = [p for s in samples if (p := problem(s, form, tokens))]
+                cell = {
+                    "cell": name,
+                    "concurrency": concurrency,
+                    "requests": count,
+                    "errors": len(problems),
+                    "error_examples": problems[:3],
+                    "relay_cpu_ms_per_stream": (after - before) * 1000 / count,
+                    "streams_per_s": count / wall,
+                }
+                out.append(cell)
+                _say(
+                    f"C={concurrency:<3} {name:16} relay CPU {cell['relay_cpu_ms_per_stream']:.2f} ms/stream"
+                    + (f"  ERRORS {len(problems)}: {problems[:1]}" if problems else "")
+                )
+    return {"tokens": tokens, "pace_tokens_per_s": pace, "pinned": two_cores, "cells": out}
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = ["| C | cell | relay CPU ms/stream | vs openai | streams/s | errors |", "|---|---|---|---|---|---|"]
+    reference = {c["concurrency"]: c["relay_cpu_ms_per_stream"] for c in result["cells"] if c["cell"] == "openai"}
+    for c in result["cells"]:
+        ratio = c["relay_cpu_ms_per_stream"] / reference[c["concurrency"]] - 1
+        lines.append(
+            f"| {c['concurrency']} | {c['cell']} | {c['relay_cpu_ms_per_stream']:.2f} | {ratio:+.0%} | "
+            f"{c['streams_per_s']:.1f} | {c['errors']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.claude", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cells", default="1:40,16:320", help="CONCURRENCY:STREAMS,... (default 1:40,16:320)")
+    parser.add_argument("--tokens", type=int, default=40, help="content chunks per stream (default 40)")
+    parser.add_argument("--pace", type=float, default=200.0, help="upstream tokens per second (default 200)")
+    parser.add_argument("--out", type=Path, help="results JSON (default bench/results/claude-<UTC time>.json)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    ns = parser.parse_args(argv)
+    cells = [(int(c), int(n)) for c, _, n in (part.partition(":") for part in ns.cells.split(","))]
+    workdir = Path(tempfile.mkdtemp(prefix="tollway-bench-claude-"))
+    try:
+        result = measure(cells, ns.tokens, ns.pace, workdir)
+    finally:
+        if ns.keep:
+            _say(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    result["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    out = ns.out or RESULTS / f"claude-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(render(result))
+    _say(f"results: {out}")
+    return 1 if any(c["errors"] for c in result["cells"]) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
