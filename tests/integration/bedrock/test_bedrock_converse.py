@@ -157,3 +157,14 @@ def test_a_cut_converse_stream_is_broken_not_free(stack: LocalStack, mock: MockS
         list(stream)
     (record,) = stack.wait_records(who.account_id, 1)
     assert record["status"] != "ok"
+
+
+def test_channel_test_signs_a_converse_call(stack: LocalStack, mock: MockServer) -> None:
+    ok = bedrock_channel(stack, mock)
+    result = stack.admin("channel.test", channel_id=ok)
+    assert result["ok"] is True and result["status"] == 200 and result["reply"]
+    sent = mock.stats()["requests_log"][-1]
+    assert sent["path"] == f"/model/{NOVA}/converse" and sent["headers"]["authorization"].startswith("AWS4-HMAC-SHA256")
+    denied = bedrock_channel(stack, mock, fault="access_denied")
+    failed = stack.admin("channel.test", channel_id=denied)
+    assert failed["ok"] is False and failed["status"] == 403 and "access to the model" in failed["error"]
