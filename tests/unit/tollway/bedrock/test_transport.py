@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import orjson
 import pytest
+from botocore.credentials import ReadOnlyCredentials
+from tollway.bedrock.eventstream import encode_frame
+from tollway.bedrock.signing import CredentialCache
+from tollway.bedrock.transport import BedrockTransport
 from tollway.config.model import Channel
 from tollway.errors import InvalidRequest
 from tollway.settings import Settings
 from tollway.sse import SSEParser
 from tollway.upstream.client import UpstreamClient
 from tollway.upstream.failures import classify_response
+from tollway.upstream.response import UpstreamResponse
 from tollway_local.mock import MockServer
 
+_CREDS = ReadOnlyCredentials("AKIDTEST", "secret", None)
 _CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 
@@ -116,3 +122,60 @@ def test_anthropic_format_to_a_non_claude_model_is_a_400(mock: MockServer) -> No
     body = {"model": "x", "max_tokens": 6, "messages": [{"role": "user", "content": "hi"}]}
     with pytest.raises(InvalidRequest):
         asyncio.run(_call(_channel(mock), "/messages", "amazon.nova-pro-v1:0", body))
+
+
+class _Trickle(UpstreamResponse):
+    """An upstream that hands out one frame per read and counts what it gave."""
+
+    def __init__(self, frames: list[bytes]) -> None:
+        self.frames = frames
+        self.given = 0
+
+    @property
+    def status(self) -> int:
+        return 200
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-amzn-requestid": "r1"}
+
+    async def _gen(self) -> AsyncIterator[bytes]:
+        for frame in self.frames:
+            self.given += 1
+            yield frame
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        return self._gen()
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_each_frame_is_forwarded_before_the_next_is_read() -> None:
+    words = ["one ", "two ", "three "]
+    frames = [encode_frame({":event-type": "messageStart", ":message-type": "event"}, b'{"role":"assistant"}')]
+    frames += [
+        encode_frame(
+            {":event-type": "contentBlockDelta", ":message-type": "event"},
+            orjson.dumps({"contentBlockIndex": 0, "delta": {"text": w}}),
+        )
+        for w in words
+    ]
+    upstream = _Trickle(frames)
+
+    async def send(*_: Any) -> UpstreamResponse:
+        return upstream
+
+    async def run() -> list[tuple[int, bytes]]:
+        transport = BedrockTransport(send, CredentialCache(base=lambda: (_CREDS, None)))
+        channel = Channel("bd", "bedrock", "bedrock", "https://bedrock.example", ("m",), has_key=False)
+        body = orjson.dumps(
+            {"model": "m", "stream": True, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+        )
+        response = await transport.open(channel, "/chat/completions", "amazon.nova-lite-v1:0", body)
+        return [(upstream.given, chunk) async for chunk in response.aiter_raw()]
+
+    seen = asyncio.run(run())
+    # Frame k's translation is out while the upstream has given k frames: nothing is held back.
+    assert [given for given, _ in seen] == [1, 2, 3, 4]
+    assert [orjson.loads(c[6:])["choices"][0]["delta"].get("content") for _, c in seen[1:]] == words
