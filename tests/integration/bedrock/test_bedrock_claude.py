@@ -184,3 +184,15 @@ def test_a_stream_without_final_usage_is_estimated_never_free(
     assert len(deltas) == 7
     (record,) = stack.wait_records(who.account_id, 1)
     assert record["usage_source"] == "estimated" and record["charge"] > 0
+
+
+def test_count_tokens_for_a_bedrock_only_model_is_estimated(
+    stack: LocalStack, mock: MockServer, sdk_factory: Any
+) -> None:
+    bedrock_channel(stack, mock)
+    who = stack.customer()
+    counted = sdk_factory(who.key).messages.count_tokens(
+        model=MODEL, messages=[{"role": "user", "content": "how many tokens is this"}]
+    )
+    assert counted.input_tokens > 0
+    assert not [r for r in mock.stats()["requests_log"] if "/model/" in r["path"]]  # no call to Bedrock

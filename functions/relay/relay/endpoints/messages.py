@@ -282,6 +282,9 @@ class CountTokens:
     def prepare(self, body: RequestBody) -> Prepared:
         data, model, messages = _validated(body)
         claude, _ = _serving(self._catalog, model)
+        # Bedrock channels take no count_tokens call here: with only those, tollway estimates.
+        anthropic = {c.channel_id for c in self._catalog.channels if c.type == "anthropic"}
+        claude = tuple(c for c in claude if c in anthropic)
         if not claude:
             self.priced_as = "chat.completions"  # a GPT model counted for an Anthropic-format client
         prepared = Prepared(
