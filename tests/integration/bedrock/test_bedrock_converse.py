@@ -168,3 +168,16 @@ def test_channel_test_signs_a_converse_call(stack: LocalStack, mock: MockServer)
     denied = bedrock_channel(stack, mock, fault="access_denied")
     failed = stack.admin("channel.test", channel_id=denied)
     assert failed["ok"] is False and failed["status"] == 403 and "access to the model" in failed["error"]
+
+
+def test_the_anthropic_sdk_reaches_a_non_claude_model_through_converse(stack: LocalStack, mock: MockServer) -> None:
+    import anthropic
+
+    bedrock_channel(stack, mock)
+    who = stack.customer()
+    with anthropic.Anthropic(base_url=stack.url, api_key=who.key, max_retries=0) as client:
+        message = client.messages.create(model="t-bedrock", max_tokens=6, messages=[{"role": "user", "content": "hi"}])
+    assert message.content[0].type == "text" and message.usage.output_tokens == 6
+    assert mock.stats()["requests_log"][-1]["path"] == f"/model/{NOVA}/converse"
+    (record,) = stack.wait_records(who.account_id, 1)
+    assert record["format"] == "converted" and record["charge"] == 1 + 6 * 4
