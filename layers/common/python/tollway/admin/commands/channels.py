@@ -145,6 +145,10 @@ def update_channel(args: UpdateChannel, context: AdminContext) -> dict[str, Any]
     if args.api_key is not None:
         changes["has_key"] = True
     updated = channel.replace(**changes, updated_at=context.clock_ms())
+    if updated.type == "bedrock":
+        problem = bedrock_settings_problem(updated.settings, args.api_key is not None)
+        if problem:
+            raise CommandError("invalid_args", problem)
     # Two stores, compensated: the new secret first; if the record cannot be written, the old secret
     # (or none) is put back, so the channel never runs with a key its record does not describe.
     name = channel_secret_name(svc.settings.secrets_prefix, channel.channel_id)
