@@ -196,3 +196,24 @@ def test_count_tokens_for_a_bedrock_only_model_is_estimated(
     )
     assert counted.input_tokens > 0
     assert not [r for r in mock.stats()["requests_log"] if "/model/" in r["path"]]  # no call to Bedrock
+
+
+def test_openai_tool_turns_reach_claude_on_bedrock_and_close(stack: LocalStack, mock: MockServer) -> None:
+    bedrock_channel(stack, mock)
+    who = stack.customer()
+    client = stack.client(who.key)
+    tools: Any = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    messages: Any = [{"role": "user", "content": "weather?"}]
+    first = client.chat.completions.create(model=MODEL, messages=messages, tools=tools, max_tokens=7)
+    (call,) = first.choices[0].message.tool_calls or []
+    assert first.choices[0].finish_reason == "tool_calls" and call.function.name == "get_weather"
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+    ]
+    chunks = list(
+        client.chat.completions.create(model=MODEL, messages=messages, tools=tools, max_tokens=7, stream=True)
+    )
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+    sent = mock.stats()["requests_log"][-1]["body"]["messages"]
+    assert sent[-1]["content"][0] == {"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}
