@@ -31,8 +31,12 @@ def error_response(error: TollwayError, request_id: str | None = None, request: 
 
 
 def wants_anthropic_shape(request: Request) -> bool:
-    """Anthropic's SDKs and Claude Code always send ``anthropic-version``; the Messages paths imply it."""
-    return "anthropic-version" in request.headers or "/messages" in request.url.path
+    """Anthropic's SDKs and Claude Code always send ``anthropic-version``; the Messages paths imply it
+    (not OpenAI's ``/threads/{id}/messages``, which is refused in OpenAI's shape)."""
+    if "anthropic-version" in request.headers:
+        return True
+    path = request.url.path.rstrip("/")
+    return path.endswith(("/messages", "/messages/count_tokens")) and "/threads/" not in path
 
 
 async def tollway_error_handler(request: Request, exc: Exception) -> Response:

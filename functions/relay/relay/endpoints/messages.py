@@ -41,6 +41,8 @@ _OPENAI_FORMAT = frozenset({"openai", "azure", "mock"})
 #: Input-token allowance of one image given by URL (Claude scales images to at most ≈1.15 MP, ≈1,600
 #: tokens; the high-resolution models of 2026 to ≈4,800): the body's bytes cannot bound it.
 IMAGE_URL_TOKENS = 5_000
+#: Anthropic's smallest thinking budget (``budget_tokens`` must also stay below ``max_tokens``).
+MIN_THINKING_BUDGET = 1024
 #: Web searches reserved for a search tool without ``max_uses``.
 DEFAULT_SEARCHES = 10
 
@@ -195,6 +197,11 @@ class Messages:
         limit = output_limit or prepared.requested_output
         if self._native:
             body = dict(prepared.body, model=upstream_model, max_tokens=limit)
+            thinking = body.get("thinking")
+            if isinstance(thinking, dict) and isinstance(thinking.get("budget_tokens"), int) and limit:
+                if thinking["budget_tokens"] >= limit > MIN_THINKING_BUDGET:
+                    # The balance clamped max_tokens: the thinking budget must stay below it.
+                    body["thinking"] = {**thinking, "budget_tokens": limit - 1}
             return UpstreamBody(orjson.dumps(body), headers=self._headers)
         chat = dict(prepared.extra["chat"], model=upstream_model)
         chat.pop("max_tokens", None)
@@ -277,6 +284,7 @@ class CountTokens:
     def __init__(self, catalog: Catalog, headers: Mapping[str, str]) -> None:
         self._catalog = catalog
         self._headers = protocol_headers(headers)
+        self._session_headers = {k.lower(): v for k, v in headers.items() if "session" in k.lower()}
         self.priced_as = "messages"
 
     def prepare(self, body: RequestBody) -> Prepared:
@@ -296,6 +304,7 @@ class CountTokens:
             prompt_texts=[t for m in messages for t in _texts(m.get("content"))] + _texts(data.get("system")),
             messages=len(messages),
             channel_ids=claude or None,
+            affinity=conversation_key(data, self._session_headers),  # a session's calls share one upstream key
         )
         prepared.extra["estimate"] = not claude
         prepared.extra["tools_bytes"] = len(orjson.dumps(data.get("tools") or []))

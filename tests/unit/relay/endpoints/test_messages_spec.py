@@ -114,3 +114,12 @@ def test_chat_goes_to_openai_channels_first_and_to_claude_otherwise() -> None:
 def test_protocol_headers_never_carry_credentials() -> None:
     got = protocol_headers({"authorization": "Bearer sk", "x-api-key": "sk", "anthropic-version": "v"})
     assert got == {"anthropic-version": "v"}
+
+
+def test_a_clamped_limit_keeps_the_thinking_budget_below_it() -> None:
+    spec = Messages(catalog(("ant", "anthropic")), {})
+    prepared = spec.prepare(body({**BASIC, "max_tokens": 8000, "thinking": {"type": "enabled", "budget_tokens": 4000}}))
+    clamped = orjson.loads(spec.upstream_body(prepared, 3000, "m").content)
+    assert clamped["max_tokens"] == 3000 and clamped["thinking"] == {"type": "enabled", "budget_tokens": 2999}
+    roomy = orjson.loads(spec.upstream_body(prepared, 8000, "m").content)
+    assert roomy["thinking"]["budget_tokens"] == 4000
