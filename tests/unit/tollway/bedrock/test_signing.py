@@ -111,3 +111,12 @@ def test_the_default_chain_reads_the_environment(monkeypatch: object) -> None:
     # tests/conftest.py sets AWS_ACCESS_KEY_ID=testing for every test: botocore's chain finds it.
     creds = CredentialCache().get_blocking(Identity())
     assert creds.access_key == "testing"
+
+
+def test_assume_role_goes_through_botocores_sts_client() -> None:
+    from moto import mock_aws
+
+    with mock_aws():  # botocore's own STS client, answered by moto in-process
+        identity = Identity(role_arn="arn:aws:iam::123456789012:role/tollway-bedrock", region="eu-west-1")
+        creds = CredentialCache().get_blocking(identity)
+    assert creds.access_key.startswith("ASIA") and creds.token and creds.access_key != "testing"
