@@ -65,3 +65,8 @@ def test_the_name_may_come_from_the_body() -> None:
 def test_messages_are_scrubbed() -> None:
     failure = _classify(400, "ValidationException", "see https://example.com/x?k=AKIA1234567890ABCDEFGHIJKLMNOPQRSTU")
     assert "https://" not in str(failure.error)  # type: ignore[attr-defined]
+
+
+def test_an_expired_token_fails_over_without_disabling() -> None:
+    failure = _classify(403, "ExpiredTokenException", "The security token included in the request is expired")
+    assert failure.kind is FailureKind.RETRYABLE and failure.disable_reason is None  # type: ignore[attr-defined]

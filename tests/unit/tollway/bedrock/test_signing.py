@@ -120,3 +120,10 @@ def test_assume_role_goes_through_botocores_sts_client() -> None:
         identity = Identity(role_arn="arn:aws:iam::123456789012:role/tollway-bedrock", region="eu-west-1")
         creds = CredentialCache().get_blocking(identity)
     assert creds.access_key.startswith("ASIA") and creds.token and creds.access_key != "testing"
+
+
+def test_evict_forgets_one_identity() -> None:
+    cache = CredentialCache(base=lambda: (_CREDS, None))
+    cache.get_blocking(Identity())
+    cache.evict(Identity())
+    assert cache.cached(Identity()) is None

@@ -7,8 +7,9 @@ frame); the HTTP status alone is ambiguous (``ServiceQuotaExceededException`` is
 - ``ThrottlingException``, ``ServiceQuotaExceededException`` → 429 to the client, after failover;
 - ``ModelNotReadyException``, ``ModelTimeoutException``, ``InternalServerException``,
   ``ServiceUnavailableException``, ``ModelErrorException``, any 5xx → the next channel;
-- ``AccessDeniedException`` (model access not granted, or the role may not invoke) and
-  ``UnrecognizedClientException`` / ``ExpiredTokenException`` → the channel is disabled with that reason;
+- ``AccessDeniedException`` (model access not granted, or the role may not invoke),
+  ``UnrecognizedClientException`` and signature errors → the channel is disabled with that reason;
+- ``ExpiredTokenException`` → the next channel (the transport drops its cached credentials);
 - ``ResourceNotFoundException`` (the model id or profile does not exist in the region) → the next channel;
 - ``ValidationException`` → 400 with Bedrock's message (scrubbed), no failover: the request is at fault.
 """
@@ -26,13 +27,13 @@ RATE_LIMITED = {"throttlingexception", "servicequotaexceededexception"}
 DISABLE = {
     "accessdeniedexception",
     "unrecognizedclientexception",
-    "expiredtokenexception",
     "incompletesignatureexception",
     "invalidsignatureexception",
     "missingauthenticationtokenexception",
 }
 TIMEOUT = {"modeltimeoutexception"}
 RETRY = {
+    "expiredtokenexception",  # the transport drops its cached credentials; the next call gets new ones
     "modelnotreadyexception",
     "internalserverexception",
     "serviceunavailableexception",

@@ -81,6 +81,10 @@ class CredentialCache:
             return None
         return entry.credentials
 
+    def evict(self, identity: Identity) -> None:
+        """Forget ``identity``'s copy (Bedrock called it expired): the next call resolves afresh."""
+        self._entries.pop(identity, None)
+
     def get_blocking(self, identity: Identity) -> ReadOnlyCredentials:
         """Fresh credentials for ``identity`` (blocks: call it from a worker thread).
 

@@ -53,11 +53,15 @@ class BedrockTransport:
         self._send = send
         self._credentials = credentials or CredentialCache()
 
-    async def credentials_for(self, channel: Channel) -> Any:
+    @staticmethod
+    def identity_of(channel: Channel) -> Identity:
         region = str(channel.settings.get("region") or DEFAULT_REGION)
         role = channel.settings.get("role_arn")
         external = channel.settings.get("external_id")
-        identity = Identity(str(role) if role else None, str(external) if external else None, region)
+        return Identity(str(role) if role else None, str(external) if external else None, region)
+
+    async def credentials_for(self, channel: Channel) -> Any:
+        identity = self.identity_of(channel)
         hit = self._credentials.cached(identity)
         if hit is not None:
             return hit
@@ -121,6 +125,8 @@ class BedrockTransport:
         signed = sign_request(credentials, region, "POST", url, headers, content)
         response = await self._send(channel, url, signed, content)
         if not 200 <= response.status < 300:
+            if response.headers.get("x-amzn-errortype", "").startswith("ExpiredToken"):
+                self._credentials.evict(self.identity_of(channel))
             return response  # named AWS errors; tollway.upstream.failures classifies them by name
         model = str(request.get("model") or upstream_model)
         request_id = response.headers.get("x-amzn-requestid", "")
