@@ -6,6 +6,7 @@ input 1, output 4."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import openai
 import pytest
@@ -181,3 +182,23 @@ def test_the_anthropic_sdk_reaches_a_non_claude_model_through_converse(stack: Lo
     assert mock.stats()["requests_log"][-1]["path"] == f"/model/{NOVA}/converse"
     (record,) = stack.wait_records(who.account_id, 1)
     assert record["format"] == "converted" and record["charge"] == 1 + 6 * 4
+
+
+def test_tollway_local_connects_a_bedrock_channel_to_its_mock(stack: LocalStack, sdk_factory: Any) -> None:
+    (builtin,) = [c for c in stack.admin("channel.list") if c["channel_id"] == "bedrock"]
+    assert builtin["type"] == "bedrock" and builtin["has_key"] is False
+    assert "us.amazon.nova-lite-v1:0" in builtin["models"]
+    assert "us.anthropic.claude-haiku-4-5-20251001-v1:0" in builtin["models"]
+    who = stack.customer()
+    reply = stack.client(who.key).chat.completions.create(
+        model="us.amazon.nova-lite-v1:0", messages=[{"role": "user", "content": "hi"}], max_tokens=5
+    )
+    assert reply.choices[0].message.content
+    message = sdk_factory(who.key).messages.create(
+        model="us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        max_tokens=5,
+        messages=[{"role": "user", "content": "hi"}],
+    )
+    assert message.content[0].type == "text"
+    records = stack.wait_records(who.account_id, 2)
+    assert {r["channel_id"] for r in records} == {"bedrock"} and all(r["charge"] > 0 for r in records)
