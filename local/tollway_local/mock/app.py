@@ -23,6 +23,7 @@ from tollway_local.mock.bedrock import BEDROCK_PATH, handle_bedrock
 from tollway_local.mock.config import MockConfig, Pacing
 from tollway_local.mock.context import Endpoint, MockRequest
 from tollway_local.mock.endpoints import ENDPOINTS
+from tollway_local.mock.endpoints.messages import check_anthropic_headers
 from tollway_local.mock.errors import (
     MockHTTPError,
     bad_request,
@@ -31,7 +32,6 @@ from tollway_local.mock.errors import (
     missing_key,
     wrong_key,
 )
-from tollway_local.mock.endpoints.messages import check_anthropic_headers
 from tollway_local.mock.faults import (
     Faults,
     UnknownFaultError,
