@@ -217,3 +217,17 @@ def test_openai_tool_turns_reach_claude_on_bedrock_and_close(stack: LocalStack, 
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
     sent = mock.stats()["requests_log"][-1]["body"]["messages"]
     assert sent[-1]["content"][0] == {"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}
+
+
+def test_a_frame_with_a_bad_checksum_breaks_the_stream_and_costs_nothing(
+    stack: LocalStack, mock: MockServer, sdk_factory: Any
+) -> None:
+    bedrock_channel(stack, mock)
+    who = stack.customer()
+    events = []
+    with pytest.raises(anthropic.APIError):  # noqa: PT012 - the error surfaces while iterating
+        for event in sdk_factory(who.key).messages.create(**body("[[fault:bad_crc]] count"), stream=True):
+            events.append(event.type)
+    assert "message_start" in events and "message_stop" not in events
+    (record,) = stack.wait_records(who.account_id, 1)
+    assert record["error_code"] == "upstream_stream_broken" and record["charge"] == 0
