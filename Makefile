@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 STAMP := $(VENV)/.installed-stamp
+CLAUDE_CODE_VERSION := 2.1.328
+TOOLS := .tools
+CLAUDE_CODE_STAMP := $(TOOLS)/.installed-claude-code-$(CLAUDE_CODE_VERSION)
 
-.PHONY: local test lint typecheck sam-tools sam-check bench clean
+.PHONY: local test lint typecheck sam-tools sam-check bench clean claude-code
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tollway needs Python 3.11 or newer")'
@@ -18,9 +21,27 @@ $(STAMP): pyproject.toml
 local: $(STAMP)
 	$(BIN)/tollway local
 
-## The whole test suite: unit and integration (loopback, emulator, mock upstream).
-test: $(STAMP)
+## The whole test suite: unit and integration (loopback, emulator, mock upstream, Claude Code).
+test: $(STAMP) $(CLAUDE_CODE_STAMP)
 	$(BIN)/python -m pytest
+
+## Claude Code, pinned, in a project-local folder (.tools, gitignored): tests/integration/claude runs the
+## real CLI through the local stack, offline. The npm package carries the native binary for this
+## platform in an optional dependency; install.cjs (its postinstall, run again explicitly because newer
+## npm versions hold install scripts back) puts it in place of the bin stub. No download at run time.
+
+$(CLAUDE_CODE_STAMP):
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed to install Claude Code for the tests"; exit 1; }
+	rm -rf $(TOOLS)/node_modules/@anthropic-ai
+	mkdir -p $(TOOLS)
+	npm install --prefix $(TOOLS) --no-save --no-audit --no-fund --loglevel=error \
+		@anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
+	cd $(TOOLS)/node_modules/@anthropic-ai/claude-code && node install.cjs
+	$(TOOLS)/node_modules/.bin/claude --version
+	@rm -f $(TOOLS)/.installed-claude-code-*
+	@touch $@
+
+claude-code: $(CLAUDE_CODE_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -57,4 +78,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam $(TOOLS)

@@ -1,4 +1,4 @@
-"""`python -m bench.claude [--cells 1:40,16:320] [--tokens 40] [--pace 200] [--out PATH]` — relay CPU per
+"""`python -m bench.claude [--cells 1:40,16:320] [--rounds 3] [--tokens 40] [--pace 200] [--out PATH]` — relay CPU per
 Claude stream beside the OpenAI stream's.
 
 Brings up the emulator, the mock upstream (its own process, speaking OpenAI and Anthropic) and the relay
@@ -13,8 +13,9 @@ then streams 40-chunk answers (`[[len=40]]`, paced like the main benchmark) in f
 
 Per cell: relay CPU seconds (utime + stime from /proc, settle writes included) per stream, measured
 after a warm-up and once the relay is idle again, and every answer checked (status, terminator, 40
-tokens). Prints a table; writes `bench/results/claude-<UTC time>.json` (or `--out`). Figures are
-printed, never asserted.
+tokens). The four cells run interleaved, `--rounds` times (default 3), and each cell reports the median
+of its rounds: on a shared machine one round alone swings by ±20%. Prints a table; writes
+`bench/results/claude-<UTC time>.json` (or `--out`). Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -131,7 +133,7 @@ def _idle_cpu(pid: int, quiet_s: float = 0.3, timeout_s: float = 15.0) -> float:
     return last
 
 
-def measure(cells: list[tuple[int, int]], tokens: int, pace: float, workdir: Path) -> dict[str, Any]:
+def measure(cells: list[tuple[int, int]], tokens: int, pace: float, workdir: Path, rounds: int = 3) -> dict[str, Any]:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
     os.environ.update(DUMMY_AWS)
@@ -158,44 +160,77 @@ def measure(cells: list[tuple[int, int]], tokens: int, pace: float, workdir: Pat
             "anthropic-version": "2023-06-01",
         }
         for concurrency, count in cells:
-            for name, (path, model, form) in CELLS.items():
-                target = Target("relay", relay.url + path, headers)
-                body = payload(model, form, tokens)
-                client = LoadClient(concurrency)
-                try:
-                    runner.run(client.run(target, body, stream=True, count=concurrency * 2))  # warm-up
-                    before = _idle_cpu(relay.pid)
-                    started = time.perf_counter()
-                    samples = runner.run(client.run(target, body, stream=True, count=count))
-                    wall = time.perf_counter() - started
-                    after = _idle_cpu(relay.pid)
-                finally:
-                    runner.run(client.aclose())
-                problems = [p for s in samples if (p := problem(s, form, tokens))]
-                cell = {
-                    "cell": name,
-                    "concurrency": concurrency,
-                    "requests": count,
-                    "errors": len(problems),
-                    "error_examples": problems[:3],
-                    "relay_cpu_ms_per_stream": (after - before) * 1000 / count,
-                    "streams_per_s": count / wall,
-                }
-                out.append(cell)
-                _say(
-                    f"C={concurrency:<3} {name:16} relay CPU {cell['relay_cpu_ms_per_stream']:.2f} ms/stream"
-                    + (f"  ERRORS {len(problems)}: {problems[:1]}" if problems else "")
+            per_cell: dict[str, list[dict[str, Any]]] = {name: [] for name in CELLS}
+            for round_no in range(rounds):
+                for name, (path, model, form) in CELLS.items():
+                    run = _run_cell(
+                        runner,
+                        relay,
+                        Target("relay", relay.url + path, headers),
+                        payload(model, form, tokens),
+                        form,
+                        tokens,
+                        concurrency,
+                        count,
+                    )
+                    per_cell[name].append(run)
+                    _say(
+                        f"round {round_no + 1} C={concurrency:<3} {name:16} relay CPU {run['cpu_ms']:.2f} ms/stream"
+                        + (f"  ERRORS {len(run['problems'])}: {run['problems'][:1]}" if run["problems"] else "")
+                    )
+            for name, runs in per_cell.items():
+                cpu = sorted(r["cpu_ms"] for r in runs)
+                problems = [p for r in runs for p in r["problems"]]
+                out.append(
+                    {
+                        "cell": name,
+                        "concurrency": concurrency,
+                        "requests": count * rounds,
+                        "errors": len(problems),
+                        "error_examples": problems[:3],
+                        "relay_cpu_ms_per_stream": statistics.median(cpu),
+                        "relay_cpu_ms_per_stream_rounds": cpu,
+                        "streams_per_s": statistics.median(r["streams_per_s"] for r in runs),
+                    }
                 )
     return {"tokens": tokens, "pace_tokens_per_s": pace, "pinned": two_cores, "cells": out}
 
 
+def _run_cell(
+    runner: asyncio.Runner,
+    relay: RelayProcess,
+    target: Target,
+    body: bytes,
+    form: str,
+    tokens: int,
+    concurrency: int,
+    count: int,
+) -> dict[str, Any]:
+    client = LoadClient(concurrency)
+    try:
+        runner.run(client.run(target, body, stream=True, count=concurrency * 2))  # warm-up
+        before = _idle_cpu(relay.pid)
+        started = time.perf_counter()
+        samples = runner.run(client.run(target, body, stream=True, count=count))
+        wall = time.perf_counter() - started
+        after = _idle_cpu(relay.pid)
+    finally:
+        runner.run(client.aclose())
+    problems = [p for s in samples if (p := problem(s, form, tokens))]
+    return {"cpu_ms": (after - before) * 1000 / count, "streams_per_s": count / wall, "problems": problems}
+
+
 def render(result: dict[str, Any]) -> str:
-    lines = ["| C | cell | relay CPU ms/stream | vs openai | streams/s | errors |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| C | cell | relay CPU ms/stream (median) | rounds | vs openai | streams/s | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
     reference = {c["concurrency"]: c["relay_cpu_ms_per_stream"] for c in result["cells"] if c["cell"] == "openai"}
     for c in result["cells"]:
         ratio = c["relay_cpu_ms_per_stream"] / reference[c["concurrency"]] - 1
         lines.append(
-            f"| {c['concurrency']} | {c['cell']} | {c['relay_cpu_ms_per_stream']:.2f} | {ratio:+.0%} | "
+            f"| {c['concurrency']} | {c['cell']} | {c['relay_cpu_ms_per_stream']:.2f} | "
+            f"{' / '.join(f'{v:.1f}' for v in c['relay_cpu_ms_per_stream_rounds'])} | {ratio:+.0%} | "
             f"{c['streams_per_s']:.1f} | {c['errors']} |"
         )
     return "\n".join(lines)
@@ -206,13 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", default="1:40,16:320", help="CONCURRENCY:STREAMS,... (default 1:40,16:320)")
     parser.add_argument("--tokens", type=int, default=40, help="content chunks per stream (default 40)")
     parser.add_argument("--pace", type=float, default=200.0, help="upstream tokens per second (default 200)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per cell; the median is reported")
     parser.add_argument("--out", type=Path, help="results JSON (default bench/results/claude-<UTC time>.json)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ns = parser.parse_args(argv)
     cells = [(int(c), int(n)) for c, _, n in (part.partition(":") for part in ns.cells.split(","))]
     workdir = Path(tempfile.mkdtemp(prefix="tollway-bench-claude-"))
     try:
-        result = measure(cells, ns.tokens, ns.pace, workdir)
+        result = measure(cells, ns.tokens, ns.pace, workdir, ns.rounds)
     finally:
         if ns.keep:
             _say(f"work directory kept: {workdir}")

@@ -12,7 +12,8 @@ Input (`count_input_tokens`), counted in prompt order — tools, then system, th
 Cache (`cache_split`): a breakpoint is a tool, system block or content block carrying `cache_control`
 (top-level `cache_control` marks the last block of the last message). The prefix up to a breakpoint is
 identified by a hash of the model and everything before it (cache_control itself excluded) and has the
-cumulative count above. The longest prefix already in the cache *of this upstream key* is read; every
+cumulative count above. The longest prefix already in the cache *of this upstream key*, looked for at each
+breakpoint and the 20 blocks before it (Anthropic's lookback), is read; every
 segment after it, up to the last breakpoint, is written at the TTL of the breakpoint that closes it
 (`ttl: "1h"`, else 5 minutes). input_tokens = total − reads − writes. The markers
 `[[cache_read=N]]`, `[[cache_write_5m=N]]`, `[[cache_write_1h=N]]` replace the computed split.
@@ -21,8 +22,9 @@ Output (`plan_message`), cap M = `max_tokens`:
 
 * a thinking block when `thinking.type` is `enabled` or `adaptive`: T = `[[reasoning=N]]`, default 8;
 * a text block of L = `[[len=N]]` tokens (default: the config's, 24);
-* `[[tool_use=N]]` (bare: 1) tool_use blocks for the request's first N client tools (cycled), 10
-  tokens each, with an input built from the tool's `input_schema`;
+* `[[tool_use=N]]` (bare: 1) tool_use blocks for the request's first N client tools (cycled), or
+  `[[tool_use:Name]]` one call of the tool so named, 10 tokens each, with an input built from the
+  tool's `input_schema`;
 * thinking r = min(T, M), text v = min(L, M − r), then each tool_use that still fits;
   output_tokens = r + v + 10 · tools; stop_reason `max_tokens` when something did not fit, else
   `tool_use`, else `refusal` with `[[refusal]]`, else `stop_sequence` with `[[stop]]` and
@@ -70,7 +72,10 @@ FIVE_MINUTES_S = 300.0
 ONE_HOUR_S = 3600.0
 
 _NUMBER = re.compile(r"\[\[(len|prompt|reasoning|cache_read|cache_write_5m|cache_write_1h|web_search)=(\d{1,9})\]\]")
-_TOOL_USE = re.compile(r"\[\[tool_use(?:=(\d{1,3}))?\]\]")
+_TOOL_USE = re.compile(r"\[\[tool_use(?:=(\d{1,3})|:([A-Za-z0-9_-]{1,64}))?\]\]")
+#: With either beta, Claude Code (2.1.328, observed; which of the two it sends varies with its feature
+#: rollout) puts a `role: "system"` message mid-conversation.
+SYSTEM_ROLE_BETAS = frozenset({"per-turn-control-2026-07-01", "mid-conversation-tool-changes-2026-07-01"})
 
 
 # -- reading a request ---------------------------------------------------------------------------------
@@ -107,6 +112,11 @@ def message_texts(body: Any) -> list[str]:
     if isinstance(messages, list):
         texts += [_text_of(m.get("content")) for m in messages if isinstance(m, dict)]
     return texts
+
+
+def _messages_of(body: Mapping[str, Any]) -> list[Any]:
+    messages = body.get("messages")
+    return messages if isinstance(messages, list) else []
 
 
 def _last_user_text(messages: Sequence[Any]) -> str:
@@ -153,11 +163,18 @@ def _strip_cache_control(item: object) -> object:
 
 @dataclass(frozen=True, slots=True)
 class Breakpoint:
-    """A cache breakpoint: the prefix through one block, its token count and TTL."""
+    """A cache breakpoint: the prefix through one block, its token count and TTL (`block`: the block's
+    position in prompt order, which bounds the lookback)."""
 
     tokens: int
     prefix_hash: str
     ttl_s: float
+    block: int = 0
+
+
+#: How many blocks before a breakpoint the cache looks for an earlier cached prefix (Anthropic's rule),
+#: so a conversation that moves its breakpoint to the newest block still reads the previous turn's prefix.
+LOOKBACK_BLOCKS = 20
 
 
 def _ttl_s(cache_control: object) -> float:
@@ -165,20 +182,23 @@ def _ttl_s(cache_control: object) -> float:
     return ONE_HOUR_S if ttl == "1h" else FIVE_MINUTES_S
 
 
-def _walk(body: Mapping[str, Any]) -> tuple[int, list[Breakpoint]]:
-    """(total input tokens by the formula, the breakpoints in prompt order)."""
+def _walk(body: Mapping[str, Any]) -> tuple[int, list[Breakpoint], list[Breakpoint]]:
+    """(total input tokens by the formula, the breakpoints, every block's prefix), in prompt order."""
     digest = hashlib.sha256(orjson.dumps(body.get("model")))
     total = 0
     found: list[Breakpoint] = []
+    every: list[Breakpoint] = []
     top_level = body.get("cache_control")
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    messages = _messages_of(body)
 
     def visit(item: object, tokens: int, control: object) -> None:
         nonlocal total
         total += tokens
         digest.update(orjson.dumps(_strip_cache_control(item), option=orjson.OPT_SORT_KEYS))
+        point = Breakpoint(total, digest.hexdigest(), _ttl_s(control), len(every))
+        every.append(point)
         if isinstance(control, dict):
-            found.append(Breakpoint(total, digest.hexdigest(), _ttl_s(control)))
+            found.append(point)
 
     tools = body.get("tools")
     for tool in tools if isinstance(tools, list) else []:
@@ -200,7 +220,7 @@ def _walk(body: Mapping[str, Any]) -> tuple[int, list[Breakpoint]]:
             if control is None and is_last and isinstance(top_level, dict):
                 control = top_level
             visit(block, _block_tokens(block), control)
-    return total + 3, found
+    return total + 3, found, every
 
 
 def _numeric_markers(text: str) -> dict[str, int]:
@@ -213,7 +233,7 @@ def _numeric_markers(text: str) -> dict[str, int]:
 
 def count_input_tokens(body: Mapping[str, Any]) -> int:
     """All input tokens of a request (cached or not), as count_tokens reports them."""
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    messages = _messages_of(body)
     prompt = _numeric_markers(_last_user_text(messages)).get("prompt")
     return prompt if prompt is not None else _walk(body)[0]
 
@@ -221,7 +241,16 @@ def count_input_tokens(body: Mapping[str, Any]) -> int:
 def breakpoints(body: Mapping[str, Any]) -> list[Breakpoint]:
     """The request's cache breakpoints (counts capped by a `[[prompt=N]]` total)."""
     total = count_input_tokens(body)
-    return [Breakpoint(min(b.tokens, total), b.prefix_hash, b.ttl_s) for b in _walk(body)[1]]
+    return [Breakpoint(min(b.tokens, total), b.prefix_hash, b.ttl_s, b.block) for b in _walk(body)[1]]
+
+
+def lookup_points(body: Mapping[str, Any]) -> list[Breakpoint]:
+    """Every block prefix a cache read may start from: each breakpoint and the `LOOKBACK_BLOCKS` blocks
+    before it (counts capped by a `[[prompt=N]]` total)."""
+    total = count_input_tokens(body)
+    _, found, every = _walk(body)
+    blocks = {i for b in found for i in range(max(b.block - LOOKBACK_BLOCKS + 1, 0), b.block + 1)}
+    return [Breakpoint(min(p.tokens, total), p.prefix_hash, p.ttl_s, p.block) for p in every if p.block in blocks]
 
 
 # -- the cache split -----------------------------------------------------------------------------------
@@ -241,7 +270,7 @@ class CacheSplit:
 
 def cache_split(body: Mapping[str, Any], cached: Collection[str] = ()) -> CacheSplit:
     """How the input divides into uncached, read and written tokens, given the prefix hashes already cached."""
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    messages = _messages_of(body)
     total = count_input_tokens(body)
     markers = _numeric_markers(_last_user_text(messages))
     if {"cache_read", "cache_write_5m", "cache_write_1h"} & markers.keys():
@@ -250,15 +279,14 @@ def cache_split(body: Mapping[str, Any], cached: Collection[str] = ()) -> CacheS
         w1 = min(markers.get("cache_write_1h", 0), total - read - w5)
         return CacheSplit(total - read - w5 - w1, read, w5, w1)
     points = breakpoints(body)
-    start = -1
-    for index in range(len(points) - 1, -1, -1):
-        if points[index].prefix_hash in cached:
-            start = index
-            break
-    read = points[start].tokens if start >= 0 else 0
+    hits = [p for p in lookup_points(body) if p.prefix_hash in cached]
+    read_at = max(hits, key=lambda p: p.block) if hits else None
+    read = read_at.tokens if read_at is not None else 0
     w5 = w1 = 0
     previous = read
-    for point in points[start + 1 :]:
+    for point in points:
+        if read_at is not None and point.block <= read_at.block:
+            continue
         segment = max(point.tokens - previous, 0)
         if point.ttl_s == ONE_HOUR_S:
             w1 += segment
@@ -329,8 +357,11 @@ def _required_int(body: Mapping[str, Any], name: str, *, minimum: int) -> int:
     return value
 
 
-def validate_request(body: Mapping[str, Any], *, for_count: bool = False) -> list[dict[str, Any]]:
-    """Check what the real API checks and the relay could get wrong; return the messages.
+def validate_request(
+    body: Mapping[str, Any], *, for_count: bool = False, betas: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """Check what the real API checks and the relay could get wrong; return the messages. `betas` are the
+    request's `anthropic-beta` flags (a relay that drops them makes beta-only shapes fail here).
 
     Raises:
         MockHTTPError: 400 naming the field.
@@ -343,8 +374,9 @@ def validate_request(body: Mapping[str, Any], *, for_count: bool = False) -> lis
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("messages: Field required (a non-empty list)", param="messages")
+    roles = ("user", "assistant", "system") if SYSTEM_ROLE_BETAS & set(betas) else ("user", "assistant")
     for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+        if not isinstance(message, dict) or message.get("role") not in roles:
             raise bad_request(f"messages.{index}.role: Input should be 'user' or 'assistant'", param="messages")
         content = message.get("content")
         if not isinstance(content, (str, list)):
@@ -361,9 +393,7 @@ def validate_request(body: Mapping[str, Any], *, for_count: bool = False) -> lis
 
 def _tool_use_ids(message: Mapping[str, Any]) -> list[str]:
     return [
-        str(b.get("id"))
-        for b in _blocks(message.get("content"))
-        if isinstance(b, dict) and b.get("type") == "tool_use"
+        str(b.get("id")) for b in _blocks(message.get("content")) if isinstance(b, dict) and b.get("type") == "tool_use"
     ]
 
 
@@ -375,7 +405,9 @@ def _check_tool_pairs(messages: Sequence[dict[str, Any]]) -> None:
             for b in _blocks(message.get("content"))
             if isinstance(b, dict) and b.get("type") == "tool_result"
         ]
-        previous = _tool_use_ids(messages[index - 1]) if index > 0 and messages[index - 1]["role"] == "assistant" else []
+        previous = (
+            _tool_use_ids(messages[index - 1]) if index > 0 and messages[index - 1]["role"] == "assistant" else []
+        )
         unexpected = [r for r in results if r not in previous]
         if unexpected:
             raise bad_request(
@@ -421,7 +453,7 @@ def _check_thinking(body: Mapping[str, Any]) -> None:
             raise bad_request("`max_tokens` must be greater than `thinking.budget_tokens`", param="max_tokens")
 
 
-def _schema_value(schema: object) -> object:
+def schema_value(schema: object) -> object:
     """A deterministic value that satisfies a (simple) JSON schema."""
     if not isinstance(schema, dict):
         return "lorem"
@@ -433,9 +465,9 @@ def _schema_value(schema: object) -> object:
     if kind == "object":
         properties = schema.get("properties")
         properties = properties if isinstance(properties, dict) else {}
-        return {name: _schema_value(sub) for name, sub in properties.items()}
+        return {name: schema_value(sub) for name, sub in properties.items()}
     if kind == "array":
-        return [_schema_value(schema.get("items"))]
+        return [schema_value(schema.get("items"))]
     return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(str(kind), "lorem")
 
 
@@ -448,14 +480,14 @@ def _client_tools(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _tool_calls(body: Mapping[str, Any], count: int, id_seed: str) -> tuple[ToolCall, ...]:
-    tools = _client_tools(body)
+def _tool_calls(body: Mapping[str, Any], count: int, id_seed: str, name: str | None = None) -> tuple[ToolCall, ...]:
+    tools = [t for t in _client_tools(body) if name is None or t["name"] == name]
     if not tools:
         return ()
     calls = []
     for index in range(count):
         tool = tools[index % len(tools)]
-        value = _schema_value(tool.get("input_schema") or {"type": "object"})
+        value = schema_value(tool.get("input_schema") or {"type": "object"})
         call_id = "toolu_" + hashlib.sha256(f"{id_seed}:{index}".encode()).hexdigest()[:24]
         calls.append(ToolCall(call_id, tool["name"], value if isinstance(value, dict) else {}))
     return tuple(calls)
@@ -472,13 +504,14 @@ def plan_message(
     *,
     default_completion_tokens: int = DEFAULT_COMPLETION_TOKENS,
     id_seed: str = "",
+    betas: Collection[str] = (),
 ) -> MessagePlan:
     """Decide a message's blocks and usage (`cached`: the prefix hashes this upstream key has cached).
 
     Raises:
         MockHTTPError: 400 for an invalid request.
     """
-    messages = validate_request(body)
+    messages = validate_request(body, betas=betas)
     last = _last_user_text(messages)
     markers = _numeric_markers(last)
     cap: int = body["max_tokens"]
@@ -486,7 +519,12 @@ def plan_message(
     want_thinking = markers.get("reasoning", DEFAULT_THINKING_TOKENS) if thinking else 0
     want_text = markers.get("len", default_completion_tokens)
     tool_match = _TOOL_USE.search(last)
-    want_tools = _tool_calls(body, int(tool_match.group(1) or 1) if tool_match else 0, id_seed)
+    if tool_match is None:
+        want_tools: tuple[ToolCall, ...] = ()
+    elif tool_match.group(2):  # [[tool_use:Name]]: one call of that tool
+        want_tools = _tool_calls(body, 1, id_seed, tool_match.group(2))
+    else:
+        want_tools = _tool_calls(body, int(tool_match.group(1) or 1), id_seed)
     reasoning = min(want_thinking, cap)
     text = min(want_text, cap - reasoning)
     room = cap - reasoning - text

@@ -189,3 +189,18 @@ def test_count_tokens_is_estimated_without_an_anthropic_channel(
     assert len(mock.stats()["requests_log"]) == before  # no upstream call
     (record,) = stack.wait_records(who.account_id, 1)
     assert record["charge"] == 0
+
+
+def test_exhausted_credit_disables_the_channel_and_fails_over(
+    stack: LocalStack, mock: MockServer, sdk_factory: Any
+) -> None:
+    broke = stack.channel(["t-claude-fail"], mock.fault_base_url("insufficient_quota"), type="anthropic", priority=5)
+    healthy = stack.channel(["t-claude-fail"], mock.url, type="anthropic")
+    who = stack.customer()
+    message = sdk_factory(who.key).messages.create(**request("t-claude-fail", "hi [[len=2]]"))
+    assert message.stop_reason == "end_turn"
+    (record,) = stack.wait_records(who.account_id, 1)
+    assert record["channel_id"] == healthy and record["attempts"] == 2
+    channels = {c["channel_id"]: c for c in stack.admin("channel.list")}
+    assert channels[broke]["status"] == "auto_disabled"
+    assert "credit" in channels[broke]["disabled_reason"]

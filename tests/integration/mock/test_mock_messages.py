@@ -69,7 +69,9 @@ def test_non_stream_message_and_request_id(sdk: anthropic.Anthropic, mock: MockS
 
 
 def test_stream_wire_format_is_anthropics(mock: MockServer) -> None:
-    request = body("go [[len=3]] [[reasoning=2]] [[tool_use]]", stream=True, tools=[TOOL], thinking={"type": "adaptive"})
+    request = body(
+        "go [[len=3]] [[reasoning=2]] [[tool_use]]", stream=True, tools=[TOOL], thinking={"type": "adaptive"}
+    )
     mock.reset()
     response = httpx.post(f"{mock.url}/v1/messages?beta=true", json=request, headers=HEADERS, trust_env=False)
     assert response.status_code == 200
@@ -227,7 +229,7 @@ def test_cut_stream_ends_without_message_delta(mock: MockServer) -> None:
     request = body("cut me [[len=10]] [[fault:cut_after=3]]", stream=True)
     with httpx.stream("POST", f"{mock.url}/v1/messages", json=request, headers=HEADERS, trust_env=False) as response:
         received = b""
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx.RemoteProtocolError):  # noqa: PT012 - the cut comes mid-body
             for piece in response.iter_bytes():
                 received += piece
     names = [chunk.split("\n")[0] for chunk in received.decode().split("\n\n") if chunk]

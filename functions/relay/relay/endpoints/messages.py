@@ -304,7 +304,8 @@ class CountTokens:
             prompt_texts=[t for m in messages for t in _texts(m.get("content"))] + _texts(data.get("system")),
             messages=len(messages),
             channel_ids=claude or None,
-            affinity=conversation_key(data, self._session_headers),  # a session's calls share one upstream key
+            # Counted on the conversation's channel too: one upstream account per conversation, as its turns.
+            affinity=conversation_key(data, self._session_headers),
         )
         prepared.extra["estimate"] = not claude
         prepared.extra["tools_bytes"] = len(orjson.dumps(data.get("tools") or []))

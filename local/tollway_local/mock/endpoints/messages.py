@@ -17,6 +17,7 @@ from tollway_local.mock.message_usage import (
     MessagePlan,
     breakpoints,
     count_input_tokens,
+    lookup_points,
     message_texts,
     plan_message,
     thinking_signature,
@@ -115,8 +116,7 @@ class _Answer:
         if self.text_words or not self.plan.tool_calls:
             blocks.append({"type": "text", "text": "".join(self.text_words).lstrip()})
         blocks += [
-            {"type": "tool_use", "id": call.id, "name": call.name, "input": call.input}
-            for call in self.plan.tool_calls
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": call.input} for call in self.plan.tool_calls
         ]
         return blocks
 
@@ -214,9 +214,14 @@ def _block_stop(index: int) -> bytes:
     return _event("content_block_stop", {"type": "content_block_stop", "index": index})
 
 
+def betas_of(headers: dict[str, str]) -> frozenset[str]:
+    return frozenset(flag.strip() for flag in headers.get("anthropic-beta", "").split(",") if flag.strip())
+
+
 async def create_message(req: MockRequest) -> ASGIApp:
     body = req.body
-    messages = validate_request(body)
+    betas = betas_of(req.headers)
+    messages = validate_request(body, betas=betas)
     model: str = body["model"]
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
@@ -227,9 +232,10 @@ async def create_message(req: MockRequest) -> ASGIApp:
     points = breakpoints(body)
     plan = plan_message(
         body,
-        cache.cached(key, (p.prefix_hash for p in points)),
+        cache.cached(key, (p.prefix_hash for p in lookup_points(body))),
         default_completion_tokens=req.config.default_completion_tokens,
         id_seed=req.request_id,
+        betas=betas,
     )
     cache.store(key, points)
     req.record.tokens_planned = plan.delta_events
@@ -249,5 +255,5 @@ async def create_message(req: MockRequest) -> ASGIApp:
 
 async def count_tokens(req: MockRequest) -> ASGIApp:
     """`{"input_tokens": n}`: every input token (cached or not) of the same body `create` takes."""
-    validate_request(req.body, for_count=True)
+    validate_request(req.body, for_count=True, betas=betas_of(req.headers))
     return JSONResult(req, {"input_tokens": count_input_tokens(req.body)}, delay_s=req.pacing.latency_s)

@@ -123,3 +123,13 @@ def test_a_clamped_limit_keeps_the_thinking_budget_below_it() -> None:
     assert clamped["max_tokens"] == 3000 and clamped["thinking"] == {"type": "enabled", "budget_tokens": 2999}
     roomy = orjson.loads(spec.upstream_body(prepared, 8000, "m").content)
     assert roomy["thinking"]["budget_tokens"] == 4000
+
+
+def test_count_tokens_follows_the_conversation_like_its_turns() -> None:
+    """Claude Code counts tokens between turns: the count goes to the conversation's channel as well."""
+    headers = {"X-Claude-Code-Session-Id": "s-1"}
+    counted = CountTokens(catalog(("ant", "anthropic")), headers).prepare(body(BASIC))
+    turn = Messages(catalog(("ant", "anthropic")), headers).prepare(body(BASIC))
+    assert counted.affinity == turn.affinity == "session:s-1"
+    no_session = CountTokens(catalog(("ant", "anthropic")), {}).prepare(body(BASIC))
+    assert no_session.affinity == Messages(catalog(("ant", "anthropic")), {}).prepare(body(BASIC)).affinity

@@ -48,7 +48,9 @@ def test_input_counts_blocks_by_kind() -> None:
         ],
     }
     result = user([{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "d e f"}]}])
-    image = user([{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}, {"type": "text", "text": "g"}])
+    image = user(
+        [{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}, {"type": "text", "text": "g"}]
+    )
     request = body(user("q"), assistant, result, image)
     assert count_input_tokens(request) == (3 + 1) + (3 + 2 + 1 + TOOL_USE_TOKENS) + (3 + 3) + (3 + 1) + 3
 
@@ -132,7 +134,11 @@ def test_tool_marker_without_tools_is_plain_text() -> None:
 
 @pytest.mark.parametrize(
     ("marker", "cap", "expected"),
-    [("[[len=5]]", 5, (5, "end_turn")), ("[[len=5]]", 4, (4, "max_tokens")), ("[[len=1]] [[tool_use]]", 5, (1, "max_tokens"))],
+    [
+        ("[[len=5]]", 5, (5, "end_turn")),
+        ("[[len=5]]", 4, (4, "max_tokens")),
+        ("[[len=1]] [[tool_use]]", 5, (1, "max_tokens")),
+    ],
 )
 def test_max_tokens_caps_the_output(marker: str, cap: int, expected: tuple[int, str]) -> None:
     plan = plan_message(body(user(marker), max_tokens=cap, tools=[TOOL]))
@@ -211,3 +217,38 @@ def test_prompt_cache_is_per_key_and_expires() -> None:
     # the 5-minute breakpoint expires before the 1-hour one
     assert cache.cached("k1", hashes, now=301.0) == frozenset(hashes[:1])
     assert cache.cached("k1", hashes, now=3601.0) == frozenset()
+
+
+def test_tool_use_by_name_picks_that_tool() -> None:
+    other = {"name": "Read", "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}}}
+    plan = plan_message(body(user("[[len=0]] [[tool_use:Read]]"), tools=[TOOL, other]))
+    assert [(c.name, c.input) for c in plan.tool_calls] == [("Read", {"file_path": "lorem"})]
+    assert plan_message(body(user("[[tool_use:Nope]]"), tools=[TOOL])).tool_calls == ()
+
+
+def test_system_role_messages_need_claude_codes_per_turn_beta() -> None:
+    request = body(user("hi"), {"role": "system", "content": "mid-conversation note"})
+    with pytest.raises(MockHTTPError, match="role"):
+        plan_message(request)
+    assert plan_message(request, betas={"per-turn-control-2026-07-01"}).stop_reason == "end_turn"
+    assert plan_message(request, betas={"mid-conversation-tool-changes-2026-07-01"}).stop_reason == "end_turn"
+
+
+def test_a_moved_breakpoint_still_reads_the_previous_turns_prefix() -> None:
+    """Claude Code moves its breakpoint to the newest block each turn; the cache looks back up to 20 blocks."""
+    hour = {"type": "ephemeral", "ttl": "1h"}
+    first = body({"role": "user", "content": [{"type": "text", "text": "one two", "cache_control": hour}]})
+    cache = PromptCache()
+    cache.store("k", breakpoints(first), now=0.0)
+    second = body(
+        {"role": "user", "content": [{"type": "text", "text": "one two"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "three"}]},
+        {"role": "user", "content": [{"type": "text", "text": "four five", "cache_control": hour}]},
+    )
+    from tollway_local.mock.message_usage import lookup_points
+
+    cached = cache.cached("k", [p.prefix_hash for p in lookup_points(second)], now=1.0)
+    split = cache_split(second, cached)
+    assert split.cache_read == 3 + 2  # the first turn's message
+    assert split.write_1h == (3 + 1) + (3 + 2)  # the new assistant and user turns
+    assert split.input_tokens == 3

@@ -36,6 +36,9 @@ __all__ = ["ChatToClaudeMeter", "ClaudeMeter", "ClaudeToChatMeter", "StreamBroke
 
 _DONE = b"data: [DONE]\n\n"
 _STOP_EVENT = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+_DELTA_EVENT = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_TEXT_DELTA = b',"delta":{"type":"text_delta","text":'
+_THINKING_DELTA = b',"delta":{"type":"thinking_delta","thinking":'
 
 
 class StreamBroke(Exception):
@@ -158,12 +161,24 @@ class ClaudeToChatMeter:
         self._id = "chatcmpl-tollway"
         self._tools: dict[int, int] = {}  # Claude block index → OpenAI tool-call index (from 0)
         self._finished = False
+        self._prefix: bytes | None = None
 
     @property
     def start_usage(self) -> dict[str, Any] | None:
         return self._usage.start
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        if finish is None:
+            # Content chunks (most of a stream) from a prefix built once per stream.
+            if self._prefix is None:
+                head = {
+                    "id": self._id,
+                    "object": "chat.completion.chunk",
+                    "created": self._created,
+                    "model": self._model,
+                }
+                self._prefix = b"data: " + orjson.dumps(head)[:-1] + b',"choices":[{"index":0,"delta":'
+            return self._prefix + orjson.dumps(delta) + b',"logprobs":null,"finish_reason":null}]}\n\n'
         chunk = {
             "id": self._id,
             "object": "chat.completion.chunk",
@@ -213,6 +228,7 @@ class ClaudeToChatMeter:
             self._usage.on_start(obj)
             message = obj.get("message") or {}
             self._id = "chatcmpl-" + str(message.get("id") or "").removeprefix("msg_")
+            self._prefix = None
             return self._chunk({"role": "assistant", "content": ""})
         if kind == "message_delta":
             self._usage.on_delta(obj)
