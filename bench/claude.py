@@ -11,6 +11,10 @@ then streams 40-chunk answers (`[[len=40]]`, paced like the main benchmark) in f
 - `chat→claude`: chat completions for the Claude model (converted both ways);
 - `messages→openai`: Messages for the GPT model (converted both ways).
 
+Also, in this process, the CPU each stream's parser + meter costs (the part of the relay's work that
+differs between the four cells), from synthetic 40-chunk streams: a figure a loaded machine disturbs
+far less than whole-process CPU.
+
 Per cell: relay CPU seconds (utime + stime from /proc, settle writes included) per stream, measured
 after a warm-up and once the relay is idle again, and every answer checked (status, terminator, 40
 tokens). The four cells run interleaved, `--rounds` times (default 3), and each cell reports the median
@@ -29,15 +33,19 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import orjson
+from relay.endpoints.chat import ChatMeter
 from tollway.admin.commands import load as load_commands
 from tollway.admin.registry import AdminContext
+from tollway.metering.claude import ChatToClaudeMeter, ClaudeMeter, ClaudeToChatMeter, claude_event
 from tollway.services import Services
 from tollway.settings import Settings
+from tollway.sse import SSEParser
 from tollway_local.emulator import EmulatorProcess
 from tollway_local.mock import MockConfig, MockProcess
 
@@ -220,6 +228,57 @@ def _run_cell(
     return {"cpu_ms": (after - before) * 1000 / count, "streams_per_s": count / wall, "problems": problems}
 
 
+def _chat_stream(tokens: int) -> list[bytes]:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        body = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [choice]}
+        return b"data: " + orjson.dumps(body) + b"\n\n"
+
+    usage = {"id": "c", "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": tokens}}
+    words = [chunk({"content": " word"}) for _ in range(tokens)]
+    tail = [chunk({}, "stop"), b"data: " + orjson.dumps(usage) + b"\n\n", b"data: [DONE]\n\n"]
+    return [chunk({"role": "assistant", "content": ""}), *words, *tail]
+
+
+def _claude_stream(tokens: int) -> list[bytes]:
+    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": " word"}}
+    start = {"type": "message_start", "message": {"id": "msg_1", "usage": {"input_tokens": 10, "output_tokens": 1}}}
+    block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    end = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": tokens}}
+    return [
+        claude_event("message_start", start),
+        claude_event("content_block_start", block),
+        *[claude_event("content_block_delta", delta) for _ in range(tokens)],
+        claude_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        claude_event("message_delta", end),
+        claude_event("message_stop", {"type": "message_stop"}),
+    ]
+
+
+def meter_costs(tokens: int, streams: int = 2000) -> dict[str, float]:
+    """µs of CPU per stream for the SSE parser + each cell's meter (best of three runs)."""
+    chat, claude = _chat_stream(tokens), _claude_stream(tokens)
+    meters: dict[str, tuple[Callable[[], Any], list[bytes]]] = {
+        "openai": (lambda: ChatMeter(True, None), chat),
+        "claude native": (ClaudeMeter, claude),
+        "chat→claude": (lambda: ClaudeToChatMeter(model="m", created=1, client_wants_usage=True), claude),
+        "messages→openai": (lambda: ChatToClaudeMeter(model="m", message_id="msg", input_estimate=1), chat),
+    }
+    out: dict[str, float] = {}
+    for name, (make, chunks) in meters.items():
+        best = float("inf")
+        for _ in range(3):
+            started = time.process_time()
+            for _ in range(streams):
+                meter, parser = make(), SSEParser()
+                for raw in chunks:
+                    for event in parser.feed(raw):
+                        meter.on_event(event)
+            best = min(best, (time.process_time() - started) / streams * 1e6)
+        out[name] = best
+    return out
+
+
 def render(result: dict[str, Any]) -> str:
     lines = [
         "| C | cell | relay CPU ms/stream (median) | rounds | vs openai | streams/s | errors |",
@@ -233,6 +292,10 @@ def render(result: dict[str, Any]) -> str:
             f"{' / '.join(f'{v:.1f}' for v in c['relay_cpu_ms_per_stream_rounds'])} | {ratio:+.0%} | "
             f"{c['streams_per_s']:.1f} | {c['errors']} |"
         )
+    meters = result.get("meter_us_per_stream") or {}
+    if meters:
+        lines += ["", "| cell | parser + meter µs/stream (in-process) | vs openai |", "|---|---|---|"]
+        lines += [f"| {k} | {v:.0f} | {v / meters['openai'] - 1:+.0%} |" for k, v in meters.items()]
     return "\n".join(lines)
 
 
@@ -254,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"work directory kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    result["meter_us_per_stream"] = meter_costs(ns.tokens)
     result["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out = ns.out or RESULTS / f"claude-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

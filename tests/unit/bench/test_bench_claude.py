@@ -28,3 +28,10 @@ def test_problem_checks_terminator_and_token_count() -> None:
     role = b'data: {"choices":[{"delta":{"content":""}}]}\n\n'
     assert problem(sample(role + chunk * 3 + b"data: [DONE]\n\n"), "chat", 3) is None
     assert problem(sample(b"", status=402), "chat", 3) == "HTTP 402"
+
+
+def test_meter_costs_cover_the_four_cells() -> None:
+    from bench.claude import CELLS, meter_costs
+
+    costs = meter_costs(5, streams=2)
+    assert set(costs) == set(CELLS) and all(v > 0 for v in costs.values())
