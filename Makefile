@@ -1,5 +1,8 @@
 # Developer entry points. `make local` and `make test` are the two commands in README.md.
 PYTHON ?= python3
+# bash with pipefail: a failing install piped through a filter still fails the target.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
@@ -8,22 +11,44 @@ CLAUDE_CODE_VERSION := 2.1.328
 TOOLS := .tools
 CLAUDE_CODE_STAMP := $(TOOLS)/.installed-claude-code-$(CLAUDE_CODE_VERSION)
 
-.PHONY: local test lint typecheck sam-tools sam-check bench clean claude-code
+.PHONY: local test browser lint typecheck sam-tools sam-check bench clean claude-code
 
-$(STAMP): pyproject.toml
+## The root project (layer, functions, local stack, dev tools) and cli/ (the `tollway` command), both
+## editable. A first install downloads ~60 packages: about a minute on a fast link, more on a slow one.
+$(STAMP): pyproject.toml cli/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tollway needs Python 3.11 or newer")'
+	@echo "tollway: creating $(VENV) and installing the dependencies (first time: about a minute)…"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet pip==25.3
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==25.3
+	@echo "tollway: installing tollway, the tollway command and the test tools (pip prints each download)…"
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]' -e ./cli \
+		| { grep --line-buffered -E '^(Collecting|Successfully installed)' | sed -u 's/^/  /'; true; }
 	@touch $(STAMP)
+	@echo "tollway: installed."
 
-## Start the local stack (emulator, mock upstream, relay + admin on one port).
+## Start the local stack (emulator, mock upstream, relay + admin on one port). `make local PORT=8092`
+## picks another port.
+PORT ?= 8080
 local: $(STAMP)
-	$(BIN)/tollway local
+	$(BIN)/tollway local --port $(PORT)
 
-## The whole test suite: unit and integration (loopback, emulator, mock upstream, Claude Code).
-test: $(STAMP) $(CLAUDE_CODE_STAMP)
-	$(BIN)/python -m pytest
+## The whole test suite: unit and integration (loopback, emulator, mock upstream), and the console in
+## a real headless browser (Debian's chromium, driven by Playwright). Parallel: TEST_WORKERS
+## pytest-xdist workers (default 2, one per core on the reference machine), each with its own local
+## stack; `make test TEST_WORKERS=0` runs in one process. Claude Code (npm) for its integration tests.
+TEST_WORKERS ?= 2
+test: $(STAMP) browser $(CLAUDE_CODE_STAMP)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+## Debian's chromium for the console's browser tests, and a CJK font for its Chinese pages: installed
+## when missing and we are root (never `playwright install`: no browser download). Without chromium
+## those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null \
+			|| echo "chromium could not be installed: the console's browser tests will skip"; \
+	else echo "chromium is missing and this is not root: the console's browser tests will skip"; fi
 
 ## Claude Code, pinned, in a project-local folder (.tools, gitignored): tests/integration/claude runs the
 ## real CLI through the local stack, offline. The npm package carries the native binary for this

@@ -43,3 +43,20 @@ def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     else:
         with moto_stores(TEMPLATE) as s:
             yield s
+
+
+# Parallel runs (`make test` = `pytest -n 2 --dist loadgroup`): each xdist worker is its own process with
+# its own session fixtures, so each starts its own local stack on free ports. The Midjourney and Suno
+# suites share a stack of their own each (started with extra settings); keeping each suite on one worker
+# starts that stack once rather than once per worker.
+_XDIST_GROUPS = {"mj": "integration-mj", "suno": "integration-suno"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    integration = ROOT / "tests" / "integration"
+    for item in items:
+        path = Path(str(item.path))
+        if integration in path.parents:
+            suite = path.relative_to(integration).parts[0]
+            if suite in _XDIST_GROUPS:
+                item.add_marker(pytest.mark.xdist_group(_XDIST_GROUPS[suite]))

@@ -26,7 +26,7 @@ from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
 from tollway.bedrock.channel import is_bedrock_model_id
 from tollway.config.model import Channel, ChannelStatus
 from tollway.ids import movement_id
-from tollway.keys import display_prefix, generate_key, hash_key
+from tollway.keys import display_prefix, generate_key, hash_key, is_well_formed
 from tollway.pricing.schema import shipped_prices
 from tollway.services import Services
 
@@ -60,8 +60,12 @@ def ensure_admin_secret(state_dir: Path) -> str:
     return secret
 
 
-def _ensure_demo(services: Services, state_dir: Path, now: int) -> str:
+def _ensure_demo(services: Services, state_dir: Path, now: int, wanted: str | None = None) -> str:
     key_file = state_dir / "demo-key"
+    if wanted is not None:
+        if not is_well_formed(wanted):
+            raise ValueError("the demo key must be a well-formed tollway key (sk-…, with its checksum)")
+        _write_private(key_file, wanted + "\n")  # then found, or created with this secret, below
     if services.accounts.get_account(DEMO_ACCOUNT_ID) is None:
         account = Account(
             account_id=DEMO_ACCOUNT_ID,
@@ -80,7 +84,7 @@ def _ensure_demo(services: Services, state_dir: Path, now: int) -> str:
         secret = key_file.read_text().strip()
         if services.accounts.get_key(hash_key(secret)) is not None:
             return secret
-    secret = generate_key()
+    secret = wanted or generate_key()
     services.accounts.create_key(
         ApiKey(
             key_hash=hash_key(secret),
@@ -227,8 +231,10 @@ def _suno_channel(mock_base_url: str, now: int) -> Channel:
     )
 
 
-def bootstrap(services: Services, state_dir: Path, mock_base_url: str, now: int) -> Bootstrap:
-    demo_key = _ensure_demo(services, state_dir, now)
+def bootstrap(
+    services: Services, state_dir: Path, mock_base_url: str, now: int, *, demo_key: str | None = None
+) -> Bootstrap:
+    demo_key = _ensure_demo(services, state_dir, now, demo_key)
     models = tuple(dict.fromkeys(_chat_models() + _image_models() + _surface_models()))
     _upsert_channel(
         services,

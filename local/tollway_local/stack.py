@@ -22,7 +22,11 @@ from tollway.money import format_usd
 from tollway.services import LazyServices, Services
 from tollway.settings import Settings
 
-__all__ = ["find_template", "run_local"]
+__all__ = ["PortInUse", "find_template", "run_local"]
+
+
+class PortInUse(RuntimeError):
+    """The port ``tollway local`` was asked to listen on is taken (or not allowed)."""
 
 
 def find_template() -> Path:
@@ -37,7 +41,15 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortInUse(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}). Another program (perhaps another "
+            f"`tollway local`) is using port {port}: stop it, or pick another port with "
+            f"`tollway local --port {port + 1 if port else 8081}` (or `make local PORT={port + 1 if port else 8081}`)."
+        ) from exc
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -56,6 +68,7 @@ def _banner(out: TextIO, url: str, key: str, balance: int, state_dir: Path, open
         "tollway local stack is running\n"
         f"  OpenAI base URL   {url}/v1\n"
         f"  Claude base URL   {url}   (ANTHROPIC_BASE_URL for Claude Code and the anthropic SDK)\n"
+        f"  customer console  {url}/   (sign-up mail is printed here)\n"
         f"  upstreams         {upstreams}\n"
         f"  demo account      acct_demo, balance ${format_usd(balance)}\n"
         f"  demo API key      {key}\n"
@@ -73,7 +86,17 @@ def _topic_arn(endpoint: str, name: str) -> str:
     return str(sns.create_topic(Name=name)["TopicArn"])
 
 
-def run_local(*, host: str = "127.0.0.1", port: int = 8080, state_dir: Path = Path(".tollway")) -> int:
+def run_local(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    state_dir: Path = Path(".tollway"),
+    emulator_port: int = 0,
+    demo_key: str | None = None,
+) -> int:
+    """Serve until interrupted. ``emulator_port`` fixes the emulator's port (0: any free one), so other
+    clients — `sam local` containers — can reach the same store; ``demo_key`` makes that the demo
+    account's key (the ready events in events/relay/ carry one)."""
     import admin_api.handler as admin_handler
     import mj_callback.handler as callback_handler
     import uvicorn
@@ -102,7 +125,8 @@ def run_local(*, host: str = "127.0.0.1", port: int = 8080, state_dir: Path = Pa
     sock = _bind(host, port)
     url = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}"
     try:
-        with EmulatorProcess(state_dir, find_template()) as emulator, MockProcess(mock_config) as mock:
+        emulator_process = EmulatorProcess(state_dir, find_template(), port=emulator_port)
+        with emulator_process as emulator, MockProcess(mock_config) as mock:
             settings = Settings(
                 aws_endpoint_url=emulator.endpoint,
                 admin_secret=SecretStr(admin_secret),
@@ -115,7 +139,7 @@ def run_local(*, host: str = "127.0.0.1", port: int = 8080, state_dir: Path = Pa
                 alerts_topic_arn=_topic_arn(emulator.endpoint, "AlertsTopic"),
             )
             services = Services.on_aws(settings)
-            boot = bootstrap(services, state_dir, mock.base_url, int(time.time() * 1000))
+            boot = bootstrap(services, state_dir, mock.base_url, int(time.time() * 1000), demo_key=demo_key)
             admin_handler.configure(services)
             callback_handler.configure(services)
             app = create_app(

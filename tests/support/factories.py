@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
 from tollway.accounts.ports import AccountStore
@@ -16,6 +17,7 @@ from tollway.ids import account_id, key_id
 from tollway.keys import display_prefix, generate_key, hash_key
 from tollway.ledger.ports import LedgerStore
 from tollway.memory.backend import MemoryBackend
+from tollway.mj.model import Mode, Phase, Task
 from tollway.settings import Settings
 from tollway.usage.query import UsageReader
 
@@ -143,3 +145,20 @@ def make_key(
     )
     stores.accounts.create_key(key)
     return secret, key
+
+
+def accepted_task(**fields: Any) -> Task:
+    """An accepted task as the task store would hold it, for pure tests (renderers, news): one account,
+    key and channel; ``fields`` say what the test is about (the action, its price, the provider's kind…)."""
+    defaults: dict[str, Any] = {
+        "account_id": "acct_a",
+        "key_id": "key_a",
+        "key_hash": "h",
+        "key_limited": False,
+        "hold_id": "req_a",
+        "channel_id": "ch",
+        "mode": Mode.FAST,
+        "created_at": 1_730_000_000_000,
+        "phase": Phase.ACCEPTED,
+    }
+    return Task(**{**defaults, **fields})

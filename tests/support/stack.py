@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 import boto3
 import openai
 from tollway.accounts.dynamodb import DynamoAccounts
-from tollway.cli.transport import LocalTransport
 from tollway.ledger.dynamodb import DynamoLedger
 from tollway.tables import Tables
+from tollway_cli.transport import LocalTransport
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +80,7 @@ class LocalStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.state_dir / "stack.log", "a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tollway.cli.main", "local", "--port", "0", "--state-dir", str(self.state_dir)],
+            [sys.executable, "-m", "tollway_cli.main", "local", "--port", "0", "--state-dir", str(self.state_dir)],
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,

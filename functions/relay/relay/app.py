@@ -22,7 +22,8 @@ from tollway.services import LazyServices, Services
 from tollway.settings import Settings, get_settings
 from tollway.upstream.client import UpstreamClient
 
-from relay.asgi import PathNormalizer, RequestIdMiddleware
+from relay.asgi import PathNormalizer, ProbeAnswer, RequestIdMiddleware
+from relay.console import console_routes
 from relay.endpoints.chat import ChatCompletions
 from relay.endpoints.images import image_routes
 from relay.endpoints.messages import ChatOrClaude
@@ -36,7 +37,7 @@ from relay.routes.openai_surface import openai_surface_routes
 from relay.routes.redeem import redeem_routes
 from relay.suno import suno_routes
 
-__all__ = ["app_from_env", "create_app", "openai_routes"]
+__all__ = ["app_from_env", "create_app", "openai_routes", "with_v1_aliases"]
 
 # Endpoints this relay refuses clearly rather than failing confusingly.
 _UNSUPPORTED: tuple[str, ...] = ("files", "batches", "realtime", "uploads", "fine_tuning", "vector_stores")
@@ -85,6 +86,22 @@ def openai_routes(pipeline: Pipeline) -> list[BaseRoute]:
     return routes
 
 
+def with_v1_aliases(routes: list[BaseRoute], *, only_aliases: bool = False) -> list[BaseRoute]:
+    """``routes`` plus a ``/v1`` twin of every route that lacks one, so that a client whose base URL ends
+    in ``/v1`` reaches every customer route (``/v1/api/usage/logs``, ``/v1/api/redeem``, …). Midjourney's
+    ``/{prefix}/mj/…`` route already takes any prefix."""
+    paths = {(r.path, frozenset(r.methods or ())) for r in routes if isinstance(r, Route)}
+    aliases: list[BaseRoute] = []
+    for route in routes:
+        if not isinstance(route, Route) or route.path.startswith("/v1/"):
+            continue
+        twin = (f"/v1{route.path}", frozenset(route.methods or ()))
+        if twin not in paths:
+            paths.add(twin)
+            aliases.append(Route(twin[0], route.endpoint, methods=sorted(route.methods or ())))
+    return aliases if only_aliases else [*routes, *aliases]
+
+
 def create_app(
     settings: Settings,
     services: LazyServices,
@@ -110,17 +127,25 @@ def create_app(
         finally:
             await client.aclose()
 
+    customer = with_v1_aliases(
+        [
+            *openai_routes(pipeline),
+            *image_routes(pipeline, settings),
+            *redeem_routes(pipeline),
+            *openai_surface_routes(pipeline, settings, client),
+            *customer_routes(pipeline),
+        ]
+    )
+    suno = suno_routes(pipeline)  # /suno/submit/…, /suno/fetch (docs/suno.md)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        *openai_routes(pipeline),
-        *anthropic_routes(pipeline),  # /v1/messages, count_tokens, Claude Code's probes and telemetry
-        *image_routes(pipeline, settings),
-        *redeem_routes(pipeline),
-        *openai_surface_routes(pipeline, settings, client),
-        *customer_routes(pipeline),
-        *(extra_routes or []),
+        *customer,
+        *console_routes(pipeline, settings),  # the customer console: /, /console/… (docs/console.md); a page, no /v1
+        # /v1/messages and count_tokens (also under /v1/v1), Claude Code's /api/hello and telemetry
+        *with_v1_aliases(anthropic_routes(pipeline)),
+        *(extra_routes or []),  # the local stand-ins for API Gateway's admin and callback routes: no alias
         *mj_routes(pipeline),  # after extra_routes: the local stack's /mj/callback/… route comes first
-        *suno_routes(pipeline),  # /suno/submit/…, /suno/fetch (docs/suno.md)
+        *with_v1_aliases(suno),
     ]
     known = {r.path for r in routes if isinstance(r, Route)}
     suffixes = {"/chat/completions", "/models", "/images/generations", "/images/edits", "/images/variations"}
@@ -129,6 +154,7 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(ProbeAnswer),  # Claude Code's HEAD / and HEAD /api/hello
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,

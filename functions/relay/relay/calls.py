@@ -1,24 +1,34 @@
-"""One request's running facts (its usage record is built from them) and what settling it needs."""
+"""One request's running facts (its usage record is built from them), what settling it needs, and the
+exchange that carries both through a response mode."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tollway.auth import KeyContext, load_context
-from tollway.billing import Reservation, StaleKey
+import anyio
+from tollway.auth import KeyContext
+from tollway.billing import Reservation
 from tollway.config.model import Channel
-from tollway.errors import AuthenticationFailed
 from tollway.ledger.model import HoldRequest
-from tollway.pricing.engine import OutputBudget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 from tollway.records import RecordStatus, UsageRecord
+from tollway.reserve import reserve_fresh
 from tollway.services import Services
 
-__all__ = ["Billing", "Call", "reserve_fresh"]
+from relay.endpoints.base import EndpointSpec, Prepared
+
+__all__ = ["Billing", "Call", "Exchange", "Settle", "metering_failed", "reserve_fresh"]
+
+log = logging.getLogger("tollway.relay")
+
+#: Settles a request's hold at ``cost`` micro-USD with its one usage record, then closes the hold.
+Settle = Callable[[int, UsageRecord], Awaitable[None]]
 
 
 @dataclass
@@ -38,6 +48,7 @@ class Call:
     ttft_ms: int | None = None
     format: str | None = None  # "native" | "converted" (endpoints that convert between API formats)
     extra: dict[str, Any] = field(default_factory=dict)
+    price_basis: dict[str, str] = field(default_factory=dict)
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -74,6 +85,7 @@ class Call:
             latency_ms=self.elapsed_ms(),
             ttft_ms=self.ttft_ms,
             attempts=self.attempts,
+            price_basis=dict(self.price_basis),
         )
 
 
@@ -86,42 +98,60 @@ class Billing:
     hold: HoldRequest
 
 
-def reserve_fresh(
-    svc: Services,
-    context: KeyContext,
-    *,
-    hold_id: str,
-    budget: OutputBudget,
-    output_limit: int | None,
-    min_output: int,
-    now_ms: int,
-    endpoint: str,
-    model: str | None,
-) -> tuple[Reservation, KeyContext]:
-    """Reserve a request's worst case (blocking), and the key context it was reserved under.
+def metering_failed(call: Call, billing: Billing) -> tuple[UsageRecord, int]:
+    """What a served request whose metering raised is settled at: its hold, the worst case the customer
+    agreed to for it (never more), with a record that says so for the operator."""
+    return call.record(RecordStatus.OK, 200, error_code="metering_failed"), billing.hold.amount
 
-    A copy that is no longer current fails the reserve's condition (``StaleKey``: the key's limit or
-    guards changed, or — for an unlimited key — any key of its account did): the account and key are
-    read again, once, and the reserve repeated with them.
+
+@dataclass
+class Exchange:
+    """One admitted request on its way through a response mode (json, sse or bytes).
+
+    Everything the three modes and the sessions share: the endpoint and its parsed request, the call's
+    running facts (the channel that answers lands in ``call.channel``), the price and hold, the channels
+    to try, and ``settle`` — the one way to settle the hold, so a session never needs the pipeline.
     """
 
-    def attempt(ctx: KeyContext) -> Reservation:
-        return svc.biller.reserve(
-            ctx,
-            hold_id=hold_id,
-            budget=budget,
-            output_limit=output_limit,
-            min_output=min_output,
-            now_ms=now_ms,
-            endpoint=endpoint,
-            model=model,
-        )
+    spec: EndpointSpec
+    svc: Services
+    call: Call
+    prepared: Prepared
+    billing: Billing
+    channels: list[Channel]
+    reservation: Reservation
+    settle: Settle
 
-    try:
-        return attempt(context), context
-    except StaleKey:
-        svc.keys.forget(context.key.key_hash)
-        fresh = load_context(svc.accounts, context.key.key_hash, context.account.account_id)
-        if fresh is None:
-            raise AuthenticationFailed("Incorrect API key provided.") from None
-        return attempt(fresh), fresh
+    def charge(self, usage: Usage) -> int:
+        """The charge of ``usage`` in micro-USD (the endpoint's ``cost`` hook)."""
+        billing = self.billing
+        return self.spec.cost(self.prepared, billing.price, usage, billing.ratio)
+
+    async def settle_metered(self, bill: Callable[[], tuple[UsageRecord, int]]) -> None:
+        """Settle a body already sent at what ``bill`` says it cost — exactly once, whatever happens.
+
+        Metering that raises never skips the settle (the hold would later be refunded as orphaned):
+        the request is settled at its hold (:func:`metering_failed`). A settle the store refuses
+        after the body went out is logged, not raised: the client's response still ends cleanly, and
+        the hold (with its due charge, if the store took that) is left to maintenance.
+        """
+        call = self.call
+        try:
+            record, cost = bill()
+        except Exception:
+            log.exception("metering of %s failed; settled at its hold", call.request_id)
+            record, cost = metering_failed(call, self.billing)
+        try:
+            await self.settle(cost, record)
+        except Exception:
+            log.exception("settle of %s failed after its body was sent", call.request_id)
+
+    async def succeeded(self, record: UsageRecord) -> None:
+        """Run the endpoint's ``succeeded`` hook in a worker thread, when it has one; never raises."""
+        spec = self.spec
+        if not spec.stores_on_success:
+            return
+        try:
+            await anyio.to_thread.run_sync(spec.succeeded, self.prepared, record)
+        except Exception:
+            log.exception("the succeeded hook of %s failed for %s", spec.name, record.request_id)

@@ -37,6 +37,7 @@ from tollway.errors import (
     UpstreamFailed,
     UpstreamTimeout,
 )
+from tollway.pricing.markup import price_basis
 from tollway.records import RecordStatus, UsageRecord
 from tollway.routing import order_channels
 from tollway.services import LazyServices, Services
@@ -45,11 +46,11 @@ from tollway.upstream.client import UpstreamClient, UpstreamResponse
 from tollway.upstream.failures import Failure, FailureKind, classify_response, classify_transport_error
 
 from relay.asgi import read_body, request_id_of
-from relay.calls import Billing, Call, reserve_fresh
+from relay.calls import Billing, Call, Exchange, Settle, reserve_fresh
 from relay.endpoints.base import EndpointSpec, Prepared, RequestBody
 from relay.multipart import parse_multipart
 from relay.responses import CompletedResponse, RelayStream
-from relay.sessions import ByteSession, StreamSession, charge_of
+from relay.sessions import ByteSession, StreamSession
 
 __all__ = ["Pipeline", "bearer_secret"]
 
@@ -123,23 +124,20 @@ class Pipeline:
                     svc.biller.record_refusal, call.record(RecordStatus.REFUSED, error.status, error_code=error.code)
                 )
             raise
+        ex = Exchange(spec, svc, call, prepared, billing, channels, reservation, self._settler(svc, billing))
         try:
             mode = spec.response_mode(prepared)
             if mode == "sse":
-                return await self._stream(spec, svc, call, prepared, billing, channels, reservation)
+                return await self._stream(ex)
             if mode == "bytes":
-                return await self._passthrough(spec, svc, call, prepared, billing, channels, reservation)
-            return await self._complete(spec, svc, call, prepared, billing, channels, reservation)
+                return await self._passthrough(ex)
+            return await self._complete(ex)
         except TollwayError as error:
-            await self._settle(
-                svc, call, billing, 0, call.record(RecordStatus.ERROR, error.status, error_code=error.code)
-            )
+            await ex.settle(0, call.record(RecordStatus.ERROR, error.status, error_code=error.code))
             raise
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._settle(
-                    svc, call, billing, 0, call.record(RecordStatus.ERROR, 500, error_code="internal_error")
-                )
+                await ex.settle(0, call.record(RecordStatus.ERROR, 500, error_code="internal_error"))
             raise
 
     async def _admit(
@@ -166,10 +164,9 @@ class Pipeline:
                 param="model",
             )
         prepared.reasoning = price.reasoning
-        resolve = getattr(spec, "resolve", None)
-        if resolve is not None:
+        if spec.resolves:
             # Endpoint state that bounds or routes the request (read off the event loop).
-            await self.blocking(resolve, prepared, context)
+            await self.blocking(spec.resolve, prepared, context)
         channels = order_channels(catalog.channels_for(prepared.model, context.group), prepared.affinity)
         if not channels:
             raise NoAvailableChannel(f"No channel currently serves '{prepared.model}'; try again later.")
@@ -180,6 +177,7 @@ class Pipeline:
                     "The channel that holds the state this request refers to cannot serve it now; try again later."
                 )
         ratio = catalog.group_ratio(context.group)
+        call.price_basis = price_basis(catalog.markup(prepared.model), ratio)
         budget = spec.budget(prepared, price, ratio)
         limit: int | None = None
         minimal = 0
@@ -225,18 +223,12 @@ class Pipeline:
 
     # ---- upstream --------------------------------------------------------------------------------
 
-    async def _open(
-        self,
-        spec: EndpointSpec,
-        svc: Services,
-        call: Call,
-        prepared: Prepared,
-        channels: list[Channel],
-        output_limit: int | None,
-    ) -> UpstreamResponse:
+    async def _open(self, ex: Exchange) -> UpstreamResponse:
         """Try channels in order; the first 2xx wins. Raises the client-facing error of the last failure."""
+        spec, svc, call, prepared = ex.spec, ex.svc, ex.call, ex.prepared
+        output_limit = ex.reservation.output_limit
         failures: list[Failure] = []
-        for channel in channels[: self._settings.max_channel_attempts]:
+        for channel in ex.channels[: self._settings.max_channel_attempts]:
             call.attempts += 1
             call.channel = channel
             hit, secret = svc.channel_secrets.cached(channel.channel_id)
@@ -287,24 +279,15 @@ class Pipeline:
 
     # ---- non-streaming ---------------------------------------------------------------------------
 
-    async def _complete(
-        self,
-        spec: EndpointSpec,
-        svc: Services,
-        call: Call,
-        prepared: Prepared,
-        billing: Billing,
-        channels: list[Channel],
-        reservation: Reservation,
-    ) -> Response:
-        local = getattr(spec, "local_answer", None)
-        answer = None if local is None else local(prepared)
+    async def _complete(self, ex: Exchange) -> Response:
+        spec, svc, call, prepared = ex.spec, ex.svc, ex.call, ex.prepared
+        answer = spec.local_answer(prepared)
         try:
             with anyio.fail_after(self._settings.non_stream_deadline_s):
                 if answer is not None:
-                    body = answer
+                    body = answer  # an answer tollway gives itself (e.g. an estimated token count)
                 else:
-                    response = await self._open(spec, svc, call, prepared, channels, reservation.output_limit)
+                    response = await self._open(ex)
                     try:
                         body = await response.read_limited(_MAX_RESPONSE_BYTES)
                     finally:
@@ -326,14 +309,12 @@ class Pipeline:
         if usage is None:
             usage, source = spec.estimate(prepared, spec.output_of(parsed)), "estimated"
         call.ttft_ms = call.elapsed_ms()
-        cost = charge_of(spec, prepared, billing, usage)
+        cost = ex.charge(usage)
         record = call.record(RecordStatus.OK, 200, usage=usage, usage_source=source)
-        movement = await self.blocking(lambda: svc.biller.settle(billing.hold, cost, record, now_ms=svc.clock_ms()))
-        await self.succeeded(spec, prepared, record)
-        render = getattr(spec, "render", None)
-        media_type = "application/json"
-        if render is not None:
-            body, media_type = render(prepared, parsed, body)
+        hold = ex.billing.hold
+        movement = await self.blocking(lambda: svc.biller.settle(hold, cost, record, now_ms=svc.clock_ms()))
+        await ex.succeeded(record)
+        body, media_type = spec.render(prepared, parsed, body)
 
         async def after() -> None:
             if movement is not None:
@@ -341,59 +322,34 @@ class Pipeline:
 
         return CompletedResponse(body, 200, after, media_type=media_type)
 
-    async def succeeded(self, spec: EndpointSpec, prepared: Prepared, record: UsageRecord) -> None:
-        """Run the endpoint's optional ``succeeded`` hook (state a follow-up needs); never raises."""
-        hook = getattr(spec, "succeeded", None)
-        if hook is None:
-            return
-        try:
-            await self.blocking(hook, prepared, record)
-        except Exception:
-            log.exception("the succeeded hook of %s failed for %s", spec.name, record.request_id)
+    def _settler(self, svc: Services, billing: Billing) -> Settle:
+        """The request's one settle: the hold at ``cost`` with its record, then the hold closed (blocking)."""
 
-    async def _settle(self, svc: Services, call: Call, billing: Billing, cost: int, record: UsageRecord) -> None:
-        def run() -> None:
-            movement = svc.biller.settle(billing.hold, cost, record, now_ms=svc.clock_ms())
-            if movement is not None:
-                svc.biller.finish(movement)
+        async def settle(cost: int, record: UsageRecord) -> None:
+            def run() -> None:
+                movement = svc.biller.settle(billing.hold, cost, record, now_ms=svc.clock_ms())
+                if movement is not None:
+                    svc.biller.finish(movement)
 
-        await self.blocking(run)
+            await self.blocking(run)
+
+        return settle
 
     # ---- streaming -------------------------------------------------------------------------------
 
-    async def _stream(
-        self,
-        spec: EndpointSpec,
-        svc: Services,
-        call: Call,
-        prepared: Prepared,
-        billing: Billing,
-        channels: list[Channel],
-        reservation: Reservation,
-    ) -> Response:
-        response = await self._open(spec, svc, call, prepared, channels, reservation.output_limit)
-        session = StreamSession(self, spec, svc, call, prepared, billing, response)
+    async def _stream(self, ex: Exchange) -> Response:
+        response = await self._open(ex)
+        session = StreamSession(ex, response, self._settings.max_sse_event_bytes)
         return RelayStream(session, self._settings.heartbeat_s, self._settings.max_request_duration_s)
 
-    async def _passthrough(
-        self,
-        spec: EndpointSpec,
-        svc: Services,
-        call: Call,
-        prepared: Prepared,
-        billing: Billing,
-        channels: list[Channel],
-        reservation: Reservation,
-    ) -> Response:
+    async def _passthrough(self, ex: Exchange) -> Response:
         try:
             with anyio.fail_after(self._settings.non_stream_deadline_s):
-                response = await self._open(spec, svc, call, prepared, channels, reservation.output_limit)
+                response = await self._open(ex)
         except TimeoutError:
             raise UpstreamTimeout("The upstream did not start answering within the gateway's limit.") from None
-        meter = spec.byte_meter(prepared)
-        session = ByteSession(
-            self, svc, call, billing, response, meter, lambda u: charge_of(spec, prepared, billing, u)
-        )
+        meter = ex.spec.byte_meter(ex.prepared)
+        session = ByteSession(ex, response, meter)
         headers = [(b"content-type", response.headers.get("content-type", "application/octet-stream").encode())]
         return RelayStream(
             session,
@@ -402,6 +358,3 @@ class Pipeline:
             drain_s=self._settings.max_request_duration_s if meter.drain_on_disconnect else 0.25,
             headers=headers,
         )
-
-    async def settle_now(self, svc: Services, call: Call, billing: Billing, cost: int, record: UsageRecord) -> None:
-        await self._settle(svc, call, billing, cost, record)

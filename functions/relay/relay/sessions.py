@@ -4,57 +4,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx2
 from tollway.metering.claude import StreamBroke
-from tollway.pricing.engine import cost_of
 from tollway.pricing.usage import Usage
-from tollway.records import RecordStatus
-from tollway.services import Services
+from tollway.records import RecordStatus, UsageRecord
 from tollway.sse import SSEError, SSEParser, encode_error
 from tollway.upstream.client import UpstreamResponse
 
-from relay.calls import Billing, Call
-from relay.endpoints.base import BrokenStream, ByteMeter, EndpointSpec, Prepared, StreamMeter
+from relay.calls import Exchange
+from relay.endpoints.base import BrokenStream, ByteMeter, StreamMeter
 
-if TYPE_CHECKING:
-    from relay.pipeline import Pipeline
-
-__all__ = ["ByteSession", "StreamSession", "charge_of"]
+__all__ = ["ByteSession", "StreamSession"]
 
 log = logging.getLogger("tollway.relay")
 
 
-def charge_of(spec: EndpointSpec, prepared: Prepared, billing: Billing, usage: Usage) -> int:
-    """The charge of ``usage``: the endpoint's own ``cost`` hook if it has one, else the model's price."""
-    custom = getattr(spec, "cost", None)
-    if custom is not None:
-        return int(custom(prepared, billing.price, usage, billing.ratio))
-    return cost_of(billing.price, usage, billing.ratio).micros
-
-
 class StreamSession:
-    """One relayed stream: forwards events, meters them, and settles once at the end."""
+    """One relayed stream: forwards events, meters them, and settles once (``exchange.settle``) at the end."""
 
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        spec: EndpointSpec,
-        svc: Services,
-        call: Call,
-        prepared: Prepared,
-        billing: Billing,
-        upstream: UpstreamResponse,
-    ) -> None:
-        self._pipeline = pipeline
-        self._spec = spec
-        self._svc = svc
-        self._call = call
-        self._prepared = prepared
-        self._billing = billing
+    def __init__(self, exchange: Exchange, upstream: UpstreamResponse, max_event_bytes: int) -> None:
+        self._exchange = exchange
+        self._call = exchange.call
         self._upstream = upstream
-        self._meter: StreamMeter = spec.meter(prepared)
+        self._max_event_bytes = max_event_bytes
+        self._meter: StreamMeter = exchange.spec.meter(exchange.prepared)
         self._broken: str | None = None
         self._finished = False
         self._announced = False
@@ -66,10 +41,10 @@ class StreamSession:
             return
         self._announced = True
         record = self._call.record(RecordStatus.OK, 200, usage=meter.usage, usage_source="upstream")
-        await self._pipeline.succeeded(self._spec, self._prepared, record)
+        await self._exchange.succeeded(record)
 
     async def pump(self, emit: Callable[[bytes], Awaitable[None]]) -> None:
-        parser = SSEParser(self._pipeline._settings.max_sse_event_bytes)
+        parser = SSEParser(self._max_event_bytes)
         meter = self._meter
         try:
             async for chunk in self._upstream.aiter_raw():
@@ -123,11 +98,15 @@ class StreamSession:
             await self._upstream.aclose()
         except Exception:
             log.debug("closing upstream of %s failed", self._call.request_id)
-        meter, call, billing = self._meter, self._call, self._billing
+        await self._exchange.settle_metered(lambda: self._bill(client_closed))
+
+    def _bill(self, client_closed: bool) -> tuple[UsageRecord, int]:
+        """The record and charge of the stream as it ended."""
+        exchange, meter, call = self._exchange, self._meter, self._call
         usage = meter.usage
         source = "upstream"
         if usage is None:
-            usage, source = self._spec.estimate(self._prepared, meter.produced_output), "estimated"
+            usage, source = exchange.spec.estimate(exchange.prepared, meter.produced_output), "estimated"
         if self._broken is not None and not client_closed:
             # A broken upstream stream costs the customer nothing.
             record = call.record(
@@ -136,36 +115,24 @@ class StreamSession:
             cost = 0
         elif client_closed:
             record = call.record(RecordStatus.CLIENT_CLOSED, 200, usage=usage, usage_source=source)
-            cost = charge_of(self._spec, self._prepared, billing, usage)
+            cost = exchange.charge(usage)
         elif not meter.done and meter.usage is None:
             record = call.record(RecordStatus.ERROR, 200, usage=usage, usage_source=source, error_code="max_duration")
-            cost = charge_of(self._spec, self._prepared, billing, usage)
+            cost = exchange.charge(usage)
         else:
             record = call.record(RecordStatus.OK, 200, usage=usage, usage_source=source)
-            cost = charge_of(self._spec, self._prepared, billing, usage)
-        await self._pipeline.settle_now(self._svc, call, billing, cost, record)
+            cost = exchange.charge(usage)
+        return record, cost
 
 
 class ByteSession:
     """One relayed byte body (audio, large JSON): forwarded chunk by chunk, metered, settled once."""
 
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        svc: Services,
-        call: Call,
-        billing: Billing,
-        upstream: UpstreamResponse,
-        meter: ByteMeter,
-        charge: Callable[[Usage], int] | None = None,
-    ) -> None:
-        self._pipeline = pipeline
-        self._svc = svc
-        self._call = call
-        self._billing = billing
+    def __init__(self, exchange: Exchange, upstream: UpstreamResponse, meter: ByteMeter) -> None:
+        self._exchange = exchange
+        self._call = exchange.call
         self._upstream = upstream
         self._meter = meter
-        self._charge = charge
         self._complete = False
         self._broken = False
         self._finished = False
@@ -191,7 +158,11 @@ class ByteSession:
             await self._upstream.aclose()
         except Exception:
             log.debug("closing upstream of %s failed", self._call.request_id)
-        call, billing = self._call, self._billing
+        await self._exchange.settle_metered(lambda: self._bill(client_closed))
+
+    def _bill(self, client_closed: bool) -> tuple[UsageRecord, int]:
+        """The record and charge of the body as it ended."""
+        call = self._call
         usage = self._meter.usage(self._complete)
         if self._broken or (usage is None and not client_closed):
             record = call.record(RecordStatus.ERROR, 502, usage=usage, error_code="upstream_body_broken")
@@ -200,8 +171,7 @@ class ByteSession:
             status = RecordStatus.CLIENT_CLOSED if client_closed and not self._complete else RecordStatus.OK
             usage = usage or Usage()
             # A meter that measures what it forwards (e.g. speech audio) says its usage is tollway's own.
-            source = getattr(self._meter, "usage_source", None) or ("upstream" if self._complete else "estimated")
+            source = self._meter.usage_source or ("upstream" if self._complete else "estimated")
             record = call.record(status, 200, usage=usage, usage_source=source)
-            charge = self._charge
-            cost = charge(usage) if charge is not None else cost_of(billing.price, usage, billing.ratio).micros
-        await self._pipeline.settle_now(self._svc, call, billing, cost, record)
+            cost = self._exchange.charge(usage)
+        return record, cost

@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from tollway_local.mock import MockConfig, MockServer
+from tollway_local.mock import MockServer
 
-from tests.support.stack import Customer, LocalStack, wait_until
+from tests.support.stack import LocalStack, wait_until
+from tests.support.task_world import TaskWorld, make_task_world, task_stack, task_world
 
 
 @dataclass
@@ -107,29 +106,12 @@ def stray_receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="session")
 def mj_stack(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[LocalStack]:
-    state: Path = tmp_path_factory.mktemp("tollway-mj-state")
-    env = {
-        "TOLLWAY_SSRF_ALLOW": json.dumps([receiver.origin]),
-        # Fetches refresh any unfinished task from the upstream (the default waits 10 s between refreshes).
-        "TOLLWAY_MJ_REFRESH_AFTER_S": "0",
-    }
-    local = LocalStack(state, env=env).start()
-    try:
+    with task_stack(tmp_path_factory, "mj", {"TOLLWAY_SSRF_ALLOW": json.dumps([receiver.origin])}) as local:
         yield local
-    finally:
-        local.stop()
 
 
-@dataclass
-class World:
+class World(TaskWorld):
     """One test's Midjourney world: a group of its own, a customer in it, a mock upstream, a channel."""
-
-    stack: LocalStack
-    mock: MockServer
-    group: str
-    channel_id: str
-    who: Customer
-    http: httpx.Client
 
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"mj-api-secret": key or self.who.key}
@@ -204,47 +186,14 @@ class World:
     def submits_received(self) -> list[dict[str, Any]]:
         return [e for e in self.mock.stats()["requests_log"] if "/submit/" in e["path"] or "insight-face" in e["path"]]
 
-    def ledger(self, account_id: str | None = None) -> list[dict[str, Any]]:
-        client = self.stack.dynamodb()
-        items = client.query(
-            TableName="LedgerTable",
-            KeyConditionExpression="account_id = :a",
-            ExpressionAttributeValues={":a": {"S": account_id or self.who.account_id}},
-            ConsistentRead=True,
-        )["Items"]
-        return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
-
-    def record(self, request_prefix_task: str) -> dict[str, Any]:
-        """The usage record that carries a task id."""
-        (found,) = [r for r in self.stack.records(self.who.account_id) if r.get("task_id") == request_prefix_task]
-        return found
-
-    def settle_down(self) -> None:
-        """Let history writes that follow a response land (they run just after the body is sent)."""
-        time.sleep(0.2)
-
 
 def make_world(stack: LocalStack, mock: MockServer, credit_usd: str = "1.00", **channel: Any) -> World:
-    group = f"mj-{uuid.uuid4().hex[:8]}"
-    stack.admin("group.set", name=group)
-    created = stack.admin(
-        "mj.add-channel",
-        name=f"mock mj {group}",
-        base_url=mock.url,
-        api_key="mj-upstream-key",
-        groups=[group],
-        **channel,
+    return make_task_world(
+        World, stack, mock, "mj.add-channel", credit_usd=credit_usd, api_key="mj-upstream-key", **channel
     )
-    who = stack.customer(credit_usd=credit_usd, group=group)
-    return World(stack, mock, group, str(created["channel_id"]), who, httpx.Client(timeout=60))
 
 
 @pytest.fixture
 def world(mj_stack: LocalStack) -> Iterator[World]:
-    with MockServer(MockConfig.fast()) as mock:
-        made = make_world(mj_stack, mock)
-        try:
-            yield made
-        finally:
-            made.http.close()
-            mj_stack.admin_envelope("channel.remove", channel_id=made.channel_id)
+    with task_world(World, mj_stack, "mj.add-channel", api_key="mj-upstream-key") as made:
+        yield made

@@ -5,7 +5,6 @@ releases the hold at once and charges nothing."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -17,13 +16,9 @@ pytestmark = pytest.mark.integration
 FAST_IMAGINE = 200_000
 
 
-def _refunds(world: World) -> list[dict[str, object]]:
-    return [e for e in world.ledger() if e["kind"] == "refund"]
-
-
 def _assert_refunded_once(world: World, task_id: str) -> None:
     world.settle_down()
-    refunds = _refunds(world)
+    refunds = world.refunds()
     assert len(refunds) == 1, refunds
     assert int(str(refunds[0]["amount"])) == FAST_IMAGINE
     assert world.stack.balance(world.who.account_id) == 1_000_000
@@ -74,14 +69,7 @@ def test_a_task_that_never_finishes_is_timed_out_and_refunded(world: World) -> N
     wait_until(lambda: world.fetch(task_id).json()["status"] == "IN_PROGRESS", what="the task to start")
     world.stack.admin("mj.sweep")
     assert world.task(task_id)["status"] == "IN_PROGRESS"  # younger than the timeout: left alone
-    # Behind the relay's back: the task was submitted two hours ago (the default timeout is one hour).
-    two_hours_ago = int(time.time() * 1000) - 2 * 3600 * 1000
-    world.stack.dynamodb().update_item(
-        TableName="TasksTable",
-        Key={"task_id": {"S": task_id}},
-        UpdateExpression="SET created_at = :t",
-        ExpressionAttributeValues={":t": {"N": str(two_hours_ago)}},
-    )
+    world.backdate(task_id, hours=2)  # older than the default timeout (one hour)
     report = world.stack.admin("mj.sweep")
     assert task_id in report["timed_out"] and task_id in report["refunded"]
     task = world.fetch(task_id).json()
@@ -91,7 +79,7 @@ def test_a_task_that_never_finishes_is_timed_out_and_refunded(world: World) -> N
     record = world.record(task_id)
     assert (record["charge"], record["error_code"]) == (0, "mj_task_timeout")
     world.stack.admin("mj.sweep")  # again: nothing more
-    assert len(_refunds(world)) == 1
+    assert len(world.refunds()) == 1
     assert world.stack.audit(world.who.account_id)["ok"]
 
 
@@ -108,7 +96,7 @@ def test_a_refused_submit_releases_its_hold_at_once(world: World) -> None:
         FAST_IMAGINE,
     )
     assert not world.stack.open_holds(world.who.account_id)
-    assert not _refunds(world)  # nothing was charged, so nothing is refunded
+    assert not world.refunds()  # nothing was charged, so nothing is refunded
     assert world.stack.audit(world.who.account_id)["ok"]
 
 
@@ -119,5 +107,5 @@ def test_a_successful_task_is_never_refunded(world: World) -> None:
     world.stack.admin("mj.sweep")
     world.settle_down()
     assert world.stack.balance(world.who.account_id) == 1_000_000 - FAST_IMAGINE
-    assert not _refunds(world)
+    assert not world.refunds()
     assert world.stack.audit(world.who.account_id)["ok"]

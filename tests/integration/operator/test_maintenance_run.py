@@ -77,7 +77,7 @@ def test_maintenance_closes_refunds_and_records_an_orphaned_hold(stack: LocalSta
     sqs, queue = alerts_queue(stack)
 
     run = subprocess.run(
-        [sys.executable, "-m", "tollway.cli.main", "admin", "--state-dir", str(stack.state_dir), "maintenance", "run"],
+        [sys.executable, "-m", "tollway_cli.main", "admin", "--state-dir", str(stack.state_dir), "maintenance", "run"],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 def admin(stack: LocalStack, *args: str, cwd: Path = ROOT) -> Any:
     """`tollway admin ... --json`; returns the result of a successful command."""
     done = subprocess.run(
-        [sys.executable, "-m", "tollway.cli.main", "admin", "--state-dir", str(stack.state_dir), *args, "--json"],
+        [sys.executable, "-m", "tollway_cli.main", "admin", "--state-dir", str(stack.state_dir), *args, "--json"],
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tollway.cli.main", "admin", "--state-dir", str(stack.state_dir), *args],
+        [sys.executable, "-m", "tollway_cli.main", "admin", "--state-dir", str(stack.state_dir), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -81,11 +81,11 @@ def test_exit_codes_for_command_and_usage_errors(stack: LocalStack) -> None:
     missing = cli(stack, "account", "get", "--account-id", "acct_nobody")
     assert missing.returncode == 1 and "not_found" in missing.stderr
     invalid = cli(stack, "account", "create", "--name", "X", "--credit-usd", "0.0000001")
-    assert invalid.returncode == 2 and "credit_usd" in invalid.stderr
+    assert invalid.returncode == 2 and "--credit-usd: USD amount finer than one micro-USD" in invalid.stderr
     unknown_option = cli(stack, "account", "create", "--nmae", "X")
     assert unknown_option.returncode == 2
     forgot = cli(stack, "key", "create")
-    assert forgot.returncode == 2 and "account_id" in forgot.stderr
+    assert forgot.returncode == 2 and "--account-id" in forgot.stderr
 
 
 def test_admin_route_refuses_without_the_admin_secret(stack: LocalStack) -> None:

@@ -4,46 +4,28 @@ upstream and its channel."""
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from tollway_local.mock import MockConfig, MockServer
 
-from tests.support.stack import Customer, LocalStack, wait_until
+from tests.support.stack import LocalStack, wait_until
+from tests.support.task_world import TaskWorld, task_stack, task_world
 
 UPSTREAM_KEY = "suno-upstream-key-7f3a"
 
 
 @pytest.fixture(scope="session")
 def suno_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    state: Path = tmp_path_factory.mktemp("tollway-suno-state")
-    # Fetches refresh any unfinished task from the upstream (the default waits 10 s between refreshes).
-    local = LocalStack(state, env={"TOLLWAY_MJ_REFRESH_AFTER_S": "0"}).start()
-    try:
+    with task_stack(tmp_path_factory, "suno") as local:
         yield local
-    finally:
-        local.stop()
 
 
-@dataclass
-class World:
+class World(TaskWorld):
     """One test's Suno world: a group of its own, a customer in it, a mock upstream, a channel."""
 
-    stack: LocalStack
-    mock: MockServer
-    group: str
-    channel_id: str
-    who: Customer
-    http: httpx.Client
-
-    def customer(self, credit_usd: str = "1.00") -> Customer:
-        return self.stack.customer(credit_usd=credit_usd, group=self.group)
+    settle_s = 0.3
 
     def headers(self, key: str | None = None, *, mj_secret: bool = False) -> dict[str, str]:
         """Bearer (scripts, new-api clients), or ``mj-api-secret`` (chatgpt-web-midjourney-proxy)."""
@@ -104,41 +86,8 @@ class World:
     def submits_received(self) -> list[dict[str, Any]]:
         return [e for e in self.mock.stats()["requests_log"] if "/suno/submit/" in e["path"]]
 
-    def ledger(self, account_id: str | None = None) -> list[dict[str, Any]]:
-        client = self.stack.dynamodb()
-        items = client.query(
-            TableName="LedgerTable",
-            KeyConditionExpression="account_id = :a",
-            ExpressionAttributeValues={":a": {"S": account_id or self.who.account_id}},
-            ConsistentRead=True,
-        )["Items"]
-        return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
-
-    def refunds(self, account_id: str | None = None) -> list[dict[str, Any]]:
-        return [e for e in self.ledger(account_id) if e["kind"] == "refund"]
-
-    def record(self, task_id: str) -> dict[str, Any]:
-        """The usage record that carries a task id (exactly one)."""
-        (found,) = [r for r in self.stack.records(self.who.account_id) if r.get("task_id") == task_id]
-        return found
-
-    def settle_down(self) -> None:
-        """Let the writes that follow a response land (a fetch's refund runs just after its body)."""
-        time.sleep(0.3)
-
 
 @pytest.fixture
 def world(suno_stack: LocalStack) -> Iterator[World]:
-    with MockServer(MockConfig.fast()) as mock:
-        group = f"suno-{uuid.uuid4().hex[:8]}"
-        suno_stack.admin("group.set", name=group)
-        created = suno_stack.admin(
-            "suno.add-channel", name=f"mock suno {group}", base_url=mock.url, api_key=UPSTREAM_KEY, groups=[group]
-        )
-        who = suno_stack.customer(credit_usd="1.00", group=group)
-        made = World(suno_stack, mock, group, str(created["channel_id"]), who, httpx.Client(timeout=60))
-        try:
-            yield made
-        finally:
-            made.http.close()
-            suno_stack.admin_envelope("channel.remove", channel_id=made.channel_id)
+    with task_world(World, suno_stack, "suno.add-channel", api_key=UPSTREAM_KEY) as made:
+        yield made

@@ -5,7 +5,6 @@ that never finishes is timed out and refunded once; an upstream refusal charges 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -80,14 +79,7 @@ def test_a_task_that_never_finishes_is_timed_out_and_refunded(world: World) -> N
     assert world.fetch(task_id).json()["data"]["status"] == "IN_PROGRESS"
     world.stack.admin("mj.sweep")
     assert world.task(task_id)["status"] == "IN_PROGRESS"  # younger than the timeout: left alone
-    # Behind the relay's back: the task was submitted two hours ago (the default timeout is one hour).
-    two_hours_ago = int(time.time() * 1000) - 2 * 3600 * 1000
-    world.stack.dynamodb().update_item(
-        TableName="TasksTable",
-        Key={"task_id": {"S": task_id}},
-        UpdateExpression="SET created_at = :t",
-        ExpressionAttributeValues={":t": {"N": str(two_hours_ago)}},
-    )
+    world.backdate(task_id, hours=2)  # older than the default timeout (one hour)
     report = world.stack.admin("mj.sweep")
     assert task_id in report["timed_out"] and task_id in report["refunded"]
     task = world.fetch(task_id).json()["data"]

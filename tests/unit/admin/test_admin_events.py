@@ -56,6 +56,9 @@ ORDER = [
     "price.export",
     "price.import",
     "price.remove",
+    "price.markup-set",
+    "price.markup-list",
+    "price.markup-remove",
     "group.list",
     "redeem.create",
     "redeem.list",
@@ -143,6 +146,8 @@ def test_every_event_runs_through_the_handler(services: Services) -> None:
     assert results["redeem.disable"]["disabled"] == 1
     assert results["usage.export"]["rows"] == 0 and results["usage.export"]["download_url"]
     assert results["audit.run"]["ok"] is True
+    assert results["price.markup-set"]["multiplier"] == "2" and "gpt-4.1" in results["price.markup-set"]["models"]
+    assert [m["pattern"] for m in results["price.markup-list"]] == ["gpt-4*"]
     entries = results["trail.query"]["entries"]
     assert entries and all(e["actor"] == "claimed:arn:aws:iam::123456789012:user/alice" for e in entries)
     # Events of other groups (e.g. Midjourney's) must at least come back as an envelope.
@@ -150,3 +155,34 @@ def test_every_event_runs_through_the_handler(services: Services) -> None:
     for name in others:
         envelope = handler.lambda_handler(json.loads((EVENTS / name).read_text()), CONTEXT)
         assert envelope["command"] == name.removesuffix(".json")
+
+
+SCHEDULED = EVENTS.parent / "scheduled"
+
+
+def test_the_scheduled_events_are_the_templates_schedule_inputs_and_run() -> None:
+    """events/scheduled/*.json are what EventBridge sends the admin function (the Schedule events' Input)."""
+    from tollway.memory.backend import MemoryBackend
+    from tollway.mj.runtime import runtime_for
+    from tollway.settings import Settings
+    from tollway_local.emulator.template import load_template
+
+    template = load_template(EVENTS.parents[1] / "template.yaml")
+    schedules = template["Resources"]["AdminFunction"]["Properties"]["Events"]
+    inputs = sorted(
+        json.dumps(json.loads(e["Properties"]["Input"]), sort_keys=True)
+        for e in schedules.values()
+        if e["Type"] == "Schedule"
+    )
+    files = sorted(SCHEDULED.glob("*.json"))
+    assert sorted(json.dumps(json.loads(p.read_text()), sort_keys=True) for p in files) == inputs
+    services = Services.in_memory(Settings(), MemoryBackend())  # with the Midjourney and Suno stores
+    handler.configure(services)
+    try:
+        for path in files:
+            envelope = handler.lambda_handler(json.loads(path.read_text()), CONTEXT)
+            assert envelope["ok"], (path.name, envelope)
+            assert envelope["command"] in ("maintenance.run", "mj.sweep")
+    finally:
+        handler.configure(None)
+        runtime_for(services).close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+
 from bench.claude import payload, problem
 from bench.load import Sample
 
@@ -19,7 +20,9 @@ def test_payloads() -> None:
 
 
 def test_problem_checks_terminator_and_token_count() -> None:
-    delta = b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"a"}}\n\n'
+    delta = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"a"}}\n\n'
+    )
     stop = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
     assert problem(sample(delta * 2 + stop), "messages", 2) is None
     assert problem(sample(delta * 2), "messages", 2) == "stream did not end properly"

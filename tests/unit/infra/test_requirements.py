@@ -23,7 +23,17 @@ REQUIREMENTS = {
 # framework only matter to the relay.
 SPLIT = {
     "layer": {"aws-lambda-powertools", "boto3", "httpx2", "orjson", "pydantic", "pydantic-settings", "sniffio"},
-    "relay": {"starlette", "uvicorn", "uvloop", "httptools", "python-multipart"},
+    "relay": {
+        "starlette",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "python-multipart",
+        "argon2-cffi",
+        "argon2-cffi-bindings",
+        "cffi",
+        "pycparser",
+    },
     "admin": set(),
     "mj_callback": set(),
 }

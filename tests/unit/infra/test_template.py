@@ -15,6 +15,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ TABLES = (
     "ConfigTable",
     "TasksTable",
     "CodesTable",
+    "ConsoleTable",
 )
 FUNCTIONS = ("RelayFunction", "AdminFunction", "MjCallbackFunction")
 
@@ -244,8 +246,18 @@ def test_every_function_is_python313_arm64_within_the_lambda_timeout(cfn: Templa
     assert function(cfn, "RelayFunction")["Timeout"] == 900
 
 
+def with_adapter(value: Any, enabled: bool = True) -> Any:
+    """``value`` as deployed (the default SamLocal=false) or as sam local runs it (SamLocal=true)."""
+    if isinstance(value, dict) and "Fn::If" in value and value["Fn::If"][0] == "UseWebAdapter":
+        return value["Fn::If"][1 if enabled else 2]
+    if isinstance(value, list):
+        return [v for v in (with_adapter(i, enabled) for i in value) if v != {"Ref": "AWS::NoValue"}]
+    return value
+
+
 def test_handlers(cfn: Template) -> None:
-    assert function(cfn, "RelayFunction")["Handler"] == "run.sh"
+    assert with_adapter(function(cfn, "RelayFunction")["Handler"]) == "run.sh"
+    assert with_adapter(function(cfn, "RelayFunction")["Handler"], False) == "relay.lambda_buffered.handler"
     assert function(cfn, "AdminFunction")["Handler"] == "admin_api.handler.lambda_handler"
     assert function(cfn, "MjCallbackFunction")["Handler"] == "mj_callback.handler.lambda_handler"
     assert (ROOT / "functions/admin/admin_api").is_dir()
@@ -256,11 +268,11 @@ def test_relay_runs_under_lambda_web_adapter_in_streaming_mode(cfn: Template) ->
     variables = env(cfn, "RelayFunction")
     # LWA maps any other value (case-insensitively) to buffered.
     assert variables["AWS_LWA_INVOKE_MODE"] == "response_stream"
-    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert with_adapter(variables["AWS_LAMBDA_EXEC_WRAPPER"]) == "/opt/bootstrap"
     assert variables["AWS_LWA_READINESS_CHECK_PATH"] == "/healthz"
     assert variables["AWS_LWA_PORT"] == variables["PORT"] == "8080"
     assert "AWS_LWA_ASYNC_INIT" not in variables  # SnapStart must snapshot a ready app
-    layers = function(cfn, "RelayFunction")["Layers"]
+    layers = with_adapter(function(cfn, "RelayFunction")["Layers"])
     assert layers[0] == {"Ref": next(iter(resources_of(cfn, "AWS::Lambda::LayerVersion")))}
     lwa = layers[1]["Fn::Sub"]
     assert lwa.startswith("arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerArm64:")
@@ -269,7 +281,7 @@ def test_relay_runs_under_lambda_web_adapter_in_streaming_mode(cfn: Template) ->
 def test_every_function_uses_the_common_layer_and_only_the_relay_uses_lwa(cfn: Template) -> None:
     (layer_id,) = resources_of(cfn, "AWS::Lambda::LayerVersion")
     for name in FUNCTIONS:
-        layers = function(cfn, name)["Layers"]
+        layers = with_adapter(function(cfn, name)["Layers"])
         assert {"Ref": layer_id} in layers, name
         assert len(layers) == (2 if name == "RelayFunction" else 1), name
     layer = cfn["Resources"][layer_id]["Properties"]
@@ -289,6 +301,38 @@ def test_settings_reach_every_function(cfn: Template) -> None:
     assert env(cfn, "RelayFunction")["TOLLWAY_CORS_ORIGINS"] == {"Ref": "CorsOrigins"}
     assert env(cfn, "AdminFunction")["TOLLWAY_ALERTS_TOPIC_ARN"] == {"Ref": "AlertsTopic"}
     assert env(cfn, "AdminFunction")["TOLLWAY_EXPORT_BUCKET"] == {"Ref": "ExportBucket"}
+
+
+def test_without_the_web_adapter_the_relay_is_a_plain_handler_for_sam_local(cfn: Template, template: Template) -> None:
+    """SamLocal=true (samconfig.toml's local_invoke/local_start_api): no LWA layer, no exec wrapper, the
+    buffered handler, the emulator's endpoint; deployed, the default keeps streaming through LWA."""
+    assert template["Parameters"]["SamLocal"]["Default"] == "false"
+    for name in FUNCTIONS:
+        assert with_adapter(env(cfn, name)["TOLLWAY_AWS_ENDPOINT_URL"]) == {"Ref": "AWS::NoValue"}
+        assert with_adapter(env(cfn, name)["TOLLWAY_AWS_ENDPOINT_URL"], False).startswith("http://")
+    relay = function(cfn, "RelayFunction")
+    assert len(with_adapter(relay["Layers"], False)) == 1
+    assert with_adapter(env(cfn, "RelayFunction")["AWS_LAMBDA_EXEC_WRAPPER"], False) == {"Ref": "AWS::NoValue"}
+    module, _, name = with_adapter(relay["Handler"], False).rpartition(".")
+    assert (ROOT / "functions" / "relay" / (module.replace(".", "/") + ".py")).is_file() and name == "handler"
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
+    for command in ("local_invoke", "local_start_api"):
+        assert "SamLocal=true" in config[command]["parameters"]["parameter_overrides"]
+        assert (ROOT / config[command]["parameters"]["env_vars"]).is_file()
+
+
+def test_the_sam_local_env_file_sets_only_declared_variables(cfn: Template) -> None:
+    """`sam local --env-vars` overrides only variables the template declares; any other is silently lost."""
+    overrides = json.loads((ROOT / "events" / "sam-local-env.json").read_text())
+    for section, values in overrides.items():
+        names = [section] if section != "Parameters" else list(FUNCTIONS)
+        for name in names:
+            declared = set(env(cfn, name))
+            missing = set(values) - declared
+            if section == "Parameters":
+                missing -= {"TOLLWAY_MJ_IMAGE_BUCKET"} if name not in declared else set()
+            assert not missing, (section, name, sorted(missing))
+    assert overrides["Parameters"]["TOLLWAY_AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
 
 
 def test_cors_default_is_a_json_list(template: Template) -> None:
@@ -427,6 +471,10 @@ def _resource_name(target: object) -> str:
             return "secrets"
         if text.endswith(":secret:tollway/${AWS::StackName}/mj/*"):
             return "secrets/mj"
+        if text.endswith(":secret:tollway/${AWS::StackName}/console/*"):
+            return "secrets/console"
+        if text.endswith(":identity/*") and ":ses:" in text:
+            return "ses-identities"
         match = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)", text)
         if match:
             return match.group(1) + match.group(2)
@@ -465,6 +513,11 @@ def test_relay_permissions_are_exactly_its_hot_path(cfn: Template) -> None:
         },
         "secrets/mj": {"secretsmanager:CreateSecret"},
         "ExportBucket/mj-images/*": {"s3:GetObject", "s3:PutObject"},
+        # The customer console: logins, revocations, rate-limit windows, invites; its session key;
+        # verification mail (docs/console.md).
+        "ConsoleTable": HOT,
+        "secrets/console": {"secretsmanager:CreateSecret"},
+        "ses-identities": {"ses:SendEmail"},
     }
 
 
@@ -506,7 +559,9 @@ def test_no_wildcard_actions_or_resources(cfn: Template) -> None:
     # "/index/*" and "ExportBucket/*" are fine.
     for name in FUNCTIONS:
         for resource, actions in _grants(cfn, name).items():
-            assert resource.split("/")[0] in set(cfn["Resources"]) | {"secrets"}, (name, resource)
+            # "ses-identities": the account's verified SES identities (the console's sender), by ARN
+            ours = set(cfn["Resources"]) | {"secrets", "ses-identities"}
+            assert resource.split("/")[0] in ours, (name, resource)
             assert not any("*" in action for action in actions), (name, actions)
 
 
@@ -547,6 +602,7 @@ def test_table_keys_and_indexes_are_the_contract(cfn: Template) -> None:
         "ConfigTable": (("pk", "sk"), {}),
         "TasksTable": (("task_id",), {"open": ("open_shard", "created_at")}),
         "CodesTable": (("code_hash",), {"by_batch": ("batch_id", "code_id")}),
+        "ConsoleTable": (("pk", "sk"), {}),
     }
 
 

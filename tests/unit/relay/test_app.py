@@ -29,3 +29,54 @@ def test_the_lifespan_sets_the_gil_switch_interval_unless_told_not_to(ms: float,
         assert inside == pytest.approx(expected if expected is not None else before)
     finally:
         sys.setswitchinterval(before)
+
+
+def _routes(app: object) -> set[tuple[str, str]]:
+    from starlette.routing import Route
+
+    return {
+        (route.path, method)
+        for route in app.router.routes  # type: ignore[attr-defined]
+        if isinstance(route, Route)
+        for method in route.methods or ()
+    }
+
+
+def test_every_customer_route_is_served_with_and_without_v1() -> None:
+    """README: "Every route works with and without /v1" — enumerated from the app itself."""
+    app = create_app(Settings(), LazyServices(_unused))  # type: ignore[arg-type]
+    routes = _routes(app)
+    checked = 0
+    for path, method in routes:
+        if path in ("/healthz", "/", "/console") or path.startswith("/console/"):
+            continue  # health and the customer console's pages: not API routes (docs/console.md)
+        if path.startswith("/v1/"):
+            assert (path[3:], method) in routes, f"{method} {path} has no twin without /v1"
+        elif path.startswith("/mj/"):  # Midjourney's "/{prefix}/mj/…" takes /v1 and the mode prefixes
+            assert ("/{prefix}" + path, method) in routes
+        elif not path.startswith("/{prefix}/"):
+            assert ("/v1" + path, method) in routes, f"{method} {path} has no twin under /v1"
+        checked += 1
+    assert checked > 50
+    for must in (
+        "/v1/api/usage/logs",
+        "/v1/api/redeem",
+        "/v1/api/pricing",
+        "/v1/api/usage/token",
+        "/v1/suno/{rest:path}",
+    ):
+        assert any(path == must for path, _ in routes), must
+
+
+def test_local_only_routes_get_no_v1_twin() -> None:
+    """The local stand-ins for API Gateway's admin and callback routes stay where API Gateway has them."""
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def admin(request: object) -> Response:
+        return Response(b"")
+
+    extra = [Route("/admin/{command}", admin, methods=["POST"])]
+    app = create_app(Settings(), LazyServices(_unused), extra_routes=extra)  # type: ignore[arg-type]
+    paths = {path for path, _ in _routes(app)}
+    assert "/admin/{command}" in paths and "/v1/admin/{command}" not in paths

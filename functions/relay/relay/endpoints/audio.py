@@ -33,6 +33,7 @@ from tollway.tokens import estimate_text_tokens
 from relay.endpoints.audio_clock import StreamClock
 from relay.endpoints.base import (
     BodyKind,
+    EndpointHooks,
     Prepared,
     RequestBody,
     ResponseMode,
@@ -69,7 +70,7 @@ def _speed(body: dict[str, Any]) -> Decimal:
     return Decimal(str(value))
 
 
-class Speech:
+class Speech(EndpointHooks):
     """One request's spec (built per request: the meters report back through it)."""
 
     name = "audio.speech"
@@ -177,7 +178,7 @@ class SpeechByteMeter:
     """Binary speech: forwards every byte, measuring the audio on the way (never storing it)."""
 
     drain_on_disconnect = False
-    usage_source = "estimated"
+    usage_source: str | None = "estimated"
 
     def __init__(self, spec: Speech, prepared: Prepared, clock: StreamClock) -> None:
         self._spec = spec

@@ -33,6 +33,7 @@ from relay.endpoints.audio import pricing_kind
 from relay.endpoints.audio_probe import probe_duration
 from relay.endpoints.base import (
     BodyKind,
+    EndpointHooks,
     Prepared,
     RequestBody,
     ResponseMode,
@@ -58,7 +59,7 @@ _FORMATS = (*_JSON_FORMATS, "text", "srt", "vtt")
 _TRUE = ("true", "1", "True")
 
 
-class Transcriptions:
+class Transcriptions(EndpointHooks):
     """One request's spec for ``kind`` "transcriptions" or "translations" (built per request)."""
 
     body_kind: BodyKind = "multipart"
@@ -228,7 +229,7 @@ class TranscriptionByteMeter:
     """text/srt/vtt answers: forwarded as they come; billed from tollway's own measurement."""
 
     drain_on_disconnect = False
-    usage_source = "estimated"
+    usage_source: str | None = "estimated"
 
     def __init__(self, spec: Transcriptions, prepared: Prepared) -> None:
         self._spec = spec

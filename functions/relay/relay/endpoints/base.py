@@ -9,22 +9,28 @@ answer, in one of three response modes:
 - ``bytes``: any body (audio, large JSON), forwarded chunk by chunk through a :class:`ByteMeter` with
   a bounded buffer (e.g. usage read from the tail of a multi-megabyte image answer).
 
-Optional hooks an endpoint may define (the pipeline looks them up with ``getattr``; none is required):
+Optional hooks live on :class:`EndpointHooks`, which every endpoint inherits: each has a no-op default,
+so the pipeline calls them directly and mypy checks every override:
 
-- ``resolve(prepared, context) -> None`` — blocking, run in a worker thread right after ``prepare``: an
-  endpoint that needs stored state to bound or route a request (e.g. the channel that holds an earlier
-  Responses answer) reads it here; it may set ``prepared.channel_ids`` and raise a TollwayError.
+- ``resolve(prepared, context) -> None`` — blocking, run in a worker thread right after ``prepare`` when
+  the endpoint sets ``resolves``: an endpoint that needs stored state to bound or route a request (e.g.
+  the channel that holds an earlier Responses answer) reads it here; it may set ``prepared.channel_ids``
+  and raise a TollwayError.
 - ``cost(prepared, price, usage, ratio) -> int`` — the charge in micro-USD, when one price is not enough
   (e.g. an image tool priced by another model); default ``cost_of(price, usage, ratio).micros``.
-- ``succeeded(prepared, record) -> None`` — blocking, run in a worker thread once a successful answer's
-  usage is known and *before* its end reaches the client (json: before the body; sse: before the
-  terminal events), so state a follow-up request needs is stored first. Errors are logged, never raised.
+- ``succeeded(prepared, record) -> None`` — blocking, run in a worker thread (when the endpoint sets
+  ``stores_on_success``) once a successful answer's usage is known and *before* its end reaches the
+  client (json: before the body; sse: before the terminal events), so state a follow-up request needs is
+  stored first. Errors are logged, never raised.
 - ``render(prepared, parsed, raw) -> tuple[bytes, str]`` — json mode: the body and media type the
   client gets (default: the upstream's JSON as it came).
-- ``priced_as: str`` — the name the model's price entry must list in ``endpoints`` (default ``name``;
-  e.g. Claude's Messages served by a GPT model is priced as chat completions).
+
+The two blocking hooks are switched on by a class flag rather than run as no-ops, because a worker
+thread hop per request is measurable relay CPU.
+- ``priced_as`` (attribute, default None: the endpoint's ``name``) — the name the model's price entry
+  must list in ``endpoints`` (e.g. Claude's Messages served by a GPT model is priced as chat completions).
 - ``local_answer(prepared) -> bytes | None`` — json mode: an answer tollway gives itself instead of
-  calling upstream (e.g. a token count estimated when no Anthropic channel can count).
+  calling upstream (e.g. a token count estimated when no Anthropic channel can count); default None.
 
 A stream meter may define ``tail() -> bytes`` (what ends the client's stream when the upstream ended
 after its usage but without its terminator; default ``data: [DONE]``) and ``broken(message, error) ->
@@ -35,12 +41,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import orjson
-from tollway.pricing.engine import OutputBudget
+from tollway.auth import KeyContext
+from tollway.pricing.engine import OutputBudget, cost_of
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
+from tollway.records import UsageRecord
 from tollway.sse import SSEEvent
 
 if TYPE_CHECKING:
@@ -50,6 +58,7 @@ __all__ = [
     "BodyKind",
     "BrokenStream",
     "ByteMeter",
+    "EndpointHooks",
     "EndpointSpec",
     "Prepared",
     "RequestBody",
@@ -149,6 +158,9 @@ class ByteMeter(Protocol):
     """Meters a body forwarded byte for byte (never holding more than a bounded buffer)."""
 
     drain_on_disconnect: bool  # keep reading (without forwarding) after the client left, to learn usage
+    # The record's usage_source when set (a meter that measures what it forwards, e.g. speech audio, says
+    # "estimated"); None: "upstream" for a complete body, "estimated" for a cut one.
+    usage_source: str | None
 
     def feed(self, chunk: bytes) -> None: ...
 
@@ -156,7 +168,36 @@ class ByteMeter(Protocol):
         """The usage of what was forwarded; ``complete`` tells whether the upstream body ended normally."""
 
 
+class EndpointHooks:
+    """The optional hooks of an endpoint, each a no-op by default (see the module docstring)."""
+
+    #: ``resolve`` reads stored state: run it (in a worker thread) for every request.
+    resolves: ClassVar[bool] = False
+    #: ``succeeded`` stores state a follow-up needs: run it (in a worker thread) after each success.
+    stores_on_success: ClassVar[bool] = False
+
+    def resolve(self, prepared: Prepared, context: KeyContext) -> None:
+        """Read stored state that bounds or routes the request (blocking). Raises TollwayError."""
+
+    def cost(self, prepared: Prepared, price: ModelPrice, usage: Usage, ratio: Decimal) -> int:
+        """The charge of ``usage`` in micro-USD."""
+        return cost_of(price, usage, ratio).micros
+
+    def succeeded(self, prepared: Prepared, record: UsageRecord) -> None:
+        """Store what a follow-up request needs, before the answer's end reaches the client (blocking)."""
+
+    def render(self, prepared: Prepared, parsed: dict[str, Any], raw: bytes) -> tuple[bytes, str]:
+        """json mode: the body and media type the client gets."""
+        return raw, "application/json"
+
+    def local_answer(self, prepared: Prepared) -> bytes | None:
+        """json mode: an answer tollway gives itself instead of calling upstream (None: call upstream)."""
+        return None
+
+
 class EndpointSpec(Protocol):
+    """What an endpoint tells the pipeline; implementations inherit :class:`EndpointHooks` for the hooks."""
+
     name: str  # the usage record's ``endpoint``, e.g. "chat.completions"
     upstream_path: str  # appended to the channel's base URL
     body_kind: BodyKind
@@ -185,3 +226,20 @@ class EndpointSpec(Protocol):
 
     # -- bytes mode --
     def byte_meter(self, prepared: Prepared) -> ByteMeter: ...
+
+    # -- hooks (defaults in EndpointHooks) --
+    @property
+    def resolves(self) -> bool: ...
+
+    @property
+    def stores_on_success(self) -> bool: ...
+
+    def resolve(self, prepared: Prepared, context: KeyContext) -> None: ...
+
+    def cost(self, prepared: Prepared, price: ModelPrice, usage: Usage, ratio: Decimal) -> int: ...
+
+    def succeeded(self, prepared: Prepared, record: UsageRecord) -> None: ...
+
+    def render(self, prepared: Prepared, parsed: dict[str, Any], raw: bytes) -> tuple[bytes, str]: ...
+
+    def local_answer(self, prepared: Prepared) -> bytes | None: ...

@@ -18,6 +18,7 @@ from relay.endpoints.base import (
     BodyKind,
     BrokenStream,
     ByteMeter,
+    EndpointHooks,
     Prepared,
     RequestBody,
     ResponseMode,
@@ -65,7 +66,7 @@ def _positive_int(body: dict[str, Any], name: str) -> int | None:
     return value
 
 
-class ChatCompletions:
+class ChatCompletions(EndpointHooks):
     name = "chat.completions"
     upstream_path = "/chat/completions"
     body_kind: BodyKind = "json"

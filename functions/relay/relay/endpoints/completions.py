@@ -23,6 +23,7 @@ from relay.endpoints.base import (
     BodyKind,
     BrokenStream,
     ByteMeter,
+    EndpointHooks,
     Prepared,
     RequestBody,
     ResponseMode,
@@ -38,7 +39,7 @@ __all__ = ["Completions", "CompletionsMeter"]
 LEGACY_DEFAULT_MAX_TOKENS = 16
 
 
-class Completions:
+class Completions(EndpointHooks):
     name = "completions"
     upstream_path = "/completions"
     body_kind: BodyKind = "json"

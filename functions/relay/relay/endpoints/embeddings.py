@@ -16,7 +16,16 @@ from tollway.pricing.engine import OutputBudget, output_budget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 
-from relay.endpoints.base import BodyKind, ByteMeter, Prepared, RequestBody, ResponseMode, StreamMeter, UpstreamBody
+from relay.endpoints.base import (
+    BodyKind,
+    ByteMeter,
+    EndpointHooks,
+    Prepared,
+    RequestBody,
+    ResponseMode,
+    StreamMeter,
+    UpstreamBody,
+)
 from relay.endpoints.fields import count, json_object, optional_int, require_model, text_inputs
 
 __all__ = ["Embeddings"]
@@ -24,7 +33,7 @@ __all__ = ["Embeddings"]
 _FORMATS = ("float", "base64")
 
 
-class Embeddings:
+class Embeddings(EndpointHooks):
     name = "embeddings"
     upstream_path = "/embeddings"
     body_kind: BodyKind = "json"

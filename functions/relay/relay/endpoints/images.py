@@ -24,7 +24,15 @@ from tollway.settings import Settings
 from tollway.tokens import estimate_text_tokens
 from tollway.vision import image_model_input_bound
 
-from relay.endpoints.base import BodyKind, EndpointSpec, Prepared, RequestBody, ResponseMode, UpstreamBody
+from relay.endpoints.base import (
+    BodyKind,
+    EndpointHooks,
+    EndpointSpec,
+    Prepared,
+    RequestBody,
+    ResponseMode,
+    UpstreamBody,
+)
 from relay.endpoints.images_billing import (
     ImageRequest,
     image_budget,
@@ -108,7 +116,7 @@ def _frames(output_format: str | None, frame_count: Any) -> int:
     return _int(frame_count, "frame_count", 9, 2, 16)
 
 
-class _Images:
+class _Images(EndpointHooks):
     """What the three image endpoints share: the hold, the meters, the estimate."""
 
     name = "images"

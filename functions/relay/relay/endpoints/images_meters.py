@@ -38,6 +38,7 @@ class ImagesByteMeter:
     # The images were generated (and charged upstream) before the first byte: keep reading after a
     # client left so the bill follows the upstream's usage.
     drain_on_disconnect = True
+    usage_source: str | None = None
 
     def __init__(self, variant: str | None, estimate: Estimator) -> None:
         self._scanner = TopLevelScanner(_BODY_KEYS, _DATA)

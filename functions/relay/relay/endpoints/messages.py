@@ -32,7 +32,16 @@ from tollway.pricing.usage import Usage
 from tollway.tokens import estimate_text_tokens
 from tollway.upstream.client import ANTHROPIC_VERSION
 
-from relay.endpoints.base import BodyKind, ByteMeter, Prepared, RequestBody, ResponseMode, StreamMeter, UpstreamBody
+from relay.endpoints.base import (
+    BodyKind,
+    ByteMeter,
+    EndpointHooks,
+    Prepared,
+    RequestBody,
+    ResponseMode,
+    StreamMeter,
+    UpstreamBody,
+)
 from relay.endpoints.chat import ChatCompletions
 
 __all__ = ["ChatOrClaude", "CountTokens", "Messages", "protocol_headers"]
@@ -133,7 +142,7 @@ def _searches(data: dict[str, Any]) -> int:
     return total
 
 
-class Messages:
+class Messages(EndpointHooks):
     """``POST /v1/messages`` (one instance per request: it knows the catalog and the client's headers)."""
 
     name = "messages"
@@ -262,7 +271,7 @@ class _RecordingClaudeMeter(ClaudeMeter):
         return out
 
 
-class CountTokens:
+class CountTokens(EndpointHooks):
     """``POST /v1/messages/count_tokens``: forwarded to an Anthropic channel, estimated by tollway when
     none serves the model. Never charged; it still passes the key's guards (rate limits) and is recorded."""
 
@@ -347,7 +356,7 @@ class CountTokens:
         return 0
 
 
-class ChatOrClaude:
+class ChatOrClaude(EndpointHooks):
     """``POST /v1/chat/completions`` when some model is served by Anthropic channels: the request goes to
     OpenAI-format channels as it is when any serves its model, else it is converted for Claude."""
 

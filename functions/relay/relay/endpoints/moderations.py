@@ -18,7 +18,16 @@ from tollway.pricing.usage import Usage
 from tollway.tokens import estimate_text_tokens
 from tollway.vision import input_bound
 
-from relay.endpoints.base import BodyKind, ByteMeter, Prepared, RequestBody, ResponseMode, StreamMeter, UpstreamBody
+from relay.endpoints.base import (
+    BodyKind,
+    ByteMeter,
+    EndpointHooks,
+    Prepared,
+    RequestBody,
+    ResponseMode,
+    StreamMeter,
+    UpstreamBody,
+)
 from relay.endpoints.fields import json_object, require_model
 
 __all__ = ["DEFAULT_MODERATION_MODEL", "Moderations"]
@@ -43,7 +52,7 @@ def _texts(value: Any) -> list[str]:
     return texts
 
 
-class Moderations:
+class Moderations(EndpointHooks):
     name = "moderations"
     upstream_path = "/moderations"
     body_kind: BodyKind = "json"

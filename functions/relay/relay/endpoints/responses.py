@@ -39,7 +39,7 @@ from tollway.stored_responses import ResponseStore, StoredResponse
 from tollway.tokens import estimate_text_tokens
 from tollway.vision import input_bound
 
-from relay.endpoints.base import BodyKind, ByteMeter, Prepared, RequestBody, ResponseMode, UpstreamBody
+from relay.endpoints.base import BodyKind, ByteMeter, EndpointHooks, Prepared, RequestBody, ResponseMode, UpstreamBody
 from relay.endpoints.fields import count, json_object, optional_bool, optional_int, require_model
 from relay.endpoints.responses_meter import ResponsesMeter
 from relay.endpoints.responses_tools import (
@@ -88,12 +88,14 @@ def _has_file_input(raw: bytes, body: Any) -> bool:
     return False
 
 
-class ResponsesCreate:
+class ResponsesCreate(EndpointHooks):
     """One request's spec (built per request: it carries the state the answer teaches it)."""
 
     name = "responses"
     upstream_path = "/responses"
     body_kind: BodyKind = "json"
+    resolves = True  # a continuation reads the stored response it continues
+    stores_on_success = True  # the answer's id → channel, before the client can continue it
 
     def __init__(self, store: ResponseStore, settings: Settings, prices: Callable[[str], ModelPrice | None]) -> None:
         self._store = store

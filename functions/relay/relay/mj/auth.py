@@ -18,12 +18,13 @@ from starlette.requests import Request
 from tollway.auth import KeyContext
 from tollway.errors import AuthenticationFailed, PermissionDenied
 from tollway.keys import KEY_PREFIX
+from tollway.mj.model import Phase, Task
 from tollway.mj.modes import PathModes
 from tollway.mj.runtime import MjRuntime
 from tollway.services import Services
 from tollway.settings import Settings
 
-__all__ = ["MjCall", "authenticate", "mj_secret", "public_base"]
+__all__ = ["MjCall", "authenticate", "mj_secret", "owned_task", "public_base"]
 
 
 # What some clients put in Authorization when the real key is in mj-api-secret (not a credential).
@@ -92,3 +93,11 @@ class MjCall:
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
+
+
+def owned_task(call: MjCall, task_id: str) -> Task | None:
+    """The caller's own accepted task, or None (unknown and another account's look the same)."""
+    task = call.rt.tasks.get(task_id) if task_id.isdigit() else None
+    if task is None or task.account_id != call.context.account.account_id or task.phase is not Phase.ACCEPTED:
+        return None
+    return task if task.kind == "mj" else None  # a Suno task in the same table is not an MJ task

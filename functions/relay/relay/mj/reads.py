@@ -8,15 +8,15 @@ callbacks; its follow-ups (refund, image copy, notifyHook) run after the answer 
 
 from __future__ import annotations
 
+import functools
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from tollway.auth import KeyContext
 from tollway.errors import NotFound, PermissionDenied
 from tollway.mj.images import ImageUnavailable
-from tollway.mj.model import ImageMode, Phase, Task
+from tollway.mj.model import ImageMode, Phase, StateUpdate, Task
 from tollway.mj.modes import resolve_image_mode
 from tollway.mj.news import state_of
 from tollway.mj.notify import EVENT_HEADER
@@ -24,10 +24,11 @@ from tollway.mj.render import envelope, render_task
 from tollway.mj.runtime import MjRuntime
 from tollway.mj.signing import SIGNATURE_HEADER
 from tollway.mj.upstream import UpstreamDown
+from tollway.tasks.reads import parse_ids
+from tollway.tasks.reads import refresh as refresh_tasks
 from tollway.upstream.failures import scrub
 
-from relay.mj.auth import MjCall
-from relay.mj.prepare import owned_task
+from relay.mj.auth import MjCall, owned_task
 
 __all__ = ["MAX_LIST_IDS", "Read", "fetch", "image", "image_seed", "list_tasks", "notify_secret", "refresh"]
 
@@ -45,44 +46,28 @@ def _image_mode(call: MjCall) -> ImageMode:
     )
 
 
+def read_states(rt: MjRuntime, channel_id: str, tasks: list[Task]) -> dict[str, StateUpdate] | None:
+    """One channel's news of ``tasks`` by task id (``tollway.tasks.reads.ReadStates``); None: unreadable now."""
+    channel = rt.channel(channel_id)
+    if channel is None:
+        return None
+    secret = rt.svc.channel_secrets.get(channel_id)
+    try:
+        if len(tasks) == 1:
+            raw = rt.upstream.fetch(channel, secret, tasks[0].upstream_id or "")
+            items = [raw] if raw is not None else []
+        else:
+            items = rt.upstream.list_tasks(channel, secret, [t.upstream_id or "" for t in tasks])
+    except UpstreamDown:
+        return None
+    by_id = {str(item.get("id")): item for item in items}
+    news = {t.task_id: state_of(by_id.get(t.upstream_id or "")) for t in tasks}
+    return {task_id: update for task_id, update in news.items() if update is not None}
+
+
 def refresh(rt: MjRuntime, tasks: list[Task], now: int) -> tuple[list[Task], list[Task]]:
-    """Refresh stale unfinished tasks from their upstreams; ``(tasks as now stored, tasks that moved)``."""
-    options = rt.options()
-    stale_ms = int(options.refresh_after_s * 1000)
-    timeout_ms = int(options.task_timeout_s * 1000)
-    current = {t.task_id: t for t in tasks}
-    moved: list[Task] = []
-    groups: dict[str, list[Task]] = defaultdict(list)
-    for task in tasks:
-        if task.phase is not Phase.ACCEPTED or task.terminal or not task.upstream_id:
-            continue
-        if now - task.created_at > timeout_ms:
-            current[task.task_id] = rt.engine.time_out(task, now)  # refunded at once, not at the next sweep
-        elif now - task.updated_at >= stale_ms:
-            groups[task.channel_id].append(task)
-    for channel_id, group in groups.items():
-        channel = rt.channel(channel_id)
-        if channel is None:
-            continue
-        secret = rt.svc.channel_secrets.get(channel_id)
-        try:
-            if len(group) == 1:
-                raw = rt.upstream.fetch(channel, secret, group[0].upstream_id or "")
-                items = [raw] if raw is not None else []
-            else:
-                items = rt.upstream.list_tasks(channel, secret, [t.upstream_id or "" for t in group])
-        except UpstreamDown:
-            continue  # the stored state is served; the sweep polls again
-        by_id = {str(item.get("id")): item for item in items}
-        for task in group:
-            update = state_of(by_id.get(task.upstream_id or ""))
-            if update is None:
-                continue
-            applied, stored = rt.tasks.apply(task.task_id, update, now)
-            if applied and stored is not None:
-                current[task.task_id] = stored
-                moved.append(stored)
-    return [current[t.task_id] for t in tasks], moved
+    """Refresh stale unfinished tasks from their upstreams (``tollway.tasks.reads.refresh``)."""
+    return refresh_tasks(rt, functools.partial(read_states, rt), tasks, now)
 
 
 def fetch(call: MjCall, task_id: str) -> Read:
@@ -97,15 +82,7 @@ def fetch(call: MjCall, task_id: str) -> Read:
 
 def _ids(data: Any) -> list[str] | None:
     """``{"ids": [...]}`` with ids as strings or JSON numbers (some clients send numbers)."""
-    raw = data.get("ids") if isinstance(data, dict) else None
-    if not isinstance(raw, list):
-        return None
-    ids: list[str] = []
-    for value in raw:
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            return None
-        ids.append(str(value).strip())
-    return ids
+    return parse_ids(data.get("ids") if isinstance(data, dict) else None)
 
 
 def list_tasks(call: MjCall, data: Any) -> Read:

@@ -19,12 +19,12 @@ from starlette.routing import BaseRoute, Route
 from tollway.auth import KeyContext
 from tollway.errors import NotFound
 from tollway.mj.modes import PathModes, parse_prefix
+from tollway.mj.request import SUBMIT_ROUTES
 from tollway.mj.runtime import MjRuntime, runtime_for
 
 from relay.asgi import read_body, request_id_of
 from relay.mj import reads
 from relay.mj.auth import MjCall, authenticate, mj_secret, public_base
-from relay.mj.prepare import SUBMIT_ROUTES
 from relay.mj.submit import submit
 from relay.pipeline import Pipeline
 from relay.responses import CompletedResponse

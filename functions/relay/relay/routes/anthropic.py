@@ -54,14 +54,13 @@ def anthropic_routes(pipeline: Pipeline) -> list[BaseRoute]:
         return await pipeline.handle(request, CountTokens(catalog, request.headers))
 
     async def probe(request: Request) -> Response:
-        return Response(b"", status_code=200)
+        return Response(b"", status_code=200)  # GET /api/hello; HEAD probes are answered by ProbeAnswer
 
     async def telemetry(request: Request) -> Response:
         # Claude Code's event logging: accepted and dropped, unread, unbilled, unlogged.
         return Response(b"", status_code=204)
 
     routes: list[BaseRoute] = [
-        Route("/", probe, methods=["GET", "HEAD"]),
         Route("/api/hello", probe, methods=["GET", "HEAD"]),
         Route("/api/event_logging/batch", telemetry, methods=["POST"]),
     ]

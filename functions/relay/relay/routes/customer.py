@@ -55,6 +55,7 @@ _PUBLIC_FIELDS = (
     "format",
     "service_tier",
     "charge",
+    "price_basis",
     "latency_ms",
     "ttft_ms",
     "task_id",
@@ -81,6 +82,9 @@ def public_record(record: UsageRecord) -> dict[str, Any]:
             "writes_1h": writes_1h,
         }
     out["charge_usd"] = format_usd(record.charge)
+    if record.task_id is not None:
+        # A failed Midjourney/Suno task was refunded: its record carries the refund's ledger entry.
+        out["refunded"] = any(e.endswith("#refund") for e in record.entry_ids)
     return out
 
 
@@ -222,7 +226,10 @@ class CustomerViews:
         for name in catalog.models_for(context.group):
             price = catalog.price(name)
             if price is not None and context.key.allows_model(name):
-                data.append({"model": name, **_priced(price, ratio)})
+                entry = {"model": name, **_priced(price, ratio)}
+                if catalog.markup(name) != 1:  # the operator's markup on the list price, already included
+                    entry["markup"] = str(catalog.markup(name))
+                data.append(entry)
         return _json({"object": "list", "group": context.group, "ratio": str(ratio), "currency": "USD", "data": data})
 
     async def logs(self, request: Request) -> Response:

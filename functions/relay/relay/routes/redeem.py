@@ -20,7 +20,7 @@ from tollway.redeem.model import RedeemRefused, hash_code, is_well_formed
 from relay.asgi import read_body
 from relay.pipeline import Pipeline
 
-__all__ = ["redeem_routes"]
+__all__ = ["redeem_code", "redeem_routes"]
 
 _MAX_BODY = 4096
 
@@ -44,6 +44,49 @@ def _error(reason: str) -> TollwayError:
     return ClientError("This redemption code is not valid.", code="code_invalid")
 
 
+async def redeem_code(
+    pipeline: Pipeline, code: str, *, account_id: str, key_hash: str | None, key_id: str | None
+) -> dict[str, object]:
+    """Redeem ``code`` for the account (with a key, or from the console without one); the answer body.
+
+    Raises:
+        TollwayError: the code is malformed or refused (the reason in the OpenAI error shape).
+    """
+    code = code.strip()
+    if not is_well_formed(code):
+        raise _error("invalid")
+    svc = await pipeline.services()
+    now = svc.clock_ms()
+
+    def run() -> dict[str, object]:
+        from tollway.operator import operator_stores  # not on the import path of every cold start
+
+        redemption = operator_stores(svc).codes.redeem(
+            hash_code(code),
+            account_id=account_id,
+            key_hash=key_hash,
+            key_id=key_id,
+            movement_id=movement_id(now),
+            now=now,
+        )
+        svc.biller.finish(redemption.movement)  # the ledger entry, then the marker is closed
+        balance = svc.ledger.balance(account_id) or 0
+        return {
+            "object": "redemption",
+            "code": redemption.code.prefix,
+            "credited": redemption.code.value,
+            "credited_usd": format_usd(redemption.code.value),
+            "balance": balance,
+            "balance_usd": format_usd(balance),
+            "entry_id": redemption.movement.entries[0].entry_id,
+        }
+
+    try:
+        return await pipeline.blocking(run)
+    except RedeemRefused as refused:
+        raise _error(refused.reason) from None
+
+
 def redeem_routes(pipeline: Pipeline) -> list[BaseRoute]:
     async def redeem(request: Request) -> Response:
         svc = await pipeline.services()
@@ -56,38 +99,13 @@ def redeem_routes(pipeline: Pipeline) -> list[BaseRoute]:
         code = data.get("code", data.get("key")) if isinstance(data, dict) else None
         if not isinstance(code, str) or not code.strip():
             raise InvalidRequest('Send the code as {"code": "rdm-…"}.', param="code")
-        code = code.strip()
-        if not is_well_formed(code):
-            raise _error("invalid")
-        now = svc.clock_ms()
-
-        def run() -> dict[str, object]:
-            from tollway.operator import operator_stores  # not on the import path of every cold start
-
-            redemption = operator_stores(svc).codes.redeem(
-                hash_code(code),
-                account_id=context.account.account_id,
-                key_hash=context.key.key_hash,
-                key_id=context.key.key_id,
-                movement_id=movement_id(now),
-                now=now,
-            )
-            svc.biller.finish(redemption.movement)  # the ledger entry, then the marker is closed
-            balance = svc.ledger.balance(context.account.account_id) or 0
-            return {
-                "object": "redemption",
-                "code": redemption.code.prefix,
-                "credited": redemption.code.value,
-                "credited_usd": format_usd(redemption.code.value),
-                "balance": balance,
-                "balance_usd": format_usd(balance),
-                "entry_id": redemption.movement.entries[0].entry_id,
-            }
-
-        try:
-            body = await pipeline.blocking(run)
-        except RedeemRefused as refused:
-            raise _error(refused.reason) from None
+        body = await redeem_code(
+            pipeline,
+            code,
+            account_id=context.account.account_id,
+            key_hash=context.key.key_hash,
+            key_id=context.key.key_id,
+        )
         return Response(orjson.dumps(body), media_type="application/json")
 
     return [Route("/api/redeem", redeem, methods=["POST"])]

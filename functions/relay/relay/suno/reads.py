@@ -14,6 +14,7 @@ from tollway.mj.model import Phase
 from tollway.suno.model import KIND, is_task_id
 from tollway.suno.poll import refresh
 from tollway.suno.render import error, render_task, success
+from tollway.tasks.reads import parse_ids
 
 from relay.suno.call import Answer, SunoCall, owned_task
 
@@ -38,14 +39,8 @@ def _ids(data: Any) -> list[str] | None:
     raw = data.get("ids")
     if raw is None:
         return []
-    if not isinstance(raw, list):
-        return None
-    ids: list[str] = []
-    for value in raw:
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            return None
-        ids.append(str(value).strip())
-    return list(dict.fromkeys(ids))
+    ids = parse_ids(raw)
+    return None if ids is None else list(dict.fromkeys(ids))
 
 
 def fetch_many(call: SunoCall, data: Any) -> Answer:

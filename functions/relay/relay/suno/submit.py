@@ -1,17 +1,8 @@
-"""A Suno submit: validate → price → reserve → task → upstream → charge or release.
+"""A Suno submit: the task engine's provider half (``tollway.tasks.submit`` runs the money rules).
 
-Runs as one blocking function in a worker thread, so a client that goes away mid-submit cannot stop it
-half-way: the hold is always settled. Money rules, in order:
-
-1. refusals before the reserve (bad body, unknown action, LYRICS without prompt, unknown or foreign
-   origin task, unpriced, no channel, insufficient balance) write the request's one usage record and
-   answer ``{"code", "message", "data": null}``; nothing reaches the upstream;
-2. reserve exactly the action's price (group ratio applied) — one atomic write;
-3. record the task as pending (a process dying past this point is resolved by the sweep);
-4. the upstream accepts (``code: success``): settle at the full price, the usage record carrying the
-   task id, then mark the task accepted. It refuses, or cannot be reached: settle at 0 at once.
-
-The refund of a task that fails or times out later is the shared engine's (``tollway.mj.engine``).
+What is Suno's own: the request rules (``tollway.suno.request``), the action's price, the channel a
+continuation must stay on (its origin's), the upstream's answers (``code: success`` with a task id is an
+acceptance) and new-api's wire shape ``{"code", "message", "data"}`` with real HTTP statuses.
 """
 
 from __future__ import annotations
@@ -19,22 +10,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tollway.billing import Reservation
 from tollway.config.model import Channel, ChannelStatus
-from tollway.errors import AuthenticationFailed, InsufficientQuota, TollwayError
+from tollway.errors import InsufficientQuota, TollwayError
 from tollway.mj.model import ImageMode, Mode, StateUpdate, Task, TaskStatus
-from tollway.mj.ports import TaskExists
+from tollway.mj.ports import TaskStore
 from tollway.mj.pricing import ActionPrice
-from tollway.records import RecordStatus, UsageRecord
+from tollway.records import RecordStatus
 from tollway.routing import order_channels
-from tollway.suno.model import KIND, PRICE_KEYS, SunoAction, action_of, mint_task_id
+from tollway.services import Services
+from tollway.suno.model import KIND, PRICE_KEYS, action_of, mint_task_id
 from tollway.suno.pricing import price_of
 from tollway.suno.render import error, success
 from tollway.suno.request import Refusal, SunoSubmit, parse_submit
 from tollway.suno.upstream import SubmitAnswer, UpstreamDown
+from tollway.tasks.submit import Admitted, Sent, TaskRefused, pending_task, run_submit, task_record
 from tollway.upstream.failures import scrub
 
-from relay.calls import reserve_fresh
 from relay.suno.call import Answer, SunoCall, owned_task
 
 __all__ = ["submit"]
@@ -43,57 +34,57 @@ log = logging.getLogger("tollway.relay.suno")
 
 
 class _Submit:
+    """One Suno submit, as the task engine asks for it (``tollway.tasks.submit.TaskSubmit``)."""
+
+    crash_http_status = 500
+
     def __init__(self, call: SunoCall, action_text: str, data: Any) -> None:
         self.call = call
         self.srt = call.srt
-        self.svc = call.srt.svc
+        self.svc: Services = call.srt.svc
+        self.tasks: TaskStore = call.srt.tasks
         self.action_text = action_text
         self.action = action_of(action_text)
         self.data = data
+        self.request: SunoSubmit | None = None
+        self.origin: Task | None = None
         self.price: ActionPrice | None = None
         self.attempts = 0
+        self.answer: SubmitAnswer | None = None
+        self.secret = ""
 
-    def record(
-        self,
-        status: RecordStatus,
-        http_status: int,
-        *,
-        channel: Channel | None = None,
-        task_id: str | None = None,
-        error_code: str | None = None,
-    ) -> UsageRecord:
-        units: dict[str, Any] = {"calls": 1}
-        if self.action is not None:
-            units["action"] = self.action.value
-        context = self.call.context
-        return UsageRecord(
-            request_id=self.call.request_id,
-            created_at=self.call.created_at,
-            account_id=context.account.account_id,
-            key_id=context.key.key_id,
-            endpoint=f"suno.{self.action.value.lower()}" if self.action is not None else "suno.submit",
-            status=status,
-            http_status=http_status,
-            model=None if self.price is None else self.price.key,
-            channel_id=None if channel is None else channel.channel_id,
-            error_code=error_code,
-            units=units,
-            group=context.group,
-            latency_ms=self.call.elapsed_ms(),
-            attempts=self.attempts,
-            task_id=task_id,
-        )
+    @property
+    def endpoint(self) -> str:
+        return f"suno.{self.action.value.lower()}" if self.action is not None else "suno.submit"
+
+    @property
+    def model(self) -> str | None:
+        return None if self.price is None else self.price.key
+
+    def units(self) -> dict[str, Any]:
+        return {} if self.action is None else {"action": self.action.value}
+
+    def charged_task_id(self, task: Task | None) -> str | None:
+        return None if task is None else task.task_id
 
     # ---- before any money moves ------------------------------------------------------------------
 
-    def refuse(self, refusal: Refusal) -> Answer:
+    def refuse(self, cause: TaskRefused | TollwayError) -> Answer:
         """Write the refused request's one usage record; the error to answer."""
-        record = self.record(RecordStatus.REFUSED, refusal.http_status, error_code=refusal.error_code)
+        if isinstance(cause, InsufficientQuota):
+            refusal = Refusal("quota_not_enough", cause.message, 403, error_code="insufficient_quota")
+        elif isinstance(cause, TollwayError):
+            refusal = Refusal(cause.code, cause.message, cause.status)
+        elif isinstance(cause, Refusal):
+            refusal = cause
+        else:
+            raise TypeError(f"not a Suno refusal: {cause!r}")
+        record = task_record(self, RecordStatus.REFUSED, refusal.http_status, error_code=refusal.error_code)
         self.svc.biller.record_refusal(record)
         return Answer(refusal.http_status, error(refusal.code, refusal.message))
 
-    def admit(self) -> tuple[SunoSubmit, list[Channel], ActionPrice, Task | None]:
-        request = parse_submit(self.action_text, self.data)
+    def admit(self) -> Admitted:
+        request = self.request = parse_submit(self.action_text, self.data)
         catalog = self.svc.catalog.get()
         context = self.call.context
         key_name = PRICE_KEYS[request.action]
@@ -103,41 +94,47 @@ class _Submit:
         self.price = price
         if not context.key.allows_model(key_name):
             raise Refusal("model_not_allowed", f"This API key may not use {key_name}.", 403)
-        origin: Task | None = None
         if request.origin_task_id is not None:
-            origin = owned_task(self.call, request.origin_task_id)
+            origin = self.origin = owned_task(self.call, request.origin_task_id)
             if origin is None or not origin.upstream_id:
                 raise Refusal("task_not_exist", "task_origin_not_exist", 400)
             # A continuation stays on its origin's channel: only that upstream knows its clips.
             channel = next((c for c in catalog.channels if c.channel_id == origin.channel_id), None)
             if channel is None or channel.status is not ChannelStatus.ENABLED:
                 raise Refusal("task_channel_disable", f"the channel of task {origin.task_id} is unavailable", 400)
-            return request, [channel], price, origin
+            return Admitted([channel], price)
         candidates = [c for c in catalog.channels_for(key_name, context.group) if c.type == KIND]
         if not candidates:
             raise Refusal("no_available_channel", f"no channel serves {key_name} for group {context.group}", 503)
-        return request, order_channels(candidates), price, None
+        return Admitted(order_channels(candidates), price)
 
-    def reserve(self, price: ActionPrice) -> Reservation:
-        reservation, self.call.context = reserve_fresh(
-            self.svc,
-            self.call.context,
-            hold_id=self.call.request_id,
-            budget=price.budget,
-            output_limit=None,
-            min_output=0,
-            now_ms=self.call.created_at,
-            endpoint=f"suno.{self.action.value.lower() if self.action else 'submit'}",
-            model=price.key,
+    # ---- the task and the upstream ---------------------------------------------------------------
+
+    def _admitted(self) -> tuple[SunoSubmit, ActionPrice]:
+        if self.request is None or self.price is None:
+            raise RuntimeError("the task engine calls admit() first")
+        return self.request, self.price
+
+    def draft_task(self, channel: Channel, key_limited: bool) -> Task:
+        request, price = self._admitted()
+        return pending_task(
+            self,
+            task_id=mint_task_id(),
+            channel=channel,
+            key_limited=key_limited,
+            price=price,
+            action=request.action.value,
+            parent=self.origin,
+            mode=Mode.FAST,  # a Midjourney notion; unused for Suno tasks
+            image_mode=ImageMode.ORIGIN,  # no image copies: the clips' URLs are passed as given
+            prompt=request.prompt,
+            kind=KIND,
         )
-        return reservation
 
-    # ---- the upstream ----------------------------------------------------------------------------
-
-    def send(
-        self, request: SunoSubmit, channels: list[Channel], origin: Task | None
-    ) -> tuple[SubmitAnswer | None, Channel, str]:
-        """The upstream's answer (None: none reachable), the channel that gave it, and its key."""
+    def send(self, channels: list[Channel], task: Task | None) -> Sent:
+        """Submit upstream; the answer (None: none reachable) and the channel's key stay for rejected()."""
+        request, _ = self._admitted()
+        origin = self.origin
         body = dict(request.body)
         if origin is not None:
             body["task_id"] = origin.upstream_id  # the upstream knows its own id, never tollway's
@@ -153,10 +150,30 @@ class _Submit:
                 answer = None
                 continue
             if answer.accepted or not answer.retryable or origin is not None:
-                return answer, channel, secret
+                break
             log.warning("suno channel %s answered HTTP %d for %s", channel.channel_id, answer.status,
                         self.call.request_id)  # fmt: skip
-        return answer, channel, secret
+        self.answer, self.secret = answer, secret
+        return Sent(answer is not None and answer.accepted, channel)
+
+    def rejected(self) -> tuple[Answer, int, str]:
+        refused, error_code = _refused(self.answer, self.secret)
+        return refused, refused.status, error_code
+
+    def accepted(self, task: Task | None, channel: Channel, charge: int) -> Answer:
+        answer = self.answer
+        if task is None or answer is None:
+            raise RuntimeError("accepted() follows an accepting send() of a drafted task")
+        first = StateUpdate(TaskStatus.NOT_START, "0%", {"status": TaskStatus.NOT_START.value})
+        self.tasks.accept(
+            task.task_id,
+            upstream_id=str(answer.data),
+            channel_id=channel.channel_id,
+            charge=charge,
+            update=first,
+            now=self.svc.clock_ms(),
+        )
+        return Answer(200, success(task.task_id))
 
 
 def _refused(answer: SubmitAnswer | None, secret: str) -> tuple[Answer, str]:
@@ -183,104 +200,4 @@ def _refused(answer: SubmitAnswer | None, secret: str) -> tuple[Answer, str]:
 
 def submit(call: SunoCall, action_text: str, data: Any) -> Answer:
     """Run a submit to the end (blocking). Auth errors and other real HTTP errors are raised."""
-    job = _Submit(call, action_text, data)
-    try:
-        request, channels, price, origin = job.admit()
-    except Refusal as refusal:
-        return job.refuse(refusal)
-    try:
-        reservation = job.reserve(price)
-    except InsufficientQuota as exc:
-        return job.refuse(Refusal("quota_not_enough", exc.message, 403, error_code="insufficient_quota"))
-    except TollwayError as exc:
-        # Not a business error (a disabled key or account, a rate guard): a real HTTP status, recorded.
-        if not isinstance(exc, AuthenticationFailed):
-            job.refuse(Refusal(exc.code, exc.message, exc.status))
-        raise
-    return _submit_reserved(job, request, channels, price, origin, reservation)
-
-
-def _submit_reserved(
-    job: _Submit,
-    request: SunoSubmit,
-    channels: list[Channel],
-    price: ActionPrice,
-    origin: Task | None,
-    reservation: Reservation,
-) -> Answer:
-    svc, tasks = job.svc, job.srt.tasks
-    hold = reservation.hold
-    task: Task | None = None
-    settled = False
-    try:
-        task = _create_task(job, request, channels[0], price, origin, hold.key_limited)
-        answer, channel, secret = job.send(request, channels, origin)
-        if answer is None or not answer.accepted:
-            refused, error_code = _refused(answer, secret)
-            record = job.record(RecordStatus.ERROR, refused.status, channel=channel, error_code=error_code)
-            movement = svc.biller.settle(hold, 0, record, now_ms=svc.clock_ms())
-            settled = True
-            if movement is not None:
-                svc.biller.finish(movement)
-            tasks.discard(task.task_id)
-            return refused
-        record = job.record(RecordStatus.OK, 200, channel=channel, task_id=task.task_id)
-        movement = svc.biller.settle(hold, price.micros, record, now_ms=svc.clock_ms())
-        settled = True
-        if movement is not None:
-            svc.biller.finish(movement)  # before the task counts as charged: a refund must land after it
-        charge = price.micros if movement is None else movement.charge
-        first = StateUpdate(TaskStatus.NOT_START, "0%", {"status": TaskStatus.NOT_START.value})
-        tasks.accept(
-            task.task_id,
-            upstream_id=str(answer.data),
-            channel_id=channel.channel_id,
-            charge=charge,
-            update=first,
-            now=svc.clock_ms(),
-        )
-        return Answer(200, success(task.task_id))
-    except BaseException:
-        if not settled:
-            record = job.record(RecordStatus.ERROR, 500, error_code="internal_error")
-            movement = svc.biller.settle(hold, 0, record, now_ms=svc.clock_ms())
-            if movement is not None:
-                svc.biller.finish(movement)
-            if task is not None:
-                tasks.discard(task.task_id)
-        raise
-
-
-def _create_task(
-    job: _Submit, request: SunoSubmit, channel: Channel, price: ActionPrice, origin: Task | None, limited: bool
-) -> Task:
-    call = job.call
-    context = call.context
-    action: SunoAction = request.action
-    for _ in range(8):
-        task = Task(
-            task_id=mint_task_id(),
-            account_id=context.account.account_id,
-            key_id=context.key.key_id,
-            key_hash=context.key.key_hash,
-            key_limited=limited,
-            hold_id=call.request_id,
-            channel_id=channel.channel_id,
-            action=action.value,
-            price_key=price.key,
-            mode=Mode.FAST,  # a Midjourney notion; unused for Suno tasks
-            image_mode=ImageMode.ORIGIN,  # no image copies: the clips' URLs are passed as given
-            price=price.micros,
-            created_at=call.created_at,
-            prompt=request.prompt,
-            parent_id=None if origin is None else origin.task_id,
-            parent_upstream_id=None if origin is None else origin.upstream_id,
-            updated_at=call.created_at,
-            kind=KIND,
-        )
-        try:
-            job.srt.tasks.create(task)
-            return task
-        except TaskExists:
-            continue  # 128 random bits: practically never
-    raise TollwayError("Could not allocate a task id; nothing was charged.")
+    return run_submit(_Submit(call, action_text, data))

@@ -14,7 +14,7 @@ from tollway.accounts.model import KeyStatus
 from tollway.auth import KeyContext
 from tollway.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, RateLimited, TollwayError
 from tollway.guards import guard_use
-from tollway.ledger.model import HoldRejected, HoldRequest, Movement, RejectReason
+from tollway.ledger.model import HoldRejected, HoldRequest, Movement, RejectReason, SettleDeferred
 from tollway.ledger.ports import LedgerStore
 from tollway.money import format_usd
 from tollway.pricing.engine import OutputBudget
@@ -63,7 +63,27 @@ def _rate_error(rejected: HoldRejected) -> RateLimited | None:
     return None
 
 
-def _quota_error(rejected: HoldRejected, needed: int, context: KeyContext | None = None) -> InsufficientQuota:
+def _balance_hint(output_limit: int | None, min_output: int, clamped: bool) -> str:
+    """What the customer can do about an insufficient balance, in the terms of their request.
+
+    A request without an output dimension (an image, a task, audio by the minute) can only add credit.
+    One with an output limit has already been clamped to what the balance affords, so lowering
+    ``max_tokens`` would not help: the balance does not cover its input and the smallest answer tollway
+    will start (``TOLLWAY_MIN_ANSWER_TOKENS``, larger for reasoning models, which think before answering).
+    """
+    if output_limit is None:
+        return "Add credit."
+    if not clamped:
+        return "Add credit or lower the request's output limit (max_tokens)."
+    return (
+        f"Add credit: a request reserves its input and an answer of at least {min_output:,} output tokens "
+        "(reasoning models need more room than others)."
+    )
+
+
+def _quota_error(
+    rejected: HoldRejected, needed: int, context: KeyContext | None = None, hint: str = "Add credit."
+) -> InsufficientQuota:
     guards = None if context is None else context.key.guards
     if rejected.reason is RejectReason.DAILY_CAP:
         cap = "" if guards is None or guards.daily_cap is None else f" of ${format_usd(guards.daily_cap)}"
@@ -88,7 +108,7 @@ def _quota_error(rejected: HoldRejected, needed: int, context: KeyContext | None
     balance = rejected.account_balance or 0
     return InsufficientQuota(
         f"Insufficient balance: this request needs up to ${format_usd(needed)} and the account has "
-        f"${format_usd(balance)}. Add credit or lower max_tokens."
+        f"${format_usd(balance)}. {hint}"
     )
 
 
@@ -107,8 +127,12 @@ class Biller:
         now_ms: int,
         endpoint: str = "",
         model: str | None = None,
+        by_key_item: bool = False,
     ) -> Reservation:
         """Reserve the worst case of a request (blocking; call from a worker thread).
+
+        ``by_key_item``: check the key item itself in the transaction instead of the account's
+        ``key_rev`` (one item more, but immune to changes of the account's other keys).
 
         ``output_limit`` is the limit the request would run with (the client's, capped by the model's
         maximum), or None for requests without an output dimension (per-call prices).
@@ -121,28 +145,37 @@ class Biller:
         limit = output_limit if output_limit is not None else 0
         amount = budget.hold_micros(limit)
         try:
-            hold = self._try(context, hold_id, amount, now_ms, endpoint, model)
+            hold = self._try(context, hold_id, amount, now_ms, endpoint, model, by_key_item)
             return Reservation(hold=hold, output_limit=output_limit, clamped=False)
         except HoldRejected as rejected:
             self._raise_for_status(rejected)
             available = rejected.available
             if output_limit is None or available is None:
-                raise _quota_error(rejected, amount, context) from rejected
+                hint = _balance_hint(output_limit, min_output, clamped=False)
+                raise _quota_error(rejected, amount, context, hint) from rejected
             affordable = budget.affordable_output_tokens(available)
             if affordable < min_output:
-                raise _quota_error(rejected, budget.hold_micros(min_output), context) from rejected
+                hint = _balance_hint(output_limit, min_output, clamped=True)
+                raise _quota_error(rejected, budget.hold_micros(min_output), context, hint) from rejected
             clamped = min(affordable, output_limit)
             amount = budget.hold_micros(clamped)
         try:
-            hold = self._try(context, hold_id, amount, now_ms, endpoint, model)
+            hold = self._try(context, hold_id, amount, now_ms, endpoint, model, by_key_item)
         except HoldRejected as again:
             self._raise_for_status(again)
             # Someone else spent meanwhile; one retry is the contract, then a clear 402.
-            raise _quota_error(again, amount, context) from again
+            raise _quota_error(again, amount, context, _balance_hint(output_limit, min_output, True)) from again
         return Reservation(hold=hold, output_limit=clamped, clamped=True)
 
     def _try(
-        self, context: KeyContext, hold_id: str, amount: int, now_ms: int, endpoint: str, model: str | None
+        self,
+        context: KeyContext,
+        hold_id: str,
+        amount: int,
+        now_ms: int,
+        endpoint: str,
+        model: str | None,
+        by_key_item: bool = False,
     ) -> HoldRequest:
         key = context.key
         # The copy's own status and expiry: for an unlimited key without guards the reserve does not
@@ -164,7 +197,7 @@ class Biller:
             amount=amount,
             created_at=now_ms,
             guards=guard_use(key.guards, now_ms),
-            key_rev=context.account.key_rev,
+            key_rev=None if by_key_item else context.account.key_rev,
         )
         return self._ledger.reserve(hold)
 
@@ -177,8 +210,22 @@ class Biller:
             raise error from rejected
 
     def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now_ms: int) -> Movement | None:
-        """Settle at ``cost`` (blocking). The returned movement still needs :meth:`finish`."""
-        return self._ledger.settle(hold, cost, record, now=now_ms)
+        """Settle at ``cost`` (blocking). The returned movement still needs :meth:`finish`.
+
+        ``None`` also when the settle was deferred: the store kept failing, but the charge and record
+        are stored on the hold and maintenance settles them (the served request is paid for).
+        """
+        try:
+            return self._ledger.settle(hold, cost, record, now=now_ms)
+        except SettleDeferred as deferred:
+            log.warning("settle of %s deferred to maintenance (%d micro-USD)", deferred.hold_id, deferred.charge)
+            return None
+
+    def charged(self, hold: HoldRequest, movement: Movement | None) -> int:
+        """What the request was charged, after :meth:`settle`: the movement's charge, or — no movement
+        (settled and closed by maintenance meanwhile, or deferred to it) — what the ledger says. A task
+        records this, so a refund never gives back money that was not taken."""
+        return movement.charge if movement is not None else self._ledger.charged(hold)
 
     def finish(self, movement: Movement) -> None:
         """Write a settled movement's history and close it (blocking). A failure here is repaired by

@@ -23,6 +23,7 @@ from tollway.settings import Settings
 
 __all__ = [
     "COLUMNS",
+    "CUSTOMER_COLUMNS",
     "ExportLink",
     "Exporter",
     "MemoryExporter",
@@ -110,13 +111,19 @@ def _row(record: UsageRecord) -> list[Any]:
     ]
 
 
-def write_usage_csv(records: Iterable[UsageRecord], out: IO[str]) -> int:
-    """Write a header and one row per record; returns the number of rows."""
+# What a customer's own export holds (the console's CSV): no channel, upstream model, group or hold.
+CUSTOMER_COLUMNS = tuple(c for c in COLUMNS if c not in ("upstream_model", "channel_id", "group", "hold", "attempts"))
+
+
+def write_usage_csv(records: Iterable[UsageRecord], out: IO[str], columns: tuple[str, ...] = COLUMNS) -> int:
+    """Write a header and one row per record (``columns``, a subset of :data:`COLUMNS`); returns the rows."""
+    picks = [COLUMNS.index(c) for c in columns]
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     rows = 0
     for record in records:
-        writer.writerow(_row(record))
+        row = _row(record)
+        writer.writerow([row[i] for i in picks])
         rows += 1
     return rows
 

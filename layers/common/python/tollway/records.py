@@ -56,6 +56,9 @@ class UsageRecord:
     attempts: int = 0
     task_id: str | None = None
     entry_ids: tuple[str, ...] = ()
+    # What the charge was priced on, when it is not the plain list price: {"markup": "2"} (the operator's
+    # markup on the shipped price) and/or {"ratio": "0.8"} (the group's ratio). Decimal strings.
+    price_basis: dict[str, str] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> UsageRecord:
         """A copy with some fields changed."""

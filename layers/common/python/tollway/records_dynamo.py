@@ -67,6 +67,8 @@ def record_to_item(record: UsageRecord, *, shards: int, ttl_days: int) -> dict[s
         item["units"] = {"M": {k: _to_attr(v) for k, v in record.units.items()}}
     if record.entry_ids:
         item["entry_ids"] = {"L": [{"S": e} for e in record.entry_ids]}
+    if record.price_basis:
+        item["price_basis"] = {"M": {k: {"S": v} for k, v in record.price_basis.items()}}
     if ttl_days > 0:
         item["expires_at"] = {"N": str(record.created_at // 1000 + ttl_days * 86400)}
     return item
@@ -116,6 +118,7 @@ def item_to_record(item: Mapping[str, Any]) -> UsageRecord:
         tokens={k: int(v["N"]) for k, v in item.get("tokens", {}).get("M", {}).items()},
         units={k: _from_attr(v) for k, v in item.get("units", {}).get("M", {}).items()},
         entry_ids=tuple(e["S"] for e in item.get("entry_ids", {}).get("L", [])),
+        price_basis={k: v["S"] for k, v in item.get("price_basis", {}).get("M", {}).items()},
         **kwargs,
     )
 

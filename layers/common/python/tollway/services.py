@@ -117,7 +117,7 @@ class Services:
             responses=DynamoResponseStore(client, tables.usage),
             prices=prices,
         )
-        from tollway.mj.runtime import aws_mj_stores
+        from tollway.mj.wiring import aws_mj_stores
 
         services.mj = aws_mj_stores(settings, client, tables, ledger, sm)
         return services
@@ -137,7 +137,7 @@ class Services:
             usage=MemoryUsage(backend),
             prices=prices,
         )
-        from tollway.mj.runtime import memory_mj_stores
+        from tollway.mj.wiring import memory_mj_stores
 
         services.mj = memory_mj_stores(backend)
         return services

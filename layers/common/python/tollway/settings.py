@@ -7,6 +7,7 @@ live in Secrets Manager and are fetched lazily with a TTL cache.
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -133,6 +134,20 @@ class Settings(BaseSettings):
     mj_task_ttl_days: int = 90
     mj_upstream_timeout_s: float = 60.0
     mj_hook_timeout_s: float = 10.0
+
+    # The customer console (docs/console.md). Sign-up, verification and branding can be changed at run
+    # time with `tollway admin console settings`; these are the deployment's defaults.
+    console_enabled: bool = Field(default=True, description="Serve the customer console at / (false: API only).")
+    console_table: str = "ConsoleTable"
+    console_signup: Literal["open", "closed", "invite"] = "open"
+    console_email_verification: bool = False
+    console_site_name: str = "tollway"
+    console_mail_from: str | None = Field(default=None, description="SES sender of verification mail (AWS).")
+    console_session_ttl_s: int = Field(default=7 * 86400, ge=300, description="A console session's lifetime.")
+    console_argon2_memory_kib: int = Field(default=65536, ge=8192, description="argon2id memory cost (64 MiB).")
+    console_argon2_time_cost: int = Field(default=3, ge=1, description="argon2id passes.")
+    console_signup_ip_limit: int = Field(default=5, ge=1, description="Sign-ups per client address per hour.")
+    console_signin_ip_limit: int = Field(default=30, ge=1, description="Sign-in attempts per address per 15 min.")
 
     # The SSRF guard of every customer-supplied URL tollway fetches or calls (tollway/ssrf.py).
     ssrf_allow: list[str] = Field(

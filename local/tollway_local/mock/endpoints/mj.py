@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 
 from tollway_local.mock.context import Endpoint
+from tollway_local.mock.endpoints.task_script import TaskScript
 from tollway_local.mock.responses import JSONResult, response_headers, send_whole
 
 if TYPE_CHECKING:
@@ -51,9 +52,7 @@ _MODAL_BUTTONS = ("MJ::CustomZoom::", "MJ::Inpaint::")
 
 
 @dataclass
-class Script:
-    fail: bool = False
-    stuck: bool = False
+class Script(TaskScript):
     steps: int = 2
     step_s: float = 0.0
     callbacks: str = "normal"
@@ -64,13 +63,9 @@ class Script:
 def script_of(prompt: str, default_step_s: float) -> Script:
     script = Script(step_s=default_step_s, fail="mockfail" in prompt.lower())
     for name, value in _MARKER.findall(prompt):
-        if name == "fail":
-            script.fail = True
-        elif name == "stuck":
-            script.stuck = True
-        elif name == "steps" and value.isdigit():
-            script.steps = max(1, min(int(value), 20))
-        elif name == "step_ms" and value.isdigit():
+        if script.apply(name, value):
+            continue
+        if name == "step_ms" and value.isdigit():
             script.step_s = int(value) / 1000
         elif name == "callbacks" and value in ("dup", "reverse", "none"):
             script.callbacks = value

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tollway_local.mock.context import Endpoint
+from tollway_local.mock.endpoints.task_script import TaskScript
 from tollway_local.mock.responses import JSONResult, response_headers, send_whole
 
 if TYPE_CHECKING:
@@ -57,23 +58,14 @@ FAIL_REASON = "mock failure on a trigger word"
 
 
 @dataclass
-class Script:
-    fail: bool = False
-    stuck: bool = False
-    steps: int = 1
+class Script(TaskScript):
     reject: str | None = None
 
 
 def script_of(text: str) -> Script:
     script = Script(fail="mockfail" in text.lower())
     for name, value in _MARKER.findall(text):
-        if name == "fail":
-            script.fail = True
-        elif name == "stuck":
-            script.stuck = True
-        elif name == "steps" and value.isdigit():
-            script.steps = max(1, min(int(value), 20))
-        elif name == "reject" and value:
+        if not script.apply(name, value) and name == "reject" and value:
             script.reject = value
     return script
 

@@ -39,7 +39,8 @@ def test_a_30_mb_answer_passes_with_a_bounded_buffer() -> None:
     upstream = Upstream()
     meter = ImagesByteMeter(None, lambda images, partials: Usage())
     call = SimpleNamespace(ttft_ms=None, elapsed_ms=lambda: 1)
-    session = ByteSession(None, None, call, None, upstream, meter)  # type: ignore[arg-type]
+    exchange = SimpleNamespace(call=call)  # pump() reads only the call's facts
+    session = ByteSession(exchange, upstream, meter)  # type: ignore[arg-type]
     forwarded = 0
 
     async def emit(chunk: bytes) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tollway.mj.model import ImageMode, Mode, Phase, Task, TaskStatus
+from tollway.mj.model import ImageMode, Phase, Task, TaskStatus
 from tollway.mj.news import state_of
 from tollway.mj.render import ImageLinks, render_task, rewrite_host
 from tollway.mj.signing import SigningKeys, sign_payload, verify_payload
+
+from tests.support.factories import accepted_task
 
 KEYS = SigningKeys(lambda: "master-secret")
 
@@ -56,21 +58,12 @@ def test_webhook_signatures() -> None:
 
 
 def _task(**changes: Any) -> Task:
-    base = Task(
+    base = accepted_task(
         task_id="1730000000000123",
-        account_id="acct_a",
-        key_id="key_a",
-        key_hash="h",
-        key_limited=False,
-        hold_id="req_a",
-        channel_id="ch",
         action="UPSCALE",
         price_key="mj_upscale",
-        mode=Mode.FAST,
         image_mode=ImageMode.RELAY,
         price=70_000,
-        created_at=1_730_000_000_000,
-        phase=Phase.ACCEPTED,
         upstream_id="9990000000000001",
         parent_id="1730000000000100",
         parent_upstream_id="9990000000000000",

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tollway.mj.model import ImageMode, Mode, Phase, StateUpdate, Task, TaskStatus
+from tollway.mj.model import ImageMode, Phase, StateUpdate, Task, TaskStatus
 from tollway.suno.model import SunoAction, action_of, is_task_id, mint_task_id
 from tollway.suno.news import state_of
 from tollway.suno.render import error, render_task, success
 from tollway.suno.request import FORWARDED_KEYS, Refusal, parse_submit
+
+from tests.support.factories import accepted_task
 
 
 def test_actions_and_ids() -> None:
@@ -134,21 +136,13 @@ def test_the_channel_key_never_enters_a_view() -> None:
 
 
 def _task(**changes: Any) -> Task:
-    base = Task(
+    base = accepted_task(
         task_id="task_" + "a" * 32,
-        account_id="acct",
-        key_id="key",
-        key_hash="h",
-        key_limited=False,
-        hold_id="req",
-        channel_id="ch",
         action="LYRICS",
         price_key="suno_lyrics",
-        mode=Mode.FAST,
         image_mode=ImageMode.ORIGIN,
         price=10_000,
         created_at=1_700_000_000_123,
-        phase=Phase.ACCEPTED,
         upstream_id="up-uuid-1",
         kind="suno",
     )

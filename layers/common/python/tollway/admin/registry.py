@@ -143,6 +143,15 @@ class Registry:
             return _failure(name, exc.code, exc.message, exc.details), trail_args
         except TollwayError as exc:
             return _failure(name, exc.code, exc.message), trail_args
+        except Exception as exc:
+            # An operator command speaks to the operator: never the relay's customer wording, and no
+            # promise about what was or was not changed — the log has the traceback.
+            log.exception("admin command %s by %s failed", name, context.actor)
+            message = (
+                f"The command {name} failed unexpectedly ({type(exc).__name__}); the admin function's log has "
+                "the details. Check the current state with a read command before retrying."
+            )
+            return _failure(name, "internal_error", message), trail_args
         log.info("admin command %s by %s", name, context.actor)
         return {"ok": True, "command": name, "result": result}, trail_args
 

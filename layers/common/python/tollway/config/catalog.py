@@ -1,7 +1,8 @@
 """The catalog: what the relay needs from configuration, cached with a TTL.
 
-Prices = the shipped price file overlaid with the operator's overrides; groups and their ratios;
-channels. One snapshot is read at a time, so a request sees one consistent configuration.
+Prices = the shipped price file, each shipped price multiplied by its markup (if the operator set one,
+``tollway/pricing/markup.py``), overlaid with the operator's overrides (used as written); groups and
+their ratios; channels. One snapshot is read at a time, so a request sees one consistent configuration.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from decimal import Decimal
 
 from tollway.config.model import Channel, Group
 from tollway.config.ports import ConfigStore
+from tollway.pricing.markup import Markup, apply_markup, find_markup
 from tollway.pricing.schema import ModelPrice, PriceFile
 
-__all__ = ["Catalog", "CatalogCache"]
+__all__ = ["Catalog", "CatalogCache", "marked_up"]
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,15 @@ class Catalog:
     groups: dict[str, Group]
     channels: tuple[Channel, ...]
     loaded_at: float = field(default_factory=time.monotonic)
+    markups: dict[str, Decimal] = field(default_factory=dict)  # model → the markup its price includes
 
     def price(self, model: str) -> ModelPrice | None:
+        """The model's price as customers are billed before their group ratio (markup included)."""
         return self.prices.get(model)
+
+    def markup(self, model: str) -> Decimal:
+        """The markup included in :meth:`price` (1 when none applies)."""
+        return self.markups.get(model, Decimal(1))
 
     def group_ratio(self, group: str) -> Decimal:
         found = self.groups.get(group)
@@ -78,11 +86,30 @@ class CatalogCache:
         self._current = None
 
     def _load(self) -> Catalog:
-        prices = dict(self._shipped.models)
-        prices.update(self._store.list_prices())
+        prices, markups = marked_up(self._shipped.models, self._store.list_markups())
+        for model, price in self._store.list_prices().items():
+            prices[model] = price  # an operator's own price is used as written
+            markups.pop(model, None)
         return Catalog(
             prices=prices,
+            markups=markups,
             groups=self._store.list_groups(),
             channels=tuple(self._store.list_channels()),
             loaded_at=self._clock(),
         )
+
+
+def marked_up(
+    shipped: dict[str, ModelPrice], markups: dict[str, Markup]
+) -> tuple[dict[str, ModelPrice], dict[str, Decimal]]:
+    """The shipped prices with their markups applied, and the markup each model got (none: absent)."""
+    prices = dict(shipped)
+    applied: dict[str, Decimal] = {}
+    if not markups:
+        return prices, applied
+    for model, price in shipped.items():
+        found = find_markup(model, markups)
+        if found is not None and found.multiplier != 1:
+            prices[model] = apply_markup(price, found.multiplier)
+            applied[model] = found.multiplier
+    return prices, applied

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from tollway.config.model import Channel, ChannelStatus, Group
 from tollway.dynamo import S, error_code, retry_store
+from tollway.pricing.markup import Markup
 from tollway.pricing.schema import ModelPrice
 
 if TYPE_CHECKING:
@@ -117,6 +118,22 @@ class DynamoConfig:
         response = retry_store(
             lambda: self._c.delete_item(
                 TableName=self._table, Key={"pk": S("price"), "sk": S(model)}, ReturnValues="ALL_OLD"
+            )
+        )
+        return "Attributes" in response
+
+    def list_markups(self) -> dict[str, Markup]:
+        markups = (Markup.from_json(json.loads(i["data"]["S"])) for i in self._query("markup"))
+        return {m.pattern: m for m in markups}
+
+    def put_markup(self, markup: Markup) -> None:
+        item = {"pk": S("markup"), "sk": S(markup.pattern), "data": S(json.dumps(markup.to_json()))}
+        retry_store(lambda: self._c.put_item(TableName=self._table, Item=item))
+
+    def delete_markup(self, pattern: str) -> bool:
+        response = retry_store(
+            lambda: self._c.delete_item(
+                TableName=self._table, Key={"pk": S("markup"), "sk": S(pattern)}, ReturnValues="ALL_OLD"
             )
         )
         return "Attributes" in response

@@ -8,6 +8,7 @@ from typing import Any
 
 from tollway.config.model import Channel, ChannelStatus, Group
 from tollway.memory.backend import MemoryBackend
+from tollway.pricing.markup import Markup
 from tollway.pricing.schema import ModelPrice
 
 __all__ = ["MemoryConfig", "MemorySecrets"]
@@ -72,6 +73,18 @@ class MemoryConfig:
     def delete_price(self, model: str) -> bool:
         with self._b.lock:
             return self._b.config.pop(("price", model), None) is not None
+
+    def list_markups(self) -> dict[str, Markup]:
+        markups = (Markup.from_json(json.loads(str(v["data"]))) for v in self._list("markup"))
+        return {m.pattern: m for m in markups}
+
+    def put_markup(self, markup: Markup) -> None:
+        with self._b.lock:
+            self._b.config[("markup", markup.pattern)] = {"data": json.dumps(markup.to_json())}
+
+    def delete_markup(self, pattern: str) -> bool:
+        with self._b.lock:
+            return self._b.config.pop(("markup", pattern), None) is not None
 
     def list_groups(self) -> dict[str, Group]:
         return {g.name: g for g in (Group.from_json(json.loads(str(v["data"]))) for v in self._list("group"))}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from tollway.config.model import Channel, ChannelStatus, Group
+from tollway.pricing.markup import Markup
 from tollway.pricing.schema import ModelPrice
 
 __all__ = ["ConfigStore", "SecretStore"]
@@ -31,6 +32,13 @@ class ConfigStore(Protocol):
     def put_price(self, model: str, price: ModelPrice) -> None: ...
 
     def delete_price(self, model: str) -> bool: ...
+
+    def list_markups(self) -> dict[str, Markup]:
+        """Operator markups on shipped prices, by model name or pattern (``tollway/pricing/markup.py``)."""
+
+    def put_markup(self, markup: Markup) -> None: ...
+
+    def delete_markup(self, pattern: str) -> bool: ...
 
     def list_groups(self) -> dict[str, Group]: ...
 

@@ -23,7 +23,7 @@ from tollway.mj.ports import RefundOutcome
 from tollway.mj.refunds import refund_movement
 
 if TYPE_CHECKING:
-    from tollway.mj.runtime import MjRuntime
+    from tollway.mj.context import TaskRuntime
 
 __all__ = ["TIMEOUT_FLAG", "TaskEngine"]
 
@@ -34,7 +34,7 @@ TIMEOUT_FLAG = "tollwayTimeout"
 
 
 class TaskEngine:
-    def __init__(self, runtime: MjRuntime) -> None:
+    def __init__(self, runtime: TaskRuntime) -> None:
         self._rt = runtime
         self.notifier = Notifier(runtime)
         self.images = ImageCopier(runtime)

@@ -18,7 +18,7 @@ from tollway.mj.model import ImageMode, Task, TaskStatus
 from tollway.ssrf import Blocked, Origin, TooLarge, origin_of
 
 if TYPE_CHECKING:
-    from tollway.mj.runtime import MjRuntime
+    from tollway.mj.context import TaskRuntime
 
 __all__ = ["ImageCopier", "ImageUnavailable"]
 
@@ -32,7 +32,7 @@ class ImageUnavailable(Exception):
 
 
 class ImageCopier:
-    def __init__(self, runtime: MjRuntime) -> None:
+    def __init__(self, runtime: TaskRuntime) -> None:
         self._rt = runtime
 
     def wanted(self, task: Task) -> bool:

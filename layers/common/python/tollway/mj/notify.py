@@ -26,7 +26,7 @@ from tollway.mj.signing import SIGNATURE_HEADER, sign_payload
 from tollway.ssrf import Blocked, TooLarge
 
 if TYPE_CHECKING:
-    from tollway.mj.runtime import MjRuntime
+    from tollway.mj.context import TaskRuntime
 
 __all__ = ["EVENT_HEADER", "Notifier", "ROUND_BACKOFF_S"]
 
@@ -41,7 +41,7 @@ _LEASE_MS = 120_000
 
 
 class Notifier:
-    def __init__(self, runtime: MjRuntime, *, sleep: object = time.sleep) -> None:
+    def __init__(self, runtime: TaskRuntime, *, sleep: object = time.sleep) -> None:
         self._rt = runtime
         self._sleep = sleep if callable(sleep) else time.sleep
 

@@ -9,107 +9,21 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tollway.config.model import Channel
 from tollway.mj.engine import TaskEngine
-from tollway.mj.memory import MemoryTasks
+from tollway.mj.options import MjOptions
 from tollway.mj.render import ImageLinks
 from tollway.mj.signing import SigningKeys
-from tollway.mj.stores import (
-    DynamoKeySettings,
-    DynamoOptions,
-    MemoryImages,
-    MemoryKeySettings,
-    MemoryOptions,
-    MemoryVault,
-    MjStores,
-    S3Images,
-    SecretsManagerVault,
-)
 from tollway.mj.upstream import MjUpstream
 from tollway.ssrf import GuardedHttp, Resolver, SsrfPolicy
+from tollway.tasks.runtimes import PerOwner
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_secretsmanager import SecretsManagerClient
-
-    from tollway.ledger.dynamodb import DynamoLedger
-    from tollway.memory.backend import MemoryBackend
     from tollway.services import Services
-    from tollway.settings import Settings
-    from tollway.tables import Tables
 
-__all__ = ["MjOptions", "MjRuntime", "aws_mj_stores", "memory_mj_stores", "runtime_for"]
-
-
-@dataclass(frozen=True)
-class MjOptions:
-    """The operator's MJ options (``mj.settings``), each defaulting to the deployment's setting."""
-
-    default_mode: str
-    default_image_mode: str
-    image_proxy_base: str | None
-    public_base_url: str | None
-    task_timeout_s: float
-    refresh_after_s: float
-    image_link_ttl_s: int
-    notify_enabled: bool = True
-
-    @classmethod
-    def of(cls, settings: Settings, stored: dict[str, Any]) -> MjOptions:
-        defaults: dict[str, Any] = {
-            "default_mode": settings.mj_default_mode,
-            "default_image_mode": settings.mj_default_image_mode,
-            "image_proxy_base": settings.mj_image_proxy_base,
-            "public_base_url": settings.mj_public_base_url,
-            "task_timeout_s": settings.mj_task_timeout_s,
-            "refresh_after_s": settings.mj_refresh_after_s,
-            "image_link_ttl_s": settings.mj_image_link_ttl_s,
-            "notify_enabled": True,
-        }
-        names = {f.name for f in fields(cls)}
-        defaults.update({k: v for k, v in stored.items() if k in names})
-        return cls(**defaults)
-
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def aws_mj_stores(
-    settings: Settings, client: DynamoDBClient, tables: Tables, ledger: DynamoLedger, sm: SecretsManagerClient
-) -> MjStores:
-    """The MJ stores on DynamoDB, Secrets Manager and S3 (the emulator when an endpoint is set)."""
-    from tollway.mj.dynamodb import DynamoTasks
-
-    images = None
-    if settings.mj_image_bucket:
-        import boto3
-
-        from tollway.dynamo import boto_config
-
-        s3 = boto3.session.Session().client(
-            "s3", endpoint_url=settings.aws_endpoint_url, config=boto_config(settings, pool=10)
-        )
-        images = S3Images(s3, settings.mj_image_bucket)
-    return MjStores(
-        tasks=DynamoTasks(client, settings.tasks_table, tables, ledger, ttl_days=settings.mj_task_ttl_days),
-        options=DynamoOptions(client, tables.config),
-        vault=SecretsManagerVault(sm),
-        images=images,
-        key_settings=DynamoKeySettings(client, tables.keys),
-    )
-
-
-def memory_mj_stores(backend: MemoryBackend) -> MjStores:
-    return MjStores(
-        tasks=MemoryTasks(backend),
-        options=MemoryOptions(backend),
-        vault=MemoryVault(backend),
-        images=MemoryImages(),
-        key_settings=MemoryKeySettings(backend),
-    )
+__all__ = ["MjOptions", "MjRuntime", "runtime_for"]
 
 
 class MjRuntime:
@@ -176,18 +90,9 @@ class MjRuntime:
         return f"{root.rstrip('/')}/mj/callback/{task_id}?sig={self.keys.callback_signature(task_id)}"
 
 
-_RUNTIMES: dict[int, tuple[Services, MjRuntime]] = {}
-_RUNTIMES_LOCK = threading.Lock()
+_RUNTIMES: PerOwner[Services, MjRuntime] = PerOwner(MjRuntime)
 
 
 def runtime_for(svc: Services) -> MjRuntime:
     """The process's runtime for these services (one per ``Services`` object)."""
-    entry = _RUNTIMES.get(id(svc))
-    if entry is not None and entry[0] is svc:
-        return entry[1]
-    with _RUNTIMES_LOCK:
-        entry = _RUNTIMES.get(id(svc))
-        if entry is None or entry[0] is not svc:
-            entry = (svc, MjRuntime(svc))
-            _RUNTIMES[id(svc)] = entry
-        return entry[1]
+    return _RUNTIMES.get(svc)

@@ -26,7 +26,7 @@ from tollway.dynamo import AttrValue, N, S, TransactionCancelled, error_code, re
 from tollway.errors import StoreUnavailable
 from tollway.ledger.dynamodb import DynamoLedger
 from tollway.ledger.settlement import build_credit_movement
-from tollway.redeem.model import Batch, Code, CodeStatus, RedeemRefused, Redemption
+from tollway.redeem.model import Batch, Code, CodeStatus, RedeemRefused, Redemption, redeemer
 from tollway.redeem.ports import CodePage
 from tollway.usage.query import decode_cursor, encode_cursor
 
@@ -154,7 +154,7 @@ class DynamoCodes:
     # ---- redeem ----------------------------------------------------------------------------------
 
     def redeem(
-        self, code_hash: str, *, account_id: str, key_hash: str, key_id: str, movement_id: str, now: int
+        self, code_hash: str, *, account_id: str, key_hash: str | None, key_id: str | None, movement_id: str, now: int
     ) -> Redemption:
         item = retry_store(
             lambda: self._c.get_item(TableName=self._codes, Key={"code_hash": S(code_hash)}, ConsistentRead=True)
@@ -174,7 +174,7 @@ class DynamoCodes:
             code.value,
             movement_id=movement_id,
             reason=f"redeem {code.prefix} (batch {code.batch_id})",
-            actor=f"key:{key_id}",
+            actor=redeemer(account_id, key_id),
             now=now,
         )
         account_values: dict[str, AttrValue] = {":v": N(code.value), ":active": S("active")}
@@ -193,7 +193,7 @@ class DynamoCodes:
             ":v": N(code.value),
             ":now_s": N(now_s),
             ":a": S(account_id),
-            ":k": S(key_id),
+            ":k": S(key_id or "console"),
             ":at": N(now),
             ":m": S(movement_id),
         }
@@ -206,17 +206,6 @@ class DynamoCodes:
                     "ConditionExpression": account_condition,
                     "ExpressionAttributeNames": account_names,
                     "ExpressionAttributeValues": account_values,
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
-            {
-                "ConditionCheck": {
-                    "TableName": self._ledger.tables.keys,
-                    "Key": {"key_hash": S(key_hash)},
-                    # the redeeming key is active AND not expired
-                    "ConditionExpression": "#st = :active AND (attribute_not_exists(expires_at) OR expires_at > :now)",
-                    "ExpressionAttributeNames": {"#st": "status"},
-                    "ExpressionAttributeValues": {":active": S("active"), ":now": N(now_s)},
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
@@ -238,16 +227,37 @@ class DynamoCodes:
             },
             self._ledger.marker_put(movement, now),
         ]
+        if key_hash is not None:  # a redemption with a key (POST /api/redeem) also needs that key usable
+            items.insert(
+                1,
+                {
+                    "ConditionCheck": {
+                        "TableName": self._ledger.tables.keys,
+                        "Key": {"key_hash": S(key_hash)},
+                        # the redeeming key is active AND not expired
+                        "ConditionExpression": (
+                            "#st = :active AND (attribute_not_exists(expires_at) OR expires_at > :now)"
+                        ),
+                        "ExpressionAttributeNames": {"#st": "status"},
+                        "ExpressionAttributeValues": {":active": S("active"), ":now": N(now_s)},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+            )
         try:
-            transact(self._c, items)
+            transact(self._c, items, movement_id=movement_id)
         except TransactionCancelled as cancelled:
-            raise _refusal(cancelled, code, now_s) from cancelled
+            old_code = cancelled.failed(2 if key_hash is not None else 1)
+            if old_code and old_code.get("movement_id", {}).get("S") == movement_id:
+                pass  # this very redemption landed (its response was lost): the credit is done, once
+            else:
+                raise _refusal(cancelled, code, now_s, with_key=key_hash is not None) from cancelled
         used = _code_of(
             {
                 **item,
                 "status": S(CodeStatus.USED.value),
                 "used_by": S(account_id),
-                "used_key": S(key_id),
+                "used_key": S(key_id or "console"),
                 "used_at": N(now),
                 "movement_id": S(movement_id),
             }
@@ -255,9 +265,9 @@ class DynamoCodes:
         return Redemption(movement=movement, code=used)
 
 
-def _refusal(cancelled: TransactionCancelled, code: Code, now_s: int) -> RedeemRefused:
+def _refusal(cancelled: TransactionCancelled, code: Code, now_s: int, *, with_key: bool) -> RedeemRefused:
     """What a cancelled redemption means, the code's own state first."""
-    old_code = cancelled.failed(2)
+    old_code = cancelled.failed(2 if with_key else 1)
     if old_code is not None:
         if not old_code:
             return RedeemRefused("invalid")
@@ -272,7 +282,7 @@ def _refusal(cancelled: TransactionCancelled, code: Code, now_s: int) -> RedeemR
         if old_account and old_account.get("status", {}).get("S") == "active" and code.group is not None:
             return RedeemRefused("group")
         return RedeemRefused("account_disabled")
-    old_key = cancelled.failed(1)
+    old_key = cancelled.failed(1) if with_key else None
     if old_key is not None:
         expires = old_key.get("expires_at")
         if old_key and old_key.get("status", {}).get("S") == "active" and expires and int(expires["N"]) <= now_s:

@@ -9,7 +9,7 @@ from tollway.accounts.model import AccountStatus, KeyStatus
 from tollway.ledger.model import Hold, HoldState
 from tollway.ledger.settlement import build_credit_movement
 from tollway.memory.backend import MemoryBackend
-from tollway.redeem.model import Batch, Code, CodeStatus, RedeemRefused, Redemption
+from tollway.redeem.model import Batch, Code, CodeStatus, RedeemRefused, Redemption, redeemer
 from tollway.redeem.ports import CodePage
 from tollway.usage.query import decode_cursor, encode_cursor
 
@@ -60,20 +60,20 @@ class MemoryCodes:
         return changed
 
     def redeem(
-        self, code_hash: str, *, account_id: str, key_hash: str, key_id: str, movement_id: str, now: int
+        self, code_hash: str, *, account_id: str, key_hash: str | None, key_id: str | None, movement_id: str, now: int
     ) -> Redemption:
         b = self._b
         with b.lock:
             code = b.codes.get(code_hash)
             account = b.accounts.get(account_id)
-            key = b.keys.get(key_hash)
+            key = None if key_hash is None else b.keys.get(key_hash)
             if code is None:
                 raise RedeemRefused("invalid")
             if account is None or account.status is not AccountStatus.ACTIVE:
                 raise RedeemRefused("account_disabled")
-            if key is None or key.status is not KeyStatus.ACTIVE:
+            if key_hash is not None and (key is None or key.status is not KeyStatus.ACTIVE):
                 raise RedeemRefused("key_disabled")
-            if key.expired(now / 1000):
+            if key is not None and key.expired(now / 1000):
                 raise RedeemRefused("key_expired")
             if code.status is CodeStatus.USED:
                 raise RedeemRefused("used")
@@ -84,7 +84,12 @@ class MemoryCodes:
             if code.group is not None and code.group != account.group:
                 raise RedeemRefused("group")
             movement = build_credit_movement(
-                account_id, code.value, movement_id=movement_id, reason=_reason(code), actor=f"key:{key_id}", now=now
+                account_id,
+                code.value,
+                movement_id=movement_id,
+                reason=_reason(code),
+                actor=redeemer(account_id, key_id),
+                now=now,
             )
             b.accounts[account_id] = dataclasses.replace(account, balance=account.balance + code.value)
             b.holds[movement_id] = Hold(
@@ -98,7 +103,12 @@ class MemoryCodes:
                 movement=movement,
             )
             used = dataclasses.replace(
-                code, status=CodeStatus.USED, used_by=account_id, used_key=key_id, used_at=now, movement_id=movement_id
+                code,
+                status=CodeStatus.USED,
+                used_by=account_id,
+                used_key=key_id or "console",
+                used_at=now,
+                movement_id=movement_id,
             )
             b.codes[code_hash] = used
             return Redemption(movement=movement, code=used)

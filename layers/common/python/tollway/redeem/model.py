@@ -27,6 +27,7 @@ __all__ = [
     "generate_code",
     "hash_code",
     "is_well_formed",
+    "redeemer",
 ]
 
 CODE_PREFIX = "rdm-"
@@ -41,6 +42,11 @@ def generate_code() -> str:
 def is_well_formed(code: str) -> bool:
     body = code[len(CODE_PREFIX) :]
     return code.startswith(CODE_PREFIX) and len(body) == _BODY and all(c in _ALPHABET for c in body)
+
+
+def redeemer(account_id: str, key_id: str | None) -> str:
+    """The actor of a redemption's ledger entry: the key, or the account's console session."""
+    return f"key:{key_id}" if key_id else f"console:{account_id}"
 
 
 def hash_code(code: str) -> str:

@@ -30,9 +30,11 @@ class CodeStore(Protocol):
         """Disable one unused code of a batch, or every unused one; returns how many changed."""
 
     def redeem(
-        self, code_hash: str, *, account_id: str, key_hash: str, key_id: str, movement_id: str, now: int
+        self, code_hash: str, *, account_id: str, key_hash: str | None, key_id: str | None, movement_id: str, now: int
     ) -> Redemption:
-        """Credit the code's value to the account and mark the code used, atomically.
+        """Credit the code's value to the account and mark the code used, atomically. With a key (the
+        ``POST /api/redeem`` route) the key must be usable too; the console redeems without one (its
+        session already proved the account).
 
         Raises:
             RedeemRefused: unknown, used, disabled or expired code; wrong group; account or key not active.

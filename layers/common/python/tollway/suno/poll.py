@@ -8,17 +8,18 @@ at once; a fetch leaves them to run after its answer is sent.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections import defaultdict
 
-from tollway.mj.model import Phase, Task
+from tollway.mj.model import StateUpdate, Task
 from tollway.mj.runtime import MjRuntime
 from tollway.mj.sweep import SweepReport, note_outcome
 from tollway.suno.news import state_of
 from tollway.suno.runtime import SunoRuntime, suno_runtime_of
 from tollway.suno.upstream import UpstreamDown
+from tollway.tasks.reads import refresh as refresh_tasks
 
-__all__ = ["poll_channel", "refresh"]
+__all__ = ["poll_channel", "read_states", "refresh"]
 
 log = logging.getLogger(__name__)
 
@@ -56,36 +57,16 @@ def poll_channel(rt: MjRuntime, channel_id: str, group: list[Task], now: int, ba
             note_outcome(report, task, after)
 
 
-def refresh(srt: SunoRuntime, tasks: list[Task], now: int) -> tuple[list[Task], list[Task]]:
-    """Refresh the unfinished tasks among ``tasks`` that have not moved for ``refresh_after_s``.
+def read_states(srt: SunoRuntime, channel_id: str, tasks: list[Task]) -> dict[str, StateUpdate] | None:
+    """One channel's news of ``tasks`` by task id (``tollway.tasks.reads.ReadStates``); None: unreadable now."""
+    try:
+        by_id, secret = _items_by_id(srt, channel_id, tasks)
+    except UpstreamDown:
+        return None
+    news = {t.task_id: state_of(by_id.get(t.upstream_id or ""), secret=secret) for t in tasks}
+    return {task_id: update for task_id, update in news.items() if update is not None}
 
-    A task past the timeout is failed and refunded at once. Returns ``(tasks as now stored, tasks that
-    moved)``; the moved ones still need their follow-ups (``engine.followups``).
-    """
-    options = srt.options()
-    stale_ms = int(options.refresh_after_s * 1000)
-    timeout_ms = int(options.task_timeout_s * 1000)
-    current = {t.task_id: t for t in tasks}
-    moved: list[Task] = []
-    groups: dict[str, list[Task]] = defaultdict(list)
-    for task in tasks:
-        if task.phase is not Phase.ACCEPTED or task.terminal or not task.upstream_id:
-            continue
-        if now - task.created_at > timeout_ms:
-            current[task.task_id] = srt.engine.time_out(task, now)
-        elif now - task.updated_at >= stale_ms:
-            groups[task.channel_id].append(task)
-    for channel_id, group in groups.items():
-        try:
-            by_id, secret = _items_by_id(srt, channel_id, group)
-        except UpstreamDown:
-            continue  # the stored state is served; the sweep polls again
-        for task in group:
-            update = state_of(by_id.get(task.upstream_id or ""), secret=secret)
-            if update is None:
-                continue
-            applied, stored = srt.tasks.apply(task.task_id, update, now)
-            if applied and stored is not None:
-                current[task.task_id] = stored
-                moved.append(stored)
-    return [current[t.task_id] for t in tasks], moved
+
+def refresh(srt: SunoRuntime, tasks: list[Task], now: int) -> tuple[list[Task], list[Task]]:
+    """Refresh the stale unfinished tasks among ``tasks`` (``tollway.tasks.reads.refresh``)."""
+    return refresh_tasks(srt, functools.partial(read_states, srt), tasks, now)

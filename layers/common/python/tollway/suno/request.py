@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tollway.suno.model import SunoAction, action_of
+from tollway.tasks.submit import TaskRefused
 
 __all__ = ["DEFAULT_MV", "FORWARDED_KEYS", "Refusal", "SunoSubmit", "parse_submit"]
 
@@ -31,7 +32,7 @@ _TEXT_KEYS = {
 FORWARDED_KEYS = (*_TEXT_KEYS, "continue_at", "make_instrumental")
 
 
-class Refusal(Exception):
+class Refusal(TaskRefused):
     """A request refused before money moves: answered ``{"code", "message", "data": null}``."""
 
     def __init__(self, code: str, message: str, http_status: int, *, error_code: str | None = None) -> None:

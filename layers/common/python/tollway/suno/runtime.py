@@ -3,12 +3,12 @@ upstream client next to it, one per process and ``Services``."""
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 from tollway.config.model import Channel
 from tollway.mj.runtime import MjOptions, MjRuntime, runtime_for
 from tollway.suno.upstream import SunoUpstream
+from tollway.tasks.runtimes import PerOwner
 
 if TYPE_CHECKING:
     from tollway.services import Services
@@ -40,21 +40,12 @@ class SunoRuntime:
         self.upstream.close()
 
 
-_RUNTIMES: dict[int, tuple[MjRuntime, SunoRuntime]] = {}
-_LOCK = threading.Lock()
+_RUNTIMES: PerOwner[MjRuntime, SunoRuntime] = PerOwner(SunoRuntime)
 
 
 def suno_runtime_of(mj: MjRuntime) -> SunoRuntime:
     """The Suno runtime next to this Midjourney runtime (the sweep hands pollers the MJ runtime)."""
-    entry = _RUNTIMES.get(id(mj))
-    if entry is not None and entry[0] is mj:
-        return entry[1]
-    with _LOCK:
-        entry = _RUNTIMES.get(id(mj))
-        if entry is None or entry[0] is not mj:
-            entry = (mj, SunoRuntime(mj))
-            _RUNTIMES[id(mj)] = entry
-        return entry[1]
+    return _RUNTIMES.get(mj)
 
 
 def suno_runtime_for(svc: Services) -> SunoRuntime:

@@ -17,6 +17,7 @@ def load() -> Registry:
         "accounts",
         "audit",
         "channels",
+        "console",
         "groups",
         "keys",
         "maintenance",

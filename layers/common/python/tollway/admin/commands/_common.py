@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, SecretStr
 
 from tollway.admin.registry import AdminContext, CommandError
 from tollway.ledger.model import Movement
 from tollway.money import MoneyError, format_usd, parse_usd
 
 __all__ = [
+    "ChannelKey",
     "SignedUsd",
     "Usd",
     "drop_none",
@@ -40,7 +41,15 @@ def _check_signed_usd(value: str) -> str:
     return value
 
 
+def _check_channel_key(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().strip():
+        raise ValueError("must not be empty; leave it out for an upstream that needs no key")
+    return value
+
+
 Usd = Annotated[str, AfterValidator(_check_usd)]
+# An upstream key: present and non-empty, or absent (a self-hosted upstream may need none).
+ChannelKey = Annotated[SecretStr, AfterValidator(_check_channel_key)]
 SignedUsd = Annotated[str, AfterValidator(_check_signed_usd)]
 
 

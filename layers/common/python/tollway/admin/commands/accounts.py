@@ -19,8 +19,10 @@ from tollway.admin.commands._common import (
     usd,
 )
 from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
-from tollway.ids import account_id, movement_id
+from tollway.ids import account_id as new_account_id
+from tollway.ids import movement_id
 from tollway.ledger.model import HoldRejected, RejectReason
+from tollway.services import Services
 
 
 class CreateAccount(Args):
@@ -35,26 +37,43 @@ def create_account(args: CreateAccount, context: AdminContext) -> dict[str, Any]
     svc = context.services
     require_group(context, args.group)
     credit = micros_of(args.credit_usd if args.credit_usd is not None else svc.settings.signup_credit_usd)
-    now = context.clock_ms()
+    try:
+        created = open_account(
+            svc,
+            name=args.name,
+            group=args.group,
+            credit=credit,
+            actor=context.actor,
+            now=context.clock_ms(),
+            account_id=args.account_id,
+        )
+    except ValueError as exc:
+        raise CommandError("conflict", f"Account {args.account_id} already exists.") from exc
+    return created.to_json()
+
+
+def open_account(
+    svc: Services, *, name: str, group: str, credit: int, actor: str | None, now: int, account_id: str | None = None
+) -> Account:
+    """Create an account holding ``credit`` (one ledger entry, reason "signup"), as ``account.create`` and
+    the console's sign-up both do. Raises ValueError if ``account_id`` exists (no second credit)."""
     account = Account(
-        account_id=args.account_id or account_id(),
-        name=args.name,
-        group=args.group,
+        account_id=account_id or new_account_id(),
+        name=name,
+        group=group,
         status=AccountStatus.ACTIVE,
         balance=0,
         created_at=now,
     )
-    try:
-        movement = svc.accounts.create_account(
-            account, initial_credit=credit, movement_id=movement_id(now), reason="signup", actor=context.actor, now=now
-        )
-    except ValueError as exc:
-        raise CommandError("conflict", f"Account {account.account_id} already exists.") from exc
-    finish_movement(context, movement)
+    movement = svc.accounts.create_account(
+        account, initial_credit=credit, movement_id=movement_id(now), reason="signup", actor=actor, now=now
+    )
+    if movement is not None:
+        svc.biller.finish(movement)  # the credit's history; maintenance repairs it if this fails
     created = svc.accounts.get_account(account.account_id)
     if created is None:  # pragma: no cover - the write above succeeded
-        raise not_found("account", account.account_id)
-    return created.to_json()
+        raise LookupError(account.account_id)
+    return created
 
 
 class AccountRef(Args):

@@ -9,7 +9,7 @@ import anyio
 from pydantic import Field, HttpUrl, SecretStr
 
 from tollway import channel_probe
-from tollway.admin.commands._common import not_found
+from tollway.admin.commands._common import ChannelKey, not_found
 from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
 from tollway.bedrock.channel import bedrock_settings_problem, default_base_url
 from tollway.config.model import Channel, ChannelStatus
@@ -23,7 +23,7 @@ class AddChannel(Args):
     name: str = Field(min_length=1, max_length=200)
     type: Literal["openai", "azure", "mock", "anthropic", "bedrock"] = "openai"
     base_url: HttpUrl | None = Field(default=None, description="Required, except for bedrock (from its region).")
-    api_key: SecretStr | None = Field(default=None, description="Stored in the secret store, never shown again.")
+    api_key: ChannelKey | None = Field(default=None, description="Stored in the secret store, never shown again.")
     models: list[str] = Field(min_length=1)
     groups: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
     model_map: dict[str, str] = Field(default_factory=dict, description="Requested name → upstream name.")
@@ -36,9 +36,23 @@ class AddChannel(Args):
     channel_id: str | None = Field(default=None, pattern=r"^[a-z0-9_\-]{2,64}$")
 
 
+class TaskChannelArgs(Args):
+    """What every task upstream's add command takes (``mj.add-channel``, ``suno.add-channel``)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    base_url: HttpUrl
+    api_key: ChannelKey | None = Field(default=None, description="Its key; kept in the secret store.")
+    groups: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
+    priority: int = 0
+    weight: int = Field(default=1, ge=0)
+    connect_timeout_s: float | None = Field(default=None, gt=0, le=60)
+    read_timeout_s: float | None = Field(default=None, gt=0, le=900)
+    headers: dict[str, str] = Field(default_factory=dict)
+    channel_id: str | None = Field(default=None, pattern=r"^[a-z0-9_\-]{2,64}$")
+
+
 @REGISTRY.command("channel.add", AddChannel, summary="Add an upstream channel (its key goes to the secret store).")
 def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
-    now = context.clock_ms()
     base_url = str(args.base_url).rstrip("/") if args.base_url is not None else None
     if args.type == "bedrock":
         problem = bedrock_settings_problem(args.settings, args.api_key is not None)
@@ -47,21 +61,45 @@ def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
         base_url = base_url or default_base_url(args.settings)
     elif base_url is None:
         raise CommandError("invalid_args", "base_url is required for this channel type.")
+    return add_new_channel(
+        context,
+        args,
+        type=args.type,
+        base_url=base_url,
+        models=args.models,
+        model_map=args.model_map,
+        settings=args.settings,
+    )
+
+
+def add_new_channel(
+    context: AdminContext,
+    args: AddChannel | TaskChannelArgs,
+    *,
+    type: str,
+    models: list[str],
+    base_url: str | None = None,
+    model_map: dict[str, str] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build a new enabled channel from an add command's arguments, store it (compensated); its public view.
+    ``base_url`` overrides the arguments' (a bedrock channel's comes from its region)."""
+    now = context.clock_ms()
     channel = Channel(
         channel_id=args.channel_id or channel_id(),
         name=args.name,
-        type=args.type,
-        base_url=base_url,
-        models=tuple(args.models),
+        type=type,
+        base_url=base_url or str(args.base_url).rstrip("/"),
+        models=tuple(models),
         groups=tuple(args.groups),
-        model_map=dict(args.model_map),
+        model_map=dict(model_map or {}),
         priority=args.priority,
         weight=args.weight,
         status=ChannelStatus.ENABLED,
         connect_timeout_s=args.connect_timeout_s,
         read_timeout_s=args.read_timeout_s,
         headers=dict(args.headers),
-        settings=dict(args.settings),
+        settings=dict(settings or {}),
         has_key=args.api_key is not None,
         created_at=now,
         updated_at=now,
@@ -116,7 +154,7 @@ class UpdateChannel(Args):
     channel_id: str = Field(min_length=1)
     name: str | None = Field(default=None, min_length=1, max_length=200)
     base_url: HttpUrl | None = None
-    api_key: SecretStr | None = Field(default=None, description="A new upstream key (secret store only).")
+    api_key: ChannelKey | None = Field(default=None, description="A new upstream key (secret store only).")
     models: list[str] | None = Field(default=None, min_length=1)
     groups: list[str] | None = Field(default=None, min_length=1, description="Groups that may use the channel.")
     model_map: dict[str, str] | None = None

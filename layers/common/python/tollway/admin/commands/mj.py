@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, HttpUrl, SecretStr
+from pydantic import Field, HttpUrl
 
-from tollway.admin.commands._common import not_found
-from tollway.admin.commands.channels import public, store_new_channel
+from tollway.admin.commands._common import ChannelKey, not_found
+from tollway.admin.commands.channels import TaskChannelArgs, add_new_channel
 from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
-from tollway.config.model import Channel, ChannelStatus, Group
-from tollway.ids import channel_id
+from tollway.config.model import Group
 from tollway.mj.actions import ACTIONS
 from tollway.mj.runtime import MjRuntime, runtime_for
 from tollway.mj.sweep import sweep_tasks
@@ -81,52 +80,24 @@ def task(args: TaskRef, context: AdminContext) -> dict[str, Any]:
 _ALL_ACTIONS = sorted({spec.base_key for spec in ACTIONS.values()})
 
 
-class AddChannel(Args):
-    name: str = Field(min_length=1, max_length=200)
+class AddChannel(TaskChannelArgs):
     base_url: HttpUrl = Field(description="The MJ-Proxy server's root (…/mj is appended).")
-    api_key: SecretStr | None = Field(default=None, description="Its mj-api-secret; kept in the secret store.")
+    api_key: ChannelKey | None = Field(default=None, description="Its mj-api-secret; kept in the secret store.")
     models: list[str] = Field(default_factory=lambda: list(_ALL_ACTIONS), min_length=1)
-    groups: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
-    priority: int = 0
-    weight: int = Field(default=1, ge=0)
     modes: list[ModeName] | None = Field(default=None, description="Speed modes it serves (default: all).")
     mode_path: bool = Field(default=False, description="Send /mj-<mode>/mj/… (Plus proxies select by it).")
     mode_flags: bool = Field(default=True, description="Put the billed --<mode> flag in imagine prompts.")
     mode_filter: bool = Field(default=False, description="Send accountFilter.modes (Plus proxies).")
-    connect_timeout_s: float | None = Field(default=None, gt=0, le=60)
-    read_timeout_s: float | None = Field(default=None, gt=0, le=900)
-    headers: dict[str, str] = Field(default_factory=dict)
-    channel_id: str | None = Field(default=None, pattern=r"^[a-z0-9_\-]{2,64}$")
 
 
 @REGISTRY.command("mj.add-channel", AddChannel, summary="Add a Midjourney-Proxy upstream channel.")
 def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
-    now = context.clock_ms()
     settings: dict[str, Any] = {"mode_path": args.mode_path, "mode_flags": args.mode_flags}
     if args.mode_filter:
         settings["mode_filter"] = True
     if args.modes is not None:
         settings["modes"] = list(args.modes)
-    channel = Channel(
-        channel_id=args.channel_id or channel_id(),
-        name=args.name,
-        type="midjourney",
-        base_url=str(args.base_url).rstrip("/"),
-        models=tuple(args.models),
-        groups=tuple(args.groups),
-        priority=args.priority,
-        weight=args.weight,
-        status=ChannelStatus.ENABLED,
-        connect_timeout_s=args.connect_timeout_s,
-        read_timeout_s=args.read_timeout_s,
-        headers=dict(args.headers),
-        settings=settings,
-        has_key=args.api_key is not None,
-        created_at=now,
-        updated_at=now,
-    )
-    store_new_channel(context, channel, args.api_key)
-    return public(channel)
+    return add_new_channel(context, args, type="midjourney", models=args.models, settings=settings)
 
 
 class KeySettings(Args):

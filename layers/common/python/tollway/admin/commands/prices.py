@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError
 
 from tollway.admin.commands._common import not_found
 from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.pricing.markup import MARKUP_MAX, PATTERN, Markup, apply_markup, find_markup
 from tollway.pricing.schema import ModelPrice, TokenPrices
 from tollway.services import effective_prices
 
@@ -108,11 +109,12 @@ class ListPrices(Args):
     source: Literal["all", "override", "shipped"] = "all"
 
 
-@REGISTRY.command("price.list", ListPrices, mutating=False, summary="List effective model prices.")
+@REGISTRY.command("price.list", ListPrices, mutating=False, summary="List effective model prices (markups applied).")
 def list_prices(args: ListPrices, context: AdminContext) -> list[dict[str, Any]]:
     svc = context.services
     shipped = effective_prices(svc.settings).models
     overrides = svc.config.list_prices()
+    markups = svc.config.list_markups()
     rows = []
     for model in sorted(shipped.keys() | overrides.keys()):
         if args.model is not None and args.model not in model:
@@ -120,8 +122,79 @@ def list_prices(args: ListPrices, context: AdminContext) -> list[dict[str, Any]]
         source = "override" if model in overrides else "shipped"
         if args.source != "all" and source != args.source:
             continue
-        rows.append(_summary(model, overrides.get(model) or shipped[model], source))
+        price = overrides.get(model)
+        markup = None if price is not None else find_markup(model, markups)
+        if price is None:
+            price = shipped[model] if markup is None else apply_markup(shipped[model], markup.multiplier)
+        row = _summary(model, price, source)
+        row["markup"] = None if markup is None else str(markup.multiplier)
+        rows.append(row)
     return rows
+
+
+class SetMarkup(Args):
+    pattern: str = Field(
+        pattern=PATTERN, description="A model name, or a pattern with * and ? (gpt-4*: the GPT-4 family)."
+    )
+    multiplier: Decimal = Field(gt=0, le=MARKUP_MAX, description="Times the shipped list price (2: double).")
+    note: str = Field(default="", max_length=200, description="Why, for the next operator.")
+
+
+def _markup_matches(context: AdminContext, markup: Markup) -> list[str]:
+    """The shipped models this markup decides (a more specific markup may win for some of a pattern)."""
+    svc = context.services
+    markups = {**svc.config.list_markups(), markup.pattern: markup}
+    overrides = svc.config.list_prices()
+    shipped = effective_prices(svc.settings).models
+    return sorted(
+        m
+        for m in shipped
+        if m not in overrides and (found := find_markup(m, markups)) and found.pattern == markup.pattern
+    )
+
+
+@REGISTRY.command(
+    "price.markup-set", SetMarkup, summary="Set a markup: a multiplier on the shipped price of a model or pattern."
+)
+def set_markup(args: SetMarkup, context: AdminContext) -> dict[str, Any]:
+    svc = context.services
+    markup = Markup(
+        pattern=args.pattern,
+        multiplier=args.multiplier.normalize(),
+        note=args.note,
+        updated_at=context.clock_ms(),
+        updated_by=context.actor,
+    )
+    models = _markup_matches(context, markup)
+    svc.config.put_markup(markup)
+    svc.catalog.invalidate()
+    result = {**markup.to_json(), "models": models}
+    if not models:
+        result["warning"] = "No shipped model without an override matches this pattern (yet)."
+    return result
+
+
+class ListMarkups(Args):
+    pass
+
+
+@REGISTRY.command("price.markup-list", ListMarkups, mutating=False, summary="List markups and the models each prices.")
+def list_markups(args: ListMarkups, context: AdminContext) -> list[dict[str, Any]]:
+    markups = context.services.config.list_markups()
+    return [{**m.to_json(), "models": _markup_matches(context, m)} for _, m in sorted(markups.items())]
+
+
+class MarkupRef(Args):
+    pattern: str = Field(min_length=1, description="The model name or pattern the markup was set for.")
+
+
+@REGISTRY.command("price.markup-remove", MarkupRef, summary="Remove a markup (the list price applies again).")
+def remove_markup(args: MarkupRef, context: AdminContext) -> dict[str, Any]:
+    svc = context.services
+    if not svc.config.delete_markup(args.pattern):
+        raise not_found("markup for", args.pattern)
+    svc.catalog.invalidate()
+    return {"pattern": args.pattern, "removed": True}
 
 
 class ModelRef(Args):
