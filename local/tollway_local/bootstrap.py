@@ -6,6 +6,7 @@
 - the ``mock`` channel, pointed at this run's mock upstream, serving every priced OpenAI chat and image model;
 - the ``midjourney`` channel, the same mock speaking the Midjourney-Proxy protocol;
 - the ``suno`` channel, the same mock speaking the Suno-API protocol (docs/suno.md);
+- the ``bedrock`` channel, the same mock speaking the Bedrock runtime protocol (docs/bedrock.md);
 - with ``OPENAI_API_KEY`` set, an ``openai`` channel for the real API at a lower priority than nothing
   else (priority 10: it wins over the mock when present);
 - the ``claude-mock`` channel (type ``anthropic``), the same mock speaking Anthropic's Messages API, serving
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
+from tollway.bedrock.channel import is_bedrock_model_id
 from tollway.config.model import Channel, ChannelStatus
 from tollway.ids import movement_id
 from tollway.keys import display_prefix, generate_key, hash_key, is_well_formed
@@ -114,22 +116,47 @@ def _upsert_channel(services: Services, channel: Channel, secret: str | None) ->
 
 def _chat_models() -> tuple[str, ...]:
     """The shipped OpenAI chat models (models added by a local price file get channels of their own).
-    Claude models are served by the Anthropic channels, never by the OpenAI-speaking mock channel."""
+    Claude models are served by the Anthropic channels, never by the OpenAI-speaking mock channel;
+    Bedrock model ids by the ``bedrock`` channel."""
     prices = shipped_prices().models
     claude = set(_claude_models())
     return tuple(
         sorted(
             m
             for m, p in prices.items()
-            if (p.endpoints is None or "chat.completions" in p.endpoints) and m not in claude
+            if (p.endpoints is None or "chat.completions" in p.endpoints)
+            and m not in claude
+            and not is_bedrock_model_id(m)
         )
     )
 
 
-def _claude_models() -> tuple[str, ...]:
-    """The shipped models of Anthropic's Messages API (the price file lists `messages` among their endpoints)."""
+def _bedrock_channel(mock_base_url: str, now: int) -> Channel:
+    """The mock's Bedrock runtime side (same server, root URL) serving every shipped Bedrock model id,
+    signed with the local stack's placeholder AWS credentials (the mock checks the signature's shape)."""
     prices = shipped_prices().models
-    return tuple(sorted(m for m, p in prices.items() if p.endpoints and "messages" in p.endpoints))
+    return Channel(
+        channel_id="bedrock",
+        name="Built-in mock Amazon Bedrock",
+        type="bedrock",
+        base_url=mock_base_url.removesuffix("/v1"),
+        models=tuple(sorted(m for m in prices if is_bedrock_model_id(m))),
+        groups=("default",),
+        status=ChannelStatus.ENABLED,
+        settings={"region": "us-east-1"},
+        has_key=False,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _claude_models() -> tuple[str, ...]:
+    """The shipped models of Anthropic's Messages API (the price file lists `messages` among their
+    endpoints); Bedrock's Claude ids are the ``bedrock`` channel's."""
+    prices = shipped_prices().models
+    return tuple(
+        sorted(m for m, p in prices.items() if p.endpoints and "messages" in p.endpoints and not is_bedrock_model_id(m))
+    )
 
 
 def _anthropic_channel(channel_id: str, name: str, base_url: str, now: int, *, priority: int = 0) -> Channel:
@@ -244,6 +271,7 @@ def bootstrap(
         )
     _upsert_channel(services, _midjourney_channel(mock_base_url, now), "mock-key")
     _upsert_channel(services, _suno_channel(mock_base_url, now), "mock-key")
+    _upsert_channel(services, _bedrock_channel(mock_base_url, now), None)
     if _claude_models():
         # Anthropic bases are the host root: clients and the relay append /v1/messages.
         root = mock_base_url.removesuffix("/v1")

@@ -61,7 +61,7 @@ def _float_env(name: str, default: float) -> float:
 
 
 def _banner(out: TextIO, url: str, key: str, balance: int, state_dir: Path, openai: bool, claude: bool) -> None:
-    upstreams = "built-in mock (OpenAI and Claude)" + (" + OpenAI (OPENAI_API_KEY)" if openai else "")
+    upstreams = "built-in mock (OpenAI, Claude and Bedrock)" + (" + OpenAI (OPENAI_API_KEY)" if openai else "")
     upstreams += " + Anthropic (ANTHROPIC_API_KEY)" if claude else ""
     out.write(
         "\n"

@@ -54,7 +54,7 @@ def openai_routes(pipeline: Pipeline) -> list[BaseRoute]:
 
     async def chat_completions(request: Request) -> Response:
         catalog = await pipeline.catalog(await pipeline.services())
-        if any(c.type == "anthropic" for c in catalog.channels):
+        if any(c.type in ("anthropic", "bedrock") for c in catalog.channels):
             # Some model is Claude-only: a chat request for it is converted (relay.endpoints.messages).
             return await pipeline.handle(request, ChatOrClaude(chat, catalog, request.headers))
         return await pipeline.handle(request, chat)

@@ -19,6 +19,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from tollway_local.mock.bedrock import BEDROCK_PATH, handle_bedrock
 from tollway_local.mock.config import MockConfig, Pacing
 from tollway_local.mock.context import Endpoint, MockRequest
 from tollway_local.mock.endpoints import ENDPOINTS
@@ -77,6 +78,9 @@ class MockDispatcher:
         if route_path.endswith(RESET_SUFFIX) and method == "POST":
             self.stats.reset()
             await self._inspect(send, b'{"reset":true}')
+            return
+        if BEDROCK_PATH.search(route_path):
+            await handle_bedrock(self, scope, receive, send)  # AWS-signed, AWS-shaped: a dialect of its own
             return
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:

@@ -20,6 +20,7 @@ from tollway.anthropic.affinity import conversation_key
 from tollway.anthropic.requests import chat_to_messages, messages_to_chat
 from tollway.anthropic.responses import chat_completion_to_message, message_to_chat_completion
 from tollway.anthropic.usage import claude_usage_of, openai_chat_usage_of
+from tollway.bedrock.channel import bedrock_claude
 from tollway.config.catalog import Catalog
 from tollway.config.model import ChannelStatus
 from tollway.errors import InvalidRequest
@@ -71,9 +72,9 @@ def _serving(catalog: Catalog, model: str) -> tuple[tuple[str, ...], tuple[str, 
     openai: list[str] = []
     for channel in catalog.channels:
         if channel.status is ChannelStatus.ENABLED and model in channel.models:
-            if channel.type == "anthropic":
+            if channel.type == "anthropic" or bedrock_claude(channel, model):
                 claude.append(channel.channel_id)
-            elif channel.type in _OPENAI_FORMAT:
+            elif channel.type in _OPENAI_FORMAT or channel.type == "bedrock":  # other Bedrock models: Converse
                 openai.append(channel.channel_id)
     return tuple(claude), tuple(openai)
 
@@ -298,6 +299,9 @@ class CountTokens(EndpointHooks):
     def prepare(self, body: RequestBody) -> Prepared:
         data, model, messages = _validated(body)
         claude, _ = _serving(self._catalog, model)
+        # Bedrock channels take no count_tokens call here: with only those, tollway estimates.
+        anthropic = {c.channel_id for c in self._catalog.channels if c.type == "anthropic"}
+        claude = tuple(c for c in claude if c in anthropic)
         if not claude:
             self.priced_as = "chat.completions"  # a GPT model counted for an Anthropic-format client
         prepared = Prepared(

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx2
 import orjson
 
+from tollway.bedrock.probe import probe_bedrock
 from tollway.config.model import Channel
 from tollway.settings import Settings
 from tollway.upstream.client import build_request_target
@@ -67,20 +68,25 @@ async def probe_call(
     timeout = httpx2.Timeout(channel.read_timeout_s or 60.0, connect=channel.connect_timeout_s or 10.0)
     started = time.monotonic()
     try:
-        response = await client.post(url, content=orjson.dumps(body), headers=headers, timeout=timeout)
+        if channel.type == "bedrock":  # signed with the function's role; Converse answers as chat
+            status, data = await probe_bedrock(client, channel, upstream_model)
+            text = ""
+        else:
+            response = await client.post(url, content=orjson.dumps(body), headers=headers, timeout=timeout)
+            status, text = response.status_code, response.text
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
     except httpx2.HTTPError as exc:
         latency = int((time.monotonic() - started) * 1000)
         error = "timed out" if isinstance(exc, httpx2.TimeoutException) else f"connection failed ({type(exc).__name__})"
         return {**out, "ok": False, "status": None, "latency_ms": latency, "error": error}
     latency = int((time.monotonic() - started) * 1000)
-    out.update(status=response.status_code, latency_ms=latency)
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if not 200 <= response.status_code < 300:
-        message = data.get("error", {}).get("message") if isinstance(data, dict) else None
-        error = scrub(str(message or response.text or f"HTTP {response.status_code}"), 300)
+    out.update(status=status, latency_ms=latency)
+    if not 200 <= status < 300:
+        message = (data.get("error", {}).get("message") or data.get("message")) if isinstance(data, dict) else None
+        error = scrub(str(message or text or f"HTTP {status}"), 300)
         return {**out, "ok": False, "error": error}
     try:
         if channel.type == "anthropic":

@@ -7,14 +7,15 @@ shared/reference/python-relay-floor.md), which the local stack and any multi-con
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx2
 
+from tollway.bedrock.transport import BedrockTransport
 from tollway.config.model import Channel
 from tollway.settings import Settings
+from tollway.upstream.response import UpstreamResponse
 
 __all__ = ["ANTHROPIC_VERSION", "UpstreamClient", "UpstreamResponse", "build_request_target"]
 
@@ -84,42 +85,11 @@ def _azure_url(channel: Channel, base: str, path: str, deployment: str) -> str:
     return url + ("?" + "&".join(params) if params else "")
 
 
-class UpstreamResponse:
-    """An open upstream response (its body not yet read)."""
-
-    def __init__(self, response: httpx2.Response) -> None:
-        self._r = response
-
-    @property
-    def status(self) -> int:
-        return self._r.status_code
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {k.lower(): v for k, v in self._r.headers.items()}
-
-    def aiter_raw(self) -> AsyncIterator[bytes]:
-        return self._r.aiter_raw()
-
-    async def read_limited(self, limit: int) -> bytes:
-        """Up to ``limit`` bytes of the body (the rest is dropped with the connection)."""
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in self._r.aiter_raw():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= limit:
-                break
-        return b"".join(chunks)[:limit]
-
-    async def aclose(self) -> None:
-        await self._r.aclose()
-
-
 class UpstreamClient:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._client: httpx2.AsyncClient | None = None
+        self._bedrock: BedrockTransport | None = None  # built on a bedrock channel's first call
 
     def _http(self) -> httpx2.AsyncClient:
         if self._client is None:
@@ -147,7 +117,13 @@ class UpstreamClient:
         Raises:
             httpx2.TimeoutException, httpx2.TransportError: the connection failed before an answer.
         """
+        if channel.type == "bedrock":
+            return await self._bedrock_transport().open(channel, path, upstream_model, body, protocol_headers)
         url, headers = build_request_target(channel, path, upstream_model, secret, content_type, protocol_headers)
+        return await self.send(channel, url, headers, body)
+
+    async def send(self, channel: Channel, url: str, headers: dict[str, str], body: bytes) -> UpstreamResponse:
+        """POST prepared ``headers`` and ``body`` to ``url`` with the channel's timeouts (no header added)."""
         s = self._settings
         timeout = httpx2.Timeout(
             channel.read_timeout_s or s.upstream_read_timeout_s,
@@ -156,6 +132,13 @@ class UpstreamClient:
         client = self._http()
         request = client.build_request("POST", url, content=body, headers=headers, timeout=timeout)
         return UpstreamResponse(await client.send(request, stream=True))
+
+    def _bedrock_transport(self) -> BedrockTransport:
+        if self._bedrock is None:
+            from tollway.bedrock.transport import BedrockTransport
+
+            self._bedrock = BedrockTransport(self.send)
+        return self._bedrock
 
     async def call(
         self,
