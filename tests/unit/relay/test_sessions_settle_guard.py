@@ -20,14 +20,17 @@ from tests.unit.relay.test_sessions import USAGE, Meter, Upstream, _chat, _chunk
 
 
 class BrokenPrice(ChatCompletions):
-    """Chat completions whose price cannot be computed (e.g. a model the price table no longer has)."""
+    """An endpoint whose price cannot be computed (e.g. a model the price table no longer has); it meters
+    streams as chat completions do."""
+
+    name = "broken"
 
     def cost(self, prepared: Prepared, price: ModelPrice, usage: Usage, ratio: Decimal) -> int:
         raise ValueError("no price for this model")
 
 
 def _metering_fails(settled: list[tuple[int, UsageRecord]]) -> Exchange:
-    _, prepared = _chat([])
+    prepared = Prepared(model="m", stream=True, body={}, input_bound=0)
     return _exchange(BrokenPrice(), prepared, settled)
 
 
