@@ -417,9 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             report["memory"] = measure_memory(work, args.transactions, cpus)
         if args.only in (None, "transactions"):
             sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
-            report["transactions"] = measure_transactions(
-                work, sizes, args.txn_count, cpus, args.txn_snapshot_interval
-            )
+            report["transactions"] = measure_transactions(work, sizes, args.txn_count, cpus, args.txn_snapshot_interval)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -161,7 +161,9 @@ def _save(backend: DynamoDBBackend, transact_items: Any) -> list[_Saved] | None:
 
 def _wrap(original: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(original)
-    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
+    def transact_write_items(
+        self: DynamoDBBackend, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any
+    ) -> None:
         saved = _save(self, transact_items)
         if saved is None or _stand_in.guarding:
             _counts["copied"] += 1

@@ -32,7 +32,10 @@ ACCOUNTS = {
 RECORDS = {
     "TableName": "Records",
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
     "BillingMode": "PAY_PER_REQUEST",
 }
 STREAMED = {
@@ -95,7 +98,13 @@ SCENARIO: list[list[dict[str, Any]]] = [
         _debit("a1", 100),
         _put_record("a1", "r-new"),
         {"Delete": {"TableName": "Records", "Key": {"pk": S("a1"), "sk": S("r-old")}}},
-        {"ConditionCheck": {"TableName": "Accounts", "Key": {"id": S("a2")}, "ConditionExpression": "attribute_exists(id)"}},
+        {
+            "ConditionCheck": {
+                "TableName": "Accounts",
+                "Key": {"id": S("a2")},
+                "ConditionExpression": "attribute_exists(id)",
+            }
+        },
     ],
     # 1 the first item fails with ALL_OLD: the reason carries the account as it is
     [_debit("a2", 10_000, **_all_old()), _put_record("a2", "r1")],
@@ -128,7 +137,13 @@ SCENARIO: list[list[dict[str, Any]]] = [
                 **_all_old(),
             }
         },
-        {"ConditionCheck": {"TableName": "Records", "Key": {"pk": S("zz"), "sk": S("0")}, "ConditionExpression": "attribute_not_exists(pk)"}},
+        {
+            "ConditionCheck": {
+                "TableName": "Records",
+                "Key": {"pk": S("zz"), "sk": S("0")},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
         _debit("a1", 1),
     ],
     # 5 an upsert (Update of a missing item) applied, then a failure: the new item must go again
