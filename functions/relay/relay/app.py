@@ -131,18 +131,9 @@ def create_app(
     suno = suno_routes(pipeline)  # /suno/submit/…, /suno/fetch (docs/suno.md)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
-<<<<<<< HEAD
         *customer,
+        *console_routes(pipeline, settings),  # the customer console: /, /console/… (docs/console.md); a page, no /v1
         *(extra_routes or []),  # the local stand-ins for API Gateway's admin and callback routes: no alias
-=======
-        *openai_routes(pipeline),
-        *image_routes(pipeline, settings),
-        *redeem_routes(pipeline),
-        *openai_surface_routes(pipeline, settings, client),
-        *customer_routes(pipeline),
-        *console_routes(pipeline, settings),  # the customer console: /, /console/… (docs/console.md)
-        *(extra_routes or []),
->>>>>>> console
         *mj_routes(pipeline),  # after extra_routes: the local stack's /mj/callback/… route comes first
         *with_v1_aliases(suno),
     ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx2
 from tollway.pricing.usage import Usage
-from tollway.records import RecordStatus
+from tollway.records import RecordStatus, UsageRecord
 from tollway.sse import SSEError, SSEParser, encode_error
 from tollway.upstream.client import UpstreamResponse
 
@@ -86,6 +86,10 @@ class StreamSession:
             await self._upstream.aclose()
         except Exception:
             log.debug("closing upstream of %s failed", self._call.request_id)
+        await self._exchange.settle_metered(lambda: self._bill(client_closed))
+
+    def _bill(self, client_closed: bool) -> tuple[UsageRecord, int]:
+        """The record and charge of the stream as it ended."""
         exchange, meter, call = self._exchange, self._meter, self._call
         usage = meter.usage
         source = "upstream"
@@ -106,7 +110,7 @@ class StreamSession:
         else:
             record = call.record(RecordStatus.OK, 200, usage=usage, usage_source=source)
             cost = exchange.charge(usage)
-        await exchange.settle(cost, record)
+        return record, cost
 
 
 class ByteSession:
@@ -142,6 +146,10 @@ class ByteSession:
             await self._upstream.aclose()
         except Exception:
             log.debug("closing upstream of %s failed", self._call.request_id)
+        await self._exchange.settle_metered(lambda: self._bill(client_closed))
+
+    def _bill(self, client_closed: bool) -> tuple[UsageRecord, int]:
+        """The record and charge of the body as it ended."""
         call = self._call
         usage = self._meter.usage(self._complete)
         if self._broken or (usage is None and not client_closed):
@@ -154,4 +162,4 @@ class ByteSession:
             source = self._meter.usage_source or ("upstream" if self._complete else "estimated")
             record = call.record(status, 200, usage=usage, usage_source=source)
             cost = self._exchange.charge(usage)
-        await self._exchange.settle(cost, record)
+        return record, cost

@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 from tollway_local.emulator import tracking, transactions
 from tollway_local.emulator.backends import Backends
 from tollway_local.emulator.clients import DEFAULT_REGION, client
+from tollway_local.emulator.faults import FaultPlan, Faults
 from tollway_local.emulator.httpserver import make_http_server
 from tollway_local.emulator.resources import create_resources
 from tollway_local.emulator.restore import RestoreStats, SnapshotError, read_snapshot, restore_snapshot
@@ -71,6 +72,7 @@ class EmulatorServer:
         gc_freeze: bool = True,
         on_corrupt: str = "fail",
         log: IO[str] | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         if on_corrupt not in ("fail", "move-aside"):
             raise ValueError("on_corrupt is 'fail' or 'move-aside'")
@@ -84,7 +86,12 @@ class EmulatorServer:
         self.log = log if log is not None else sys.stderr
         self.backends = Backends(region=region)
         self.snapshotter = Snapshotter(self.directory, self.backends) if self.directory is not None else None
-        self.app = SerialisedMotoApp(untrack=untrack, on_effect=self._on_effect, extra_stats=self._snapshot_stats)
+        self.app = SerialisedMotoApp(
+            untrack=untrack,
+            on_effect=self._on_effect,
+            extra_stats=self._snapshot_stats,
+            faults=Faults(faults or FaultPlan()),
+        )
         self.restored: RestoreStats | None = None
         self._server: Any = None
         self._serve_thread: threading.Thread | None = None
