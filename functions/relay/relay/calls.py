@@ -46,6 +46,7 @@ class Call:
     attempts: int = 0
     hold: HoldRequest | None = None
     ttft_ms: int | None = None
+    format: str | None = None  # "native" | "converted" (endpoints that convert between API formats)
     extra: dict[str, Any] = field(default_factory=dict)
     price_basis: dict[str, str] = field(default_factory=dict)
 
@@ -78,6 +79,7 @@ class Call:
             tokens={} if usage is None else usage.tokens_dict(),
             units={} if usage is None else usage.units_dict(),
             usage_source=usage_source,
+            format=self.format,
             service_tier=None if usage is None else usage.service_tier,
             group=self.context.group,
             latency_ms=self.elapsed_ms(),

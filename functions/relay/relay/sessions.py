@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx2
+from tollway.metering.claude import StreamBroke
 from tollway.pricing.usage import Usage
 from tollway.records import RecordStatus, UsageRecord
 from tollway.sse import SSEError, SSEParser, encode_error
@@ -62,10 +63,21 @@ class StreamSession:
             if not meter.done:
                 if meter.usage is None:
                     raise BrokenStream("the upstream ended the stream early")
-                await emit(b"data: [DONE]\n\n")
-        except (BrokenStream, SSEError, httpx2.HTTPError) as exc:
+                ending = getattr(meter, "tail", None)
+                await emit(b"data: [DONE]\n\n" if ending is None else ending())
+        except (BrokenStream, StreamBroke, SSEError, httpx2.HTTPError) as exc:
             self._broken = str(exc) or type(exc).__name__
-            upstream_error = exc.error if isinstance(exc, BrokenStream) else None
+            upstream_error = exc.error if isinstance(exc, BrokenStream | StreamBroke) else None
+            broken = getattr(meter, "broken", None)
+            if broken is not None:
+                log.warning("stream %s broke: %s", self._call.request_id, self._broken)
+                message = "The upstream stream broke off; nothing was charged for this request."
+                if upstream_error and upstream_error.get("message"):
+                    from tollway.upstream.failures import scrub
+
+                    upstream_error = {**upstream_error, "message": scrub(str(upstream_error["message"]))}
+                await emit(broken(message, upstream_error))
+                return
             message = "The upstream stream broke off; nothing was charged for this request."
             body: dict[str, Any] = {
                 "error": {"message": message, "type": "upstream_error", "param": None, "code": "upstream_error"}

@@ -774,3 +774,52 @@ def test_run_sh_port_defaults_to_lwa_port(tmp_path: Path) -> None:
     subprocess.run(["/bin/bash", str(RUN_SH)], env=environ, check=True, timeout=30)
     argv = json.loads(record.read_text())
     assert argv[argv.index("--port") + 1] == "8080"
+
+
+# ---------------------------------------------------------------------------------------------- bedrock
+
+
+def _bedrock_policies(cfn: Template, models: str, roles: str) -> list[dict[str, Any]]:
+    """The relay role's Bedrock statements CloudFormation would create for these parameter values."""
+    conditions = {"BedrockEnabled": models != "", "BedrockRolesNamed": roles != ""}
+    values = {"BedrockModels": models, "BedrockAssumeRoles": roles}
+    statements = []
+    for resource in resources_of(cfn, "AWS::IAM::Policy").values():
+        if not conditions[resource["Condition"]]:
+            continue
+        assert resource["Properties"]["Roles"] == [{"Ref": "RelayFunctionRole"}]
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            sep, ref = statement["Resource"]["Fn::Split"]
+            statements.append({**statement, "Resource": values[ref["Ref"]].split(sep)})
+    return statements
+
+
+def test_bedrock_permissions_are_off_by_default(template: Template, cfn: Template) -> None:
+    assert template["Parameters"]["BedrockModels"]["Default"] == ""
+    assert template["Parameters"]["BedrockAssumeRoles"]["Default"] == ""
+    assert _bedrock_policies(cfn, "", "") == []
+    inline = json.dumps(cfn["Resources"]["RelayFunctionRole"]["Properties"]["Policies"])
+    assert "bedrock:" not in inline and "sts:AssumeRole" not in inline
+
+
+def test_bedrock_invoke_is_scoped_to_the_listed_models(cfn: Template) -> None:
+    models = (
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-*,"
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.*"
+    )
+    (bedrock,) = _bedrock_policies(cfn, models, "")
+    assert bedrock["Sid"] == "BedrockInvoke" and bedrock["Effect"] == "Allow"
+    assert bedrock["Action"] == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+    assert bedrock["Resource"] == models.split(",")
+
+
+def test_assume_role_only_when_a_role_is_named(cfn: Template) -> None:
+    roles = "arn:aws:iam::210987654321:role/tollway-bedrock"
+    statements = _bedrock_policies(cfn, "arn:aws:bedrock:*::foundation-model/*", roles)
+    (assume,) = [s for s in statements if s["Sid"] == "BedrockAssumeRole"]
+    assert assume["Action"] == "sts:AssumeRole" and assume["Resource"] == [roles]
+
+
+def test_no_other_role_may_call_bedrock(cfn: Template) -> None:
+    for name, role in resources_of(cfn, "AWS::IAM::Role").items():
+        assert "bedrock:" not in json.dumps(role), name

@@ -8,7 +8,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from relay.calls import Exchange
-from relay.endpoints.base import EndpointHooks, Prepared
+from relay.endpoints.base import Prepared
+from relay.endpoints.chat import ChatCompletions
 from relay.sessions import ByteSession, StreamSession
 from tollway.errors import StoreUnavailable
 from tollway.pricing.schema import ModelPrice
@@ -18,8 +19,9 @@ from tollway.records import RecordStatus, UsageRecord
 from tests.unit.relay.test_sessions import USAGE, Meter, Upstream, _chat, _chunk, _exchange, _pump
 
 
-class BrokenPrice(EndpointHooks):
-    """An endpoint whose price cannot be computed (e.g. a model the price table no longer has)."""
+class BrokenPrice(ChatCompletions):
+    """An endpoint whose price cannot be computed (e.g. a model the price table no longer has); it meters
+    streams as chat completions do."""
 
     name = "broken"
 
