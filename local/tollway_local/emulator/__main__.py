@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-untrack", action="store_true", help="keep moto's instances_tracked leak (to measure it)")
     parser.add_argument("--no-gc-freeze", action="store_true", help="skip gc.collect(); gc.freeze() after restore")
     parser.add_argument(
+        "--copy-tables",
+        action="store_true",
+        help="TransactWriteItems as moto ships it (copies every table it names; to measure it)",
+    )
+    parser.add_argument(
         "--switch-interval",
         type=float,
         help="sys.setswitchinterval() for stress tests: a tiny value forces thread switches inside moto calls",
@@ -98,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         region=args.region,
         snapshot_interval=args.snapshot_interval,
+        copy_tables=args.copy_tables,
         untrack=not args.no_untrack,
         gc_freeze=not args.no_gc_freeze,
         on_corrupt=args.on_corrupt,

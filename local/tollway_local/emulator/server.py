@@ -22,7 +22,7 @@ import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
 
-from tollway_local.emulator import tracking
+from tollway_local.emulator import tracking, transactions
 from tollway_local.emulator.backends import Backends
 from tollway_local.emulator.clients import DEFAULT_REGION, client
 from tollway_local.emulator.faults import FaultPlan, Faults
@@ -67,6 +67,7 @@ class EmulatorServer:
         port: int = 0,
         region: str = DEFAULT_REGION,
         snapshot_interval: float = 1.0,
+        copy_tables: bool = False,
         untrack: bool = True,
         gc_freeze: bool = True,
         on_corrupt: str = "fail",
@@ -79,6 +80,7 @@ class EmulatorServer:
         self.directory = state_dir / EMULATOR_DIR if state_dir is not None else None
         self.host, self.port, self.region = host, port, region
         self.snapshot_interval = snapshot_interval
+        self.copy_tables = copy_tables
         self.gc_freeze = gc_freeze
         self.on_corrupt = on_corrupt
         self.log = log if log is not None else sys.stderr
@@ -121,6 +123,8 @@ class EmulatorServer:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="emulator-http", daemon=True
         )
         self._serve_thread.start()
+        if not self.copy_tables:
+            transactions.install()  # before any request: see transactions.py
         if self.snapshotter is not None:
             tracking.install()
             tracking.activate(self.snapshotter.changes)
@@ -241,7 +245,10 @@ class EmulatorServer:
         return True
 
     def _snapshot_stats(self) -> dict[str, Any]:
-        connections = {"connections_opened": getattr(self._server, "connections_opened", 0)}
+        connections = {
+            "connections_opened": getattr(self._server, "connections_opened", 0),
+            "transactions": transactions.counts() if transactions.installed() else None,
+        }
         snapshotter = self.snapshotter
         if snapshotter is None:
             return {**connections, "snapshots": None}

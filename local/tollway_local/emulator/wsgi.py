@@ -1,8 +1,9 @@
 """moto's server WSGI app, with every request serialised by one process-wide lock.
 
 Why serialise: moto is not concurrency safe. `update_item` is read-check-mutate with no lock, and
-`transact_write_items` deep-copies whole tables and "rolls back" by swapping them in, so a failing
-transaction can erase a concurrent successful write (see docs/local-emulator.md). DynamoDB makes a
+`transact_write_items` rolls back by restoring what it saved before it started (whole-table copies
+in moto, an undo log of the named items here: `transactions.py`), so a failing transaction can
+erase a concurrent successful write (see docs/local-emulator.md). DynamoDB makes a
 conditional write or a transaction atomic; one lock around the whole WSGI call does the same here,
 and costs nothing measurable: moto is one core of Python per request either way (the GIL).
 
