@@ -7,8 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 STAMP := $(VENV)/.installed-stamp
+CLAUDE_CODE_VERSION := 2.1.328
+TOOLS := .tools
+CLAUDE_CODE_STAMP := $(TOOLS)/.installed-claude-code-$(CLAUDE_CODE_VERSION)
 
-.PHONY: local test browser lint typecheck sam-tools sam-check bench clean
+.PHONY: local test browser lint typecheck sam-tools sam-check bench clean claude-code
 
 ## The root project (layer, functions, local stack, dev tools) and cli/ (the `tollway` command), both
 ## editable. A first install downloads ~60 packages: about a minute on a fast link, more on a slow one.
@@ -32,9 +35,9 @@ local: $(STAMP)
 ## The whole test suite: unit and integration (loopback, emulator, mock upstream), and the console in
 ## a real headless browser (Debian's chromium, driven by Playwright). Parallel: TEST_WORKERS
 ## pytest-xdist workers (default 2, one per core on the reference machine), each with its own local
-## stack; `make test TEST_WORKERS=0` runs in one process.
+## stack; `make test TEST_WORKERS=0` runs in one process. Claude Code (npm) for its integration tests.
 TEST_WORKERS ?= 2
-test: $(STAMP) browser
+test: $(STAMP) browser $(CLAUDE_CODE_STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 ## Debian's chromium for the console's browser tests, and a CJK font for its Chinese pages: installed
@@ -46,6 +49,24 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null \
 			|| echo "chromium could not be installed: the console's browser tests will skip"; \
 	else echo "chromium is missing and this is not root: the console's browser tests will skip"; fi
+
+## Claude Code, pinned, in a project-local folder (.tools, gitignored): tests/integration/claude runs the
+## real CLI through the local stack, offline. The npm package carries the native binary for this
+## platform in an optional dependency; install.cjs (its postinstall, run again explicitly because newer
+## npm versions hold install scripts back) puts it in place of the bin stub. No download at run time.
+
+$(CLAUDE_CODE_STAMP):
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed to install Claude Code for the tests"; exit 1; }
+	rm -rf $(TOOLS)/node_modules/@anthropic-ai
+	mkdir -p $(TOOLS)
+	npm install --prefix $(TOOLS) --no-save --no-audit --no-fund --loglevel=error \
+		@anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
+	cd $(TOOLS)/node_modules/@anthropic-ai/claude-code && node install.cjs
+	$(TOOLS)/node_modules/.bin/claude --version
+	@rm -f $(TOOLS)/.installed-claude-code-*
+	@touch $@
+
+claude-code: $(CLAUDE_CODE_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -89,4 +110,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam $(TOOLS)

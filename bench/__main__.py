@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--wait-quiet", type=float, default=0.0, metavar="S", help="wait up to S seconds for idle cores before starting"
     )
+    parser.add_argument(
+        "--emulator-copy-tables",
+        action="store_true",
+        help="the emulator's transactions as moto ships them (whole-table copies), for a before/after",
+    )
     return parser
 
 
@@ -101,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         nice=args.nice,
         relay_rt=args.relay_rt,
         gc_watch=bool(args.gc_watch),
+        emulator_copy_tables=bool(args.emulator_copy_tables),
         log=sys.stderr,
     )
     if quick:

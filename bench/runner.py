@@ -73,6 +73,7 @@ class Options:
     nice: int | None = None  # scheduling niceness of the benchmark and every child (negative needs root)
     relay_rt: int | None = None  # run the relays under SCHED_FIFO at this priority (root only)
     gc_watch: bool = False  # run the main relay under bench.relay_gc and report its GC pauses
+    emulator_copy_tables: bool = False  # the emulator's transactions as moto ships them (a before/after)
     log: Any = None  # progress lines go here (stderr)
 
 
@@ -211,6 +212,7 @@ class Run:
             "stream_tokens_per_s": o.stream_tokens_per_s,
             "preloaded_items": 2 * o.preload,
             "model": MODEL,
+            "emulator_transactions": "moto copies tables" if o.emulator_copy_tables else "undo log",
         }
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
             os.environ.pop(name, None)
@@ -237,7 +239,7 @@ class Run:
                 ROOT / "template.yaml",
                 cpu=SHARED_CPU,
                 # snapshots are the local stack's durability, not the store's cost: write them rarely
-                extra_args=("--snapshot-interval", "100000"),
+                extra_args=("--snapshot-interval", "100000", *(("--copy-tables",) if o.emulator_copy_tables else ())),
             )
         )
         mock = self._stack.enter_context(

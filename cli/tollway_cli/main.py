@@ -145,7 +145,7 @@ def _error_text(error: dict[str, Any], command: Command[Any]) -> str:
     return f"error ({error.get('code')}): {message}\n"
 
 
-def _write_secrets(ns: argparse.Namespace, envelope: dict[str, Any], out: TextIO, err: TextIO) -> bool:
+def _write_secrets(ns: argparse.Namespace, envelope: dict[str, Any], err: TextIO) -> bool:
     """``--out``: write the new secrets; ``True`` if they went to the file (and need not be printed)."""
     path: Path | None = getattr(ns, "out", None)
     result = envelope.get("result")
@@ -176,7 +176,7 @@ def run_admin(ns: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
     except TransportError as exc:
         err.write(f"tollway admin: {exc}\n")
         return 1
-    in_file = _write_secrets(ns, envelope, out, err)
+    in_file = _write_secrets(ns, envelope, err)
     if ns.json:
         out.write(json.dumps(envelope, indent=2) + "\n")
     elif envelope.get("ok"):

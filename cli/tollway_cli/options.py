@@ -77,6 +77,7 @@ COMMON_HELP: dict[str, str] = {
     "context_window": "The model's context window, in tokens.",
     "max_output_tokens": "The most output tokens one answer may have.",
     "outcome": "Only entries with this outcome.",
+    "site_name": "The site's name as the customer console shows it.",
 }
 
 _TIME_HELP = "ISO date/time (2027-01-01, 2027-01-01T12:00Z), a duration ({example}) or epoch seconds"

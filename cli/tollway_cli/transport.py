@@ -43,7 +43,11 @@ class LocalTransport:
         url, secret = self._target()
         try:
             response = httpx2.post(
-                f"{url}/admin/{command}", json=args, headers={"authorization": f"Bearer {secret}"}, timeout=300
+                f"{url}/admin/{command}",
+                json=args,
+                headers={"authorization": f"Bearer {secret}"},
+                timeout=300,
+                follow_redirects=False,  # the admin secret goes to the stack named, nowhere else
             )
         except httpx2.TransportError as exc:
             raise TransportError(f"Could not reach the local stack at {url}: {exc}") from exc

@@ -6,8 +6,12 @@
 - the ``mock`` channel, pointed at this run's mock upstream, serving every priced OpenAI chat and image model;
 - the ``midjourney`` channel, the same mock speaking the Midjourney-Proxy protocol;
 - the ``suno`` channel, the same mock speaking the Suno-API protocol (docs/suno.md);
+- the ``bedrock`` channel, the same mock speaking the Bedrock runtime protocol (docs/bedrock.md);
 - with ``OPENAI_API_KEY`` set, an ``openai`` channel for the real API at a lower priority than nothing
-  else (priority 10: it wins over the mock when present).
+  else (priority 10: it wins over the mock when present);
+- the ``claude-mock`` channel (type ``anthropic``), the same mock speaking Anthropic's Messages API, serving
+  every priced Claude model; with ``ANTHROPIC_API_KEY`` set, an ``anthropic`` channel for the real API
+  (``ANTHROPIC_BASE_URL`` or Anthropic's own), priority 10 like the OpenAI one.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
+from tollway.bedrock.channel import is_bedrock_model_id
 from tollway.config.model import Channel, ChannelStatus
 from tollway.ids import movement_id
 from tollway.keys import display_prefix, generate_key, hash_key, is_well_formed
@@ -110,9 +115,63 @@ def _upsert_channel(services: Services, channel: Channel, secret: str | None) ->
 
 
 def _chat_models() -> tuple[str, ...]:
-    """The shipped chat models (models added by a local price file get channels of their own)."""
+    """The shipped OpenAI chat models (models added by a local price file get channels of their own).
+    Claude models are served by the Anthropic channels, never by the OpenAI-speaking mock channel;
+    Bedrock model ids by the ``bedrock`` channel."""
     prices = shipped_prices().models
-    return tuple(sorted(m for m, p in prices.items() if p.endpoints is None or "chat.completions" in p.endpoints))
+    claude = set(_claude_models())
+    return tuple(
+        sorted(
+            m
+            for m, p in prices.items()
+            if (p.endpoints is None or "chat.completions" in p.endpoints)
+            and m not in claude
+            and not is_bedrock_model_id(m)
+        )
+    )
+
+
+def _bedrock_channel(mock_base_url: str, now: int) -> Channel:
+    """The mock's Bedrock runtime side (same server, root URL) serving every shipped Bedrock model id,
+    signed with the local stack's placeholder AWS credentials (the mock checks the signature's shape)."""
+    prices = shipped_prices().models
+    return Channel(
+        channel_id="bedrock",
+        name="Built-in mock Amazon Bedrock",
+        type="bedrock",
+        base_url=mock_base_url.removesuffix("/v1"),
+        models=tuple(sorted(m for m in prices if is_bedrock_model_id(m))),
+        groups=("default",),
+        status=ChannelStatus.ENABLED,
+        settings={"region": "us-east-1"},
+        has_key=False,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _claude_models() -> tuple[str, ...]:
+    """The shipped models of Anthropic's Messages API (the price file lists `messages` among their
+    endpoints); Bedrock's Claude ids are the ``bedrock`` channel's."""
+    prices = shipped_prices().models
+    return tuple(
+        sorted(m for m, p in prices.items() if p.endpoints and "messages" in p.endpoints and not is_bedrock_model_id(m))
+    )
+
+
+def _anthropic_channel(channel_id: str, name: str, base_url: str, now: int, *, priority: int = 0) -> Channel:
+    return Channel(
+        channel_id=channel_id,
+        name=name,
+        type="anthropic",
+        base_url=base_url,
+        models=_claude_models(),
+        groups=("default",),
+        priority=priority,
+        status=ChannelStatus.ENABLED,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 _IMAGE_ENDPOINTS = frozenset({"images.generations", "images.edits", "images.variations"})
@@ -212,6 +271,16 @@ def bootstrap(
         )
     _upsert_channel(services, _midjourney_channel(mock_base_url, now), "mock-key")
     _upsert_channel(services, _suno_channel(mock_base_url, now), "mock-key")
+    _upsert_channel(services, _bedrock_channel(mock_base_url, now), None)
+    if _claude_models():
+        # Anthropic bases are the host root: clients and the relay append /v1/messages.
+        root = mock_base_url.removesuffix("/v1")
+        _upsert_channel(services, _anthropic_channel("claude-mock", "Built-in mock Claude", root, now), "mock-key")
+        anthropic_key = os.environ.get("ANTHROPIC_API_KEY")
+        if anthropic_key:
+            base = os.environ.get("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
+            channel = _anthropic_channel("anthropic", "Anthropic", base, now, priority=10)
+            _upsert_channel(services, channel, anthropic_key)
     services.catalog.invalidate()
     (state_dir / "bootstrap.json").write_text(json.dumps({"demo_account_id": DEMO_ACCOUNT_ID}))
     return Bootstrap(demo_key=demo_key, demo_account_id=DEMO_ACCOUNT_ID)

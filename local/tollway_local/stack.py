@@ -60,12 +60,14 @@ def _float_env(name: str, default: float) -> float:
     return default if value in (None, "") else float(value)
 
 
-def _banner(out: TextIO, url: str, key: str, balance: int, state_dir: Path, openai: bool) -> None:
-    upstreams = "built-in mock" + (" + OpenAI (OPENAI_API_KEY)" if openai else "")
+def _banner(out: TextIO, url: str, key: str, balance: int, state_dir: Path, openai: bool, claude: bool) -> None:
+    upstreams = "built-in mock (OpenAI, Claude and Bedrock)" + (" + OpenAI (OPENAI_API_KEY)" if openai else "")
+    upstreams += " + Anthropic (ANTHROPIC_API_KEY)" if claude else ""
     out.write(
         "\n"
         "tollway local stack is running\n"
         f"  OpenAI base URL   {url}/v1\n"
+        f"  Claude base URL   {url}   (ANTHROPIC_BASE_URL for Claude Code and the anthropic SDK)\n"
         f"  customer console  {url}/   (sign-up mail is printed here)\n"
         f"  upstreams         {upstreams}\n"
         f"  demo account      acct_demo, balance ${format_usd(balance)}\n"
@@ -149,7 +151,15 @@ def run_local(
                 json.dumps({"url": url, "emulator": emulator.endpoint, "mock": mock.url, "pid": os.getpid()})
             )
             balance = services.ledger.balance(boot.demo_account_id) or 0
-            _banner(sys.stdout, url, boot.demo_key, balance, state_dir, bool(os.environ.get("OPENAI_API_KEY")))
+            _banner(
+                sys.stdout,
+                url,
+                boot.demo_key,
+                balance,
+                state_dir,
+                bool(os.environ.get("OPENAI_API_KEY")),
+                bool(os.environ.get("ANTHROPIC_API_KEY")),
+            )
             config = uvicorn.Config(
                 app,
                 loop="uvloop",

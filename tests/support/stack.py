@@ -73,7 +73,9 @@ class LocalStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        env.pop("OPENAI_API_KEY", None)
+        # Never the real APIs from a test: the developer's keys stay out unless a test passes its own.
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
+            env.pop(name, None)
         env.update(self.env)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.state_dir / "stack.log", "a")

@@ -22,13 +22,15 @@ from tollway.services import LazyServices, Services
 from tollway.settings import Settings, get_settings
 from tollway.upstream.client import UpstreamClient
 
-from relay.asgi import PathNormalizer, RequestIdMiddleware
+from relay.asgi import PathNormalizer, ProbeAnswer, RequestIdMiddleware
 from relay.console import console_routes
 from relay.endpoints.chat import ChatCompletions
 from relay.endpoints.images import image_routes
+from relay.endpoints.messages import ChatOrClaude
 from relay.errors import http_exception_handler, tollway_error_handler, unexpected_error_handler
 from relay.mj import mj_routes
 from relay.pipeline import Pipeline
+from relay.routes.anthropic import anthropic_models, anthropic_routes
 from relay.routes.customer import customer_routes
 from relay.routes.openai_surface import SUFFIXES as SURFACE_SUFFIXES
 from relay.routes.openai_surface import openai_surface_routes
@@ -51,6 +53,10 @@ def openai_routes(pipeline: Pipeline) -> list[BaseRoute]:
     chat = ChatCompletions()
 
     async def chat_completions(request: Request) -> Response:
+        catalog = await pipeline.catalog(await pipeline.services())
+        if any(c.type in ("anthropic", "bedrock") for c in catalog.channels):
+            # Some model is Claude-only: a chat request for it is converted (relay.endpoints.messages).
+            return await pipeline.handle(request, ChatOrClaude(chat, catalog, request.headers))
         return await pipeline.handle(request, chat)
 
     async def models(request: Request) -> Response:
@@ -58,6 +64,8 @@ def openai_routes(pipeline: Pipeline) -> list[BaseRoute]:
         context = await pipeline.authenticate(request, svc)
         catalog = await pipeline.catalog(svc)
         names = [m for m in catalog.models_for(context.group) if context.key.allows_model(m)]
+        if "anthropic-version" in request.headers:
+            return anthropic_models(request, catalog, names)
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "tollway"} for m in names]
         return _json({"object": "list", "data": data})
 
@@ -127,13 +135,15 @@ def create_app(
             *redeem_routes(pipeline),
             *openai_surface_routes(pipeline, settings, client),
             *customer_routes(pipeline),
-            *console_routes(pipeline, settings),  # the customer console: /, /console/… (docs/console.md)
         ]
     )
     suno = suno_routes(pipeline)  # /suno/submit/…, /suno/fetch (docs/suno.md)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *customer,
+        *console_routes(pipeline, settings),  # the customer console: /, /console/… (docs/console.md); a page, no /v1
+        # /v1/messages and count_tokens (also under /v1/v1), Claude Code's /api/hello and telemetry
+        *with_v1_aliases(anthropic_routes(pipeline)),
         *(extra_routes or []),  # the local stand-ins for API Gateway's admin and callback routes: no alias
         *mj_routes(pipeline),  # after extra_routes: the local stack's /mj/callback/… route comes first
         *with_v1_aliases(suno),
@@ -145,12 +155,13 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(ProbeAnswer),  # Claude Code's HEAD / and HEAD /api/hello
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
                 allow_headers=["*"],
-                expose_headers=["X-Request-Id"],
+                expose_headers=["X-Request-Id", "request-id"],
                 max_age=600,
             ),
             Middleware(PathNormalizer, known=known, suffixes=suffixes),

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tollway.errors import RequestTooLarge
 from tollway.ids import request_id
 
-__all__ = ["PathNormalizer", "RequestIdMiddleware", "read_body", "request_id_of"]
+__all__ = ["PathNormalizer", "ProbeAnswer", "RequestIdMiddleware", "read_body", "request_id_of"]
 
 
 def request_id_of(scope: Scope) -> str:
@@ -27,7 +27,7 @@ def request_id_of(scope: Scope) -> str:
 
 
 class RequestIdMiddleware:
-    """Every response carries ``X-Request-Id`` (the id its usage record is filed under)."""
+    """Every response carries ``X-Request-Id`` and ``request-id`` (the id its usage record is filed under)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -42,10 +42,28 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", rid))
+                headers.append((b"request-id", rid))  # Anthropic's name for it; its SDKs expose this one
                 message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class ProbeAnswer:
+    """``HEAD /`` and ``HEAD /api/hello`` — Claude Code's connectivity probes to its base URL — answered
+    200 with no body before routing: cheap, whatever else (the console) serves ``/``."""
+
+    PATHS = frozenset({"/", "/api/hello"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD" and scope["path"] in self.PATHS:
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)
 
 
 class PathNormalizer:

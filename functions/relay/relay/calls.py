@@ -23,7 +23,7 @@ from tollway.services import Services
 
 from relay.endpoints.base import EndpointSpec, Prepared
 
-__all__ = ["Billing", "Call", "Exchange", "Settle", "reserve_fresh"]
+__all__ = ["Billing", "Call", "Exchange", "Settle", "metering_failed", "reserve_fresh"]
 
 log = logging.getLogger("tollway.relay")
 
@@ -46,6 +46,7 @@ class Call:
     attempts: int = 0
     hold: HoldRequest | None = None
     ttft_ms: int | None = None
+    format: str | None = None  # "native" | "converted" (endpoints that convert between API formats)
     extra: dict[str, Any] = field(default_factory=dict)
     price_basis: dict[str, str] = field(default_factory=dict)
 
@@ -78,6 +79,7 @@ class Call:
             tokens={} if usage is None else usage.tokens_dict(),
             units={} if usage is None else usage.units_dict(),
             usage_source=usage_source,
+            format=self.format,
             service_tier=None if usage is None else usage.service_tier,
             group=self.context.group,
             latency_ms=self.elapsed_ms(),
@@ -94,6 +96,12 @@ class Billing:
     price: ModelPrice
     ratio: Decimal
     hold: HoldRequest
+
+
+def metering_failed(call: Call, billing: Billing) -> tuple[UsageRecord, int]:
+    """What a served request whose metering raised is settled at: its hold, the worst case the customer
+    agreed to for it (never more), with a record that says so for the operator."""
+    return call.record(RecordStatus.OK, 200, error_code="metering_failed"), billing.hold.amount
 
 
 @dataclass
@@ -118,6 +126,25 @@ class Exchange:
         """The charge of ``usage`` in micro-USD (the endpoint's ``cost`` hook)."""
         billing = self.billing
         return self.spec.cost(self.prepared, billing.price, usage, billing.ratio)
+
+    async def settle_metered(self, bill: Callable[[], tuple[UsageRecord, int]]) -> None:
+        """Settle a body already sent at what ``bill`` says it cost — exactly once, whatever happens.
+
+        Metering that raises never skips the settle (the hold would later be refunded as orphaned):
+        the request is settled at its hold (:func:`metering_failed`). A settle the store refuses
+        after the body went out is logged, not raised: the client's response still ends cleanly, and
+        the hold (with its due charge, if the store took that) is left to maintenance.
+        """
+        call = self.call
+        try:
+            record, cost = bill()
+        except Exception:
+            log.exception("metering of %s failed; settled at its hold", call.request_id)
+            record, cost = metering_failed(call, self.billing)
+        try:
+            await self.settle(cost, record)
+        except Exception:
+            log.exception("settle of %s failed after its body was sent", call.request_id)
 
     async def succeeded(self, record: UsageRecord) -> None:
         """Run the endpoint's ``succeeded`` hook in a worker thread, when it has one; never raises."""

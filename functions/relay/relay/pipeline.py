@@ -151,12 +151,13 @@ class Pipeline:
             raise PermissionDenied("This API key may not be used from this IP address.", code="ip_not_allowed")
         raw = await read_body(request, self._settings.max_request_bytes)
         prepared = spec.prepare(self._request_body(spec, raw, request.headers.get("content-type", "")))
-        call.model, call.stream = prepared.model, prepared.stream
+        call.model, call.stream, call.format = prepared.model, prepared.stream, prepared.format
         if not key.allows_model(prepared.model):
             raise PermissionDenied(f"This API key may not use the model '{prepared.model}'.", code="model_not_allowed")
         catalog = await self.catalog(svc)
         price = catalog.price(prepared.model)
-        if price is None or (price.endpoints is not None and spec.name not in price.endpoints):
+        priced_as = getattr(spec, "priced_as", spec.name)
+        if price is None or (price.endpoints is not None and priced_as not in price.endpoints):
             raise NotFound(
                 f"The model '{prepared.model}' does not exist or is not available on this endpoint.",
                 code="model_not_found",
@@ -166,7 +167,7 @@ class Pipeline:
         if spec.resolves:
             # Endpoint state that bounds or routes the request (read off the event loop).
             await self.blocking(spec.resolve, prepared, context)
-        channels = order_channels(catalog.channels_for(prepared.model, context.group))
+        channels = order_channels(catalog.channels_for(prepared.model, context.group), prepared.affinity)
         if not channels:
             raise NoAvailableChannel(f"No channel currently serves '{prepared.model}'; try again later.")
         if prepared.channel_ids is not None:
@@ -237,7 +238,7 @@ class Pipeline:
             body = spec.upstream_body(prepared, output_limit, upstream_model)
             try:
                 response = await self._upstream.open(
-                    channel, spec.upstream_path, upstream_model, secret, body.content, body.content_type
+                    channel, spec.upstream_path, upstream_model, secret, body.content, body.content_type, body.headers
                 )
             except httpx2.TimeoutException:
                 failures.append(classify_transport_error(timeout=True))
@@ -280,13 +281,17 @@ class Pipeline:
 
     async def _complete(self, ex: Exchange) -> Response:
         spec, svc, call, prepared = ex.spec, ex.svc, ex.call, ex.prepared
+        answer = spec.local_answer(prepared)
         try:
             with anyio.fail_after(self._settings.non_stream_deadline_s):
-                response = await self._open(ex)
-                try:
-                    body = await response.read_limited(_MAX_RESPONSE_BYTES)
-                finally:
-                    await response.aclose()
+                if answer is not None:
+                    body = answer  # an answer tollway gives itself (e.g. an estimated token count)
+                else:
+                    response = await self._open(ex)
+                    try:
+                        body = await response.read_limited(_MAX_RESPONSE_BYTES)
+                    finally:
+                        await response.aclose()
         except TimeoutError:
             raise UpstreamTimeout(
                 "The upstream did not answer within the gateway's limit; use stream=true for long generations."

@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx2
+from tollway.metering.claude import StreamBroke
 from tollway.pricing.usage import Usage
-from tollway.records import RecordStatus
+from tollway.records import RecordStatus, UsageRecord
 from tollway.sse import SSEError, SSEParser, encode_error
 from tollway.upstream.client import UpstreamResponse
 
@@ -62,10 +63,21 @@ class StreamSession:
             if not meter.done:
                 if meter.usage is None:
                     raise BrokenStream("the upstream ended the stream early")
-                await emit(b"data: [DONE]\n\n")
-        except (BrokenStream, SSEError, httpx2.HTTPError) as exc:
+                ending = getattr(meter, "tail", None)
+                await emit(b"data: [DONE]\n\n" if ending is None else ending())
+        except (BrokenStream, StreamBroke, SSEError, httpx2.HTTPError) as exc:
             self._broken = str(exc) or type(exc).__name__
-            upstream_error = exc.error if isinstance(exc, BrokenStream) else None
+            upstream_error = exc.error if isinstance(exc, BrokenStream | StreamBroke) else None
+            broken = getattr(meter, "broken", None)
+            if broken is not None:
+                log.warning("stream %s broke: %s", self._call.request_id, self._broken)
+                message = "The upstream stream broke off; nothing was charged for this request."
+                if upstream_error and upstream_error.get("message"):
+                    from tollway.upstream.failures import scrub
+
+                    upstream_error = {**upstream_error, "message": scrub(str(upstream_error["message"]))}
+                await emit(broken(message, upstream_error))
+                return
             message = "The upstream stream broke off; nothing was charged for this request."
             body: dict[str, Any] = {
                 "error": {"message": message, "type": "upstream_error", "param": None, "code": "upstream_error"}
@@ -86,6 +98,10 @@ class StreamSession:
             await self._upstream.aclose()
         except Exception:
             log.debug("closing upstream of %s failed", self._call.request_id)
+        await self._exchange.settle_metered(lambda: self._bill(client_closed))
+
+    def _bill(self, client_closed: bool) -> tuple[UsageRecord, int]:
+        """The record and charge of the stream as it ended."""
         exchange, meter, call = self._exchange, self._meter, self._call
         usage = meter.usage
         source = "upstream"
@@ -106,7 +122,7 @@ class StreamSession:
         else:
             record = call.record(RecordStatus.OK, 200, usage=usage, usage_source=source)
             cost = exchange.charge(usage)
-        await exchange.settle(cost, record)
+        return record, cost
 
 
 class ByteSession:
@@ -142,6 +158,10 @@ class ByteSession:
             await self._upstream.aclose()
         except Exception:
             log.debug("closing upstream of %s failed", self._call.request_id)
+        await self._exchange.settle_metered(lambda: self._bill(client_closed))
+
+    def _bill(self, client_closed: bool) -> tuple[UsageRecord, int]:
+        """The record and charge of the body as it ended."""
         call = self._call
         usage = self._meter.usage(self._complete)
         if self._broken or (usage is None and not client_closed):
@@ -154,4 +174,4 @@ class ByteSession:
             source = self._meter.usage_source or ("upstream" if self._complete else "estimated")
             record = call.record(status, 200, usage=usage, usage_source=source)
             cost = self._exchange.charge(usage)
-        await self._exchange.settle(cost, record)
+        return record, cost

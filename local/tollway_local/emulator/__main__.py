@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tollway_local.emulator.clients import DEFAULT_REGION
+from tollway_local.emulator.faults import Fault, parse_plan_args
 from tollway_local.emulator.restore import SnapshotError
 from tollway_local.emulator.server import EmulatorServer, StateDirBusyError
 from tollway_local.emulator.template import TemplateError
@@ -47,11 +48,32 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-untrack", action="store_true", help="keep moto's instances_tracked leak (to measure it)")
     parser.add_argument("--no-gc-freeze", action="store_true", help="skip gc.collect(); gc.freeze() after restore")
     parser.add_argument(
+        "--copy-tables",
+        action="store_true",
+        help="TransactWriteItems as moto ships it (copies every table it names; to measure it)",
+    )
+    parser.add_argument(
         "--switch-interval",
         type=float,
         help="sys.setswitchinterval() for stress tests: a tiny value forces thread switches inside moto calls",
     )
+    faults = parser.add_argument_group("fault mode (off by default; also POST /_emulator/faults at run time)")
+    faults.add_argument("--faults", type=float, default=0.0, metavar="RATE", help="fraction of calls faulted")
+    faults.add_argument("--fault-seed", type=int, default=0, metavar="N", help="seed of the fault draws")
+    faults.add_argument(
+        "--fault-kinds",
+        type=_names,
+        metavar="K,K",
+        help=f"any of {','.join(f.value for f in Fault)} (default all)",
+    )
+    faults.add_argument(
+        "--fault-ops", type=_names, metavar="OP,OP", help="API operations to fault (default every write)"
+    )
     return parser
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _watch_stdin(stop: threading.Event) -> None:
@@ -81,9 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         region=args.region,
         snapshot_interval=args.snapshot_interval,
+        copy_tables=args.copy_tables,
         untrack=not args.no_untrack,
         gc_freeze=not args.no_gc_freeze,
         on_corrupt=args.on_corrupt,
+        faults=parse_plan_args(args.faults, args.fault_seed, args.fault_kinds, args.fault_ops),
     )
     try:
         endpoint = server.start()

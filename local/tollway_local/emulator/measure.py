@@ -6,7 +6,10 @@ Three measurements, each against a fresh emulator process pinned to one CPU (the
    conditional PutItem, conditional UpdateItem and a 3-item TransactWriteItems, at concurrency 1 and 8;
 2. snapshots at scale: N usage-record-sized items (~600 bytes): the incremental snapshot after 50
    writes, the final (full) snapshot at stop, and the restore at the next start;
-3. memory: RSS after M hot-path transactions with and without the `instances_tracked` workaround.
+3. memory: RSS after M hot-path transactions with and without the `instances_tracked` workaround;
+4. transactions by table size: emulator CPU per settle-shaped TransactWriteItems (debit, usage
+   record put into a UsageTable of N items, hold put + previous hold delete), applied and cancelled,
+   as moto ships it (`--copy-tables`) and with the undo log (`transactions.py`).
 
 A benchmark, not a test: nothing here asserts timings.
 """
@@ -297,13 +300,113 @@ def measure_memory(work: Path, transactions: int, cpus: tuple[int, int] | None) 
     return results
 
 
+def _settle_shaped(index: int, hold: str, previous: str | None, *, fail: bool) -> list[dict[str, Any]]:
+    """Debit, usage record, new hold, previous hold released; `fail` makes the last item's condition fail."""
+    record = usage_record(index, "acct-txn") | {"request_id": {"S": f"txn-{uuid.uuid4()}"}}
+    items: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "TableName": "AccountsTable",
+                "Key": {"account_id": {"S": f"acct-{index % 100}"}},
+                "UpdateExpression": "SET balance = balance - :a",
+                "ConditionExpression": "balance >= :a",
+                "ExpressionAttributeValues": {":a": {"N": "1"}},
+            }
+        },
+        {"Put": {"TableName": "UsageTable", "Item": record, "ConditionExpression": "attribute_not_exists(request_id)"}},
+        {
+            "Put": {
+                "TableName": "HoldsTable",
+                "Item": {"hold_id": {"S": hold}, "amount": {"N": "1"}},
+                "ConditionExpression": "attribute_not_exists(hold_id)",
+            }
+        },
+    ]
+    if previous is not None or fail:
+        items.append(
+            {
+                "Delete": {
+                    "TableName": "HoldsTable",
+                    "Key": {"hold_id": {"S": "no-such-hold" if fail else previous}},
+                    "ConditionExpression": "attribute_exists(hold_id)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+        )
+    return items
+
+
+def _transactions_cell(emulator: EmulatorProcess, count: int, *, fail: bool) -> dict[str, Any]:
+    client = emulator.client("dynamodb", max_attempts=1)
+    previous: str | None = None
+    cancelled = 0
+    latencies: list[float] = []
+    cpu_before = _emulator_cpu(emulator)
+    for index in range(count):
+        hold = f"hold-{uuid.uuid4()}"
+        started = time.perf_counter()
+        try:
+            client.transact_write_items(TransactItems=_settle_shaped(index, hold, previous, fail=fail))
+            previous = hold
+        except client.exceptions.TransactionCanceledException:
+            cancelled += 1
+        latencies.append(time.perf_counter() - started)
+    cpu_after = _emulator_cpu(emulator)
+    client.close()
+    return {
+        "emulator_cpu_ms": round((cpu_after - cpu_before) / count * 1000, 3),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "cancelled": cancelled,
+    }
+
+
+def measure_transactions(
+    work: Path, sizes: list[int], count: int, cpus: tuple[int, int] | None, snapshot_interval: float
+) -> dict[str, Any]:
+    """Emulator CPU per 4-item transaction as the UsageTable grows, moto's copies against the undo log."""
+    results: dict[str, Any] = {}
+    modes = (
+        ("moto copies tables", ("--copy-tables",), snapshot_interval),
+        ("undo log", (), snapshot_interval),
+        # The same with the periodic snapshot out of the way: what snapshots add to each call.
+        ("undo log, no periodic snapshot", (), 100_000.0),
+    )
+    for number, (label, extra, interval) in enumerate(modes):
+        cpu = cpus[0] if cpus else None
+        args = (*extra, "--snapshot-interval", str(interval))
+        with EmulatorProcess(work / f"txn-{number}", TEMPLATE, cpu=cpu, extra_args=args) as emulator:
+            _seed_hot_tables(emulator)
+            seeded = 0
+            for size in sorted(sizes):
+                _seed_usage_from(emulator, seeded, size)
+                seeded = size
+                emulator.gc_freeze()
+                applied = _transactions_cell(emulator, count, fail=False)
+                cancelled = _transactions_cell(emulator, count, fail=True)
+                seeded += count  # the applied transactions each put a record
+                results[f"{label}, UsageTable {size}"] = {"applied": applied, "cancelled": cancelled}
+            results[f"{label}: emulator transactions"] = emulator.stats().get("transactions")
+    return results
+
+
+def _seed_usage_from(emulator: EmulatorProcess, start: int, stop: int) -> None:
+    client = emulator.client("dynamodb")
+    for first in range(start, stop, 25):
+        requests = [{"PutRequest": {"Item": usage_record(index)}} for index in range(first, min(stop, first + 25))]
+        client.batch_write_item(RequestItems={"UsageTable": requests})
+    client.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tollway_local.emulator.measure", description=__doc__)
     parser.add_argument("--ops", type=int, default=1000)
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--transactions", type=int, default=2000)
     parser.add_argument("--no-pin", action="store_true", help="don't pin emulator (CPU 0) and client (CPU 1)")
-    parser.add_argument("--only", choices=("ops", "snapshots", "memory"))
+    parser.add_argument("--only", choices=("ops", "snapshots", "memory", "transactions"))
+    parser.add_argument("--sizes", default="0,2000,10000", help="UsageTable sizes for the transactions cells")
+    parser.add_argument("--txn-count", type=int, default=100, help="transactions per cell (applied, then cancelled)")
+    parser.add_argument("--txn-snapshot-interval", type=float, default=1.0)
     args = parser.parse_args(argv)
     cpus = None if args.no_pin or (os.cpu_count() or 1) < 2 else (0, 1)
     if cpus is not None:
@@ -318,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
             report["snapshots"] = measure_snapshots(work, args.items, cpus)
         if args.only in (None, "memory"):
             report["memory"] = measure_memory(work, args.transactions, cpus)
+        if args.only in (None, "transactions"):
+            sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
+            report["transactions"] = measure_transactions(work, sizes, args.txn_count, cpus, args.txn_snapshot_interval)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -22,9 +22,10 @@ import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
 
-from tollway_local.emulator import tracking
+from tollway_local.emulator import tracking, transactions
 from tollway_local.emulator.backends import Backends
 from tollway_local.emulator.clients import DEFAULT_REGION, client
+from tollway_local.emulator.faults import FaultPlan, Faults
 from tollway_local.emulator.httpserver import make_http_server
 from tollway_local.emulator.resources import create_resources
 from tollway_local.emulator.restore import RestoreStats, SnapshotError, read_snapshot, restore_snapshot
@@ -66,10 +67,12 @@ class EmulatorServer:
         port: int = 0,
         region: str = DEFAULT_REGION,
         snapshot_interval: float = 1.0,
+        copy_tables: bool = False,
         untrack: bool = True,
         gc_freeze: bool = True,
         on_corrupt: str = "fail",
         log: IO[str] | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         if on_corrupt not in ("fail", "move-aside"):
             raise ValueError("on_corrupt is 'fail' or 'move-aside'")
@@ -77,12 +80,18 @@ class EmulatorServer:
         self.directory = state_dir / EMULATOR_DIR if state_dir is not None else None
         self.host, self.port, self.region = host, port, region
         self.snapshot_interval = snapshot_interval
+        self.copy_tables = copy_tables
         self.gc_freeze = gc_freeze
         self.on_corrupt = on_corrupt
         self.log = log if log is not None else sys.stderr
         self.backends = Backends(region=region)
         self.snapshotter = Snapshotter(self.directory, self.backends) if self.directory is not None else None
-        self.app = SerialisedMotoApp(untrack=untrack, on_effect=self._on_effect, extra_stats=self._snapshot_stats)
+        self.app = SerialisedMotoApp(
+            untrack=untrack,
+            on_effect=self._on_effect,
+            extra_stats=self._snapshot_stats,
+            faults=Faults(faults or FaultPlan()),
+        )
         self.restored: RestoreStats | None = None
         self._server: Any = None
         self._serve_thread: threading.Thread | None = None
@@ -114,6 +123,8 @@ class EmulatorServer:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="emulator-http", daemon=True
         )
         self._serve_thread.start()
+        if not self.copy_tables:
+            transactions.install()  # before any request: see transactions.py
         if self.snapshotter is not None:
             tracking.install()
             tracking.activate(self.snapshotter.changes)
@@ -234,7 +245,10 @@ class EmulatorServer:
         return True
 
     def _snapshot_stats(self) -> dict[str, Any]:
-        connections = {"connections_opened": getattr(self._server, "connections_opened", 0)}
+        connections = {
+            "connections_opened": getattr(self._server, "connections_opened", 0),
+            "transactions": transactions.counts() if transactions.installed() else None,
+        }
         snapshotter = self.snapshotter
         if snapshotter is None:
             return {**connections, "snapshots": None}

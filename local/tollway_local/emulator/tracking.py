@@ -6,8 +6,9 @@ TransactWriteItems, PartiQL): `Table.put_item`, `Table.delete_item`, and
 methods once per process; while a `ChangeLog` is active each call records (table, hash key, range
 key), whether it succeeded or not (a failed call wrote nothing, and re-reading its key is harmless).
 
-A failed transaction restores whole tables from moto's deep copies; the keys it touched are in the
-log, so re-reading them from the restored table gives the right answer.
+A cancelled transaction puts its items back from the undo log (`transactions.py`; or, for shapes
+the log does not handle, moto swaps in its copies of the whole tables); either way the keys it wrote
+are in this log, so re-reading them gives the restored items.
 
 All of this runs inside the emulator's request lock, as does `ChangeLog.drain()`; no other lock is
 needed. moto is pinned (5.2.5) and the patched signatures are checked by the unit tests.

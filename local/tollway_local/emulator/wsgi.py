@@ -1,8 +1,9 @@
 """moto's server WSGI app, with every request serialised by one process-wide lock.
 
 Why serialise: moto is not concurrency safe. `update_item` is read-check-mutate with no lock, and
-`transact_write_items` deep-copies whole tables and "rolls back" by swapping them in, so a failing
-transaction can erase a concurrent successful write (see docs/local-emulator.md). DynamoDB makes a
+`transact_write_items` rolls back by restoring what it saved before it started (whole-table copies
+in moto, an undo log of the named items here: `transactions.py`), so a failing transaction can
+erase a concurrent successful write (see docs/local-emulator.md). DynamoDB makes a
 conditional write or a transaction atomic; one lock around the whole WSGI call does the same here,
 and costs nothing measurable: moto is one core of Python per request either way (the GIL).
 
@@ -13,8 +14,12 @@ the lock: moto runs, the response body is materialised, the request is classifie
 it ever builds to them, including the table copies each transaction makes, so they grow without
 bound; nothing but moto's reset and dashboard reads them).
 
-Two paths never reach moto: `GET /_emulator/stats` (counters, RSS, CPU, tracked-instance counts)
-and `POST /_emulator/gc-freeze` (`gc.collect(); gc.freeze()`, for after seeding).
+Three paths never reach moto: `GET /_emulator/stats` (counters, RSS, CPU, tracked-instance counts),
+`POST /_emulator/gc-freeze` (`gc.collect(); gc.freeze()`, for after seeding) and
+`POST /_emulator/faults` (the fault mode's plan as JSON, `faults.py`; `{"rate": 0}` turns it off).
+
+Fault mode (off by default): a drawn fault answers the call with DynamoDB's error instead of running
+it; a lost response runs it and then answers `500 InternalServerError`, so the client sends it again.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from moto.core.model_instances import model_data
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from tollway_local.emulator.classify import Effect, classify
+from tollway_local.emulator.faults import Fault, Faults, error_body, plan_of_body
 from tollway_local.emulator.httpserver import read_body
 
 __all__ = ["RequestCounters", "SerialisedMotoApp", "clear_instances_tracked", "serialised_moto_app"]
@@ -40,6 +46,8 @@ __all__ = ["RequestCounters", "SerialisedMotoApp", "clear_instances_tracked", "s
 StartResponse = Callable[..., Any]
 STATS_PATH = "/_emulator/stats"
 FREEZE_PATH = "/_emulator/gc-freeze"
+FAULTS_PATH = "/_emulator/faults"
+_TARGET_PREFIX = "DynamoDB_20120810."
 
 
 def clear_instances_tracked() -> int:
@@ -87,6 +95,7 @@ class SerialisedMotoApp:
         untrack: bool = True,
         on_effect: Callable[[Effect], None] | None = None,
         extra_stats: Callable[[], dict[str, Any]] | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.app = app if app is not None else DomainDispatcherApplication(create_backend_app)
         self.lock = lock if lock is not None else threading.Lock()
@@ -94,6 +103,7 @@ class SerialisedMotoApp:
         self.on_effect = on_effect
         self.extra_stats = extra_stats
         self.counters = RequestCounters()
+        self.faults = faults if faults is not None else Faults()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -104,12 +114,38 @@ class SerialisedMotoApp:
                 collected = gc.collect()
                 gc.freeze()
             return self._json(start_response, {"collected": collected, "frozen": gc.get_freeze_count()})
+        if path == FAULTS_PATH and environ.get("REQUEST_METHOD") == "POST":
+            self.faults.set_plan(plan_of_body(read_body(environ)))
+            return self._json(start_response, self.faults.plan.to_json())
         body = read_body(environ)  # before the lock: a slow upload must not stall everyone
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        operation = target[len(_TARGET_PREFIX) :] if target.startswith(_TARGET_PREFIX) else ""
+        fault = self.faults.draw(operation) if operation else None
+        if fault is not None and fault is not Fault.LOST:
+            return self._fault(start_response, fault, operation, body)
         with self.lock:
             try:
-                return self._call_moto(environ, start_response)
+                answer = self._call_moto(environ, start_response if fault is None else _discard)
             finally:
                 self._after_request(environ, body)
+        if fault is Fault.LOST:
+            return self._fault(start_response, fault, operation, body)
+        return answer
+
+    @staticmethod
+    def _fault(start_response: StartResponse, fault: Fault, operation: str, body: bytes) -> list[bytes]:
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            request = {}
+        status, payload = error_body(fault, operation, request)
+        data = json.dumps(payload).encode()
+        reason = "Internal Server Error" if status == 500 else "Bad Request"
+        start_response(
+            f"{status} {reason}",
+            [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data)))],
+        )
+        return [data]
 
     def _call_moto(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         result = self.app(environ, start_response)
@@ -149,6 +185,7 @@ class SerialisedMotoApp:
                 "gc_counts": list(gc.get_count()),
                 "gc_frozen": gc.get_freeze_count(),
                 "monotonic_s": time.monotonic(),
+                "faults": {"plan": self.faults.plan.to_json(), "counts": dict(self.faults.counts)},
             }
             if self.extra_stats is not None:
                 stats.update(self.extra_stats())
@@ -159,6 +196,11 @@ class SerialisedMotoApp:
         data = json.dumps(payload).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
+
+
+def _discard(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+    """A start_response for an answer that is thrown away (a lost response)."""
+    return lambda data: None
 
 
 def _rss_bytes() -> int:

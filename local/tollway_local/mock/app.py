@@ -19,9 +19,11 @@ import orjson
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from tollway_local.mock.bedrock import BEDROCK_PATH, handle_bedrock
 from tollway_local.mock.config import MockConfig, Pacing
 from tollway_local.mock.context import Endpoint, MockRequest
 from tollway_local.mock.endpoints import ENDPOINTS
+from tollway_local.mock.endpoints.messages import check_anthropic_headers
 from tollway_local.mock.errors import (
     MockHTTPError,
     bad_request,
@@ -77,6 +79,9 @@ class MockDispatcher:
             self.stats.reset()
             await self._inspect(send, b'{"reset":true}')
             return
+        if BEDROCK_PATH.search(route_path):
+            await handle_bedrock(self, scope, receive, send)  # AWS-signed, AWS-shaped: a dialect of its own
+            return
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
@@ -112,12 +117,16 @@ class MockDispatcher:
         if endpoint is None:
             raise MockHTTPError(404, f"Invalid URL ({method} {record.path})")
         record.endpoint = endpoint.suffix
+        record.dialect = _dialect(endpoint, headers)
         if method not in endpoint.methods:
             raise MockHTTPError(405, f"Invalid method for URL ({method} {record.path})")
-        _check_auth(headers, self.config)
+        if record.dialect == "anthropic":
+            check_anthropic_headers(headers, self.config, versioned=endpoint.dialect == "anthropic")
+        else:
+            _check_auth(headers, self.config)
         raw_body = await _read_body(receive)
         body = self._parse_body(endpoint, raw_body, record)
-        faults = _faults(endpoint, record.path, headers, body)
+        faults = _faults(endpoint, record.path, headers, body, self.config)
         record.faults = faults.modes
         req = MockRequest(
             scope=scope,
@@ -140,7 +149,7 @@ class MockDispatcher:
                 return _client_gone(record)
             raise MockHTTPError(504, "mock upstream: timeout fault reached its cap", "server_error", "timeout")
         if faults.error:
-            raise fault_error(faults.error)
+            raise fault_error(faults.error, record.dialect)
         return await endpoint.handler(req)
 
     def _parse_body(self, endpoint: Endpoint, raw_body: bytes, record: RequestRecord) -> object:
@@ -161,6 +170,12 @@ class MockDispatcher:
 def _client_gone(record: RequestRecord) -> ASGIApp:
     record.outcome = "client_disconnected"
     return _nothing
+
+
+def _dialect(endpoint: Endpoint, headers: dict[str, str]) -> str:
+    if endpoint.dialect == "auto":
+        return "anthropic" if "anthropic-version" in headers else "openai"
+    return endpoint.dialect
 
 
 def _check_auth(headers: dict[str, str], config: MockConfig) -> None:
@@ -184,8 +199,9 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def _faults(endpoint: Endpoint, path: str, headers: dict[str, str], body: object) -> Faults:
-    specs = specs_from_path(path)
+def _faults(endpoint: Endpoint, path: str, headers: dict[str, str], body: object, config: MockConfig) -> Faults:
+    specs = list(config.faults)
+    specs += specs_from_path(path)
     specs += split_specs(headers.get("x-mock-fault", ""))
     if endpoint.fault_texts is not None and body is not None:
         specs += specs_from_texts(endpoint.fault_texts(body))

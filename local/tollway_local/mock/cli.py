@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key", default=None, help="require exactly this key (default: any non-empty key)")
     parser.add_argument("--default-completion-tokens", type=int, default=default.default_completion_tokens)
     parser.add_argument("--models", default=",".join(default.models), help="comma-separated model ids")
+    parser.add_argument(
+        "--anthropic-models",
+        default=",".join(default.anthropic_models),
+        help="comma-separated model ids listed to requests with anthropic-version",
+    )
+    parser.add_argument("--faults", default="", help="fault modes for every request, e.g. http529 or no_usage,cut")
     parser.add_argument("--log-size", type=int, default=default.log_size)
     parser.add_argument("--max-stall-s", type=float, default=default.max_stall_s)
     parser.add_argument("--cpus", default=None, help="pin this process to these CPUs, e.g. 1 or 0,2 (Linux)")
@@ -45,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> MockConfig:
     return MockConfig(
         models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+        anthropic_models=tuple(m.strip() for m in args.anthropic_models.split(",") if m.strip()),
+        faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()),
         api_key=args.api_key,
         latency_ms=args.latency_ms,
         tokens_per_s=args.tokens_per_s,
@@ -65,6 +73,8 @@ def config_to_argv(config: MockConfig) -> list[str]:
         str(config.default_completion_tokens),
         "--models",
         ",".join(config.models),
+        "--anthropic-models",
+        ",".join(config.anthropic_models),
         "--log-size",
         str(config.log_size),
         "--max-stall-s",
@@ -72,6 +82,8 @@ def config_to_argv(config: MockConfig) -> list[str]:
     ]
     if config.api_key is not None:
         argv += ["--api-key", config.api_key]
+    if config.faults:
+        argv += ["--faults", ",".join(config.faults)]
     return argv
 
 

@@ -6,6 +6,15 @@ import math
 from dataclasses import dataclass, field, replace
 
 DEFAULT_MODELS: tuple[str, ...] = ("gpt-6.2-sol", "gpt-5.4-mini", "gpt-4o-mini", "mock-model")
+#: What `GET /v1/models` lists to a request carrying `anthropic-version` (Anthropic's model shape).
+DEFAULT_ANTHROPIC_MODELS: tuple[str, ...] = (
+    "claude-fable-5-2",
+    "claude-opus-5-5",
+    "claude-sonnet-5-5",
+    "claude-haiku-5-5",
+    "claude-sonnet-4-6",
+    "claude-haiku-4-5-20251001",
+)
 
 #: Hard cap on every "wait until the client gives up" fault (`timeout`, `stall_after`).
 MAX_STALL_S = 900.0
@@ -20,6 +29,7 @@ class MockConfig:
     """
 
     models: tuple[str, ...] = DEFAULT_MODELS
+    anthropic_models: tuple[str, ...] = DEFAULT_ANTHROPIC_MODELS
     #: When set, requests must carry exactly this key (Bearer or `api-key`); otherwise any non-empty key passes.
     api_key: str | None = None
     latency_ms: float = 300.0
@@ -33,6 +43,9 @@ class MockConfig:
     max_stall_s: float = MAX_STALL_S
     #: Extra (name, value) headers on every response.
     extra_headers: tuple[tuple[str, str], ...] = field(default=())
+    #: Fault modes every request gets (a whole server that fails, e.g. `("http529",)`), before the
+    #: per-channel (path), per-request (header) and marker faults.
+    faults: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0 or math.isnan(self.latency_ms):

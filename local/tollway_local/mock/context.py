@@ -57,3 +57,6 @@ class Endpoint:
     #: Match the path with this regex instead of the suffix (ids in the path, e.g. `/responses/{id}`);
     #: `suffix` is then only the label the request log shows.
     pattern: re.Pattern[str] | None = None
+    #: Whose wire format the endpoint speaks: "openai", "anthropic" (errors in Anthropic's shape, `x-api-key`
+    #: and `anthropic-version` required), or "auto" (Anthropic's when the request has `anthropic-version`).
+    dialect: str = "openai"

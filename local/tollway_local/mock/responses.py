@@ -100,7 +100,8 @@ def response_headers(
     headers = [
         (b"content-type", content_type),
         (b"x-mock-request-id", request_id),
-        (b"x-request-id", b"req_" + request_id),
+        # Anthropic names it `request-id`; a relay must replace it with its own in both dialects.
+        (b"request-id" if record.dialect == "anthropic" else b"x-request-id", b"req_" + request_id),
     ]
     headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in (*config.extra_headers, *extra))
     return headers
@@ -117,10 +118,10 @@ class ErrorResponse:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         record, error = self.record, self.error
         record.status = error.status
-        record.error_code = error.code or error.body["error"]["type"]
-        await send_whole(
-            send, error.status, response_headers(record, self.config, _JSON, error.headers), error.render()
-        )
+        anthropic = record.dialect == "anthropic"
+        record.error_code = error.anthropic_type if anthropic else (error.code or error.body["error"]["type"])
+        body = error.render(record.dialect, f"req_{record.mock_request_id}")
+        await send_whole(send, error.status, response_headers(record, self.config, _JSON, error.headers), body)
         record.outcome = "completed"
 
 
@@ -154,7 +155,7 @@ class JSONResult:
             record.outcome = "client_disconnected"
             return
         if faults.sse_error_after is not None:  # a mid-stream error has no stream to happen in: answer a 500
-            await ErrorResponse(record, req.config, fault_error("http500"))(scope, receive, send)
+            await ErrorResponse(record, req.config, fault_error("http500", record.dialect))(scope, receive, send)
             return
         body = orjson.dumps(self.payload)
         if faults.malformed_sse_after is not None:
@@ -266,12 +267,15 @@ class EventStream:
 
     async def _fire(self, name: str, send: Send) -> bool:
         """Apply one `*_after` fault; True if the stream ends here."""
+        dialect = self.req.record.dialect
         if name == "malformed":
-            await send({"type": "http.response.body", "body": MALFORMED_EVENT, "more_body": True})
+            # Anthropic's SDK ignores data without an `event:` line, so the bad JSON needs one to be seen.
+            bad = MALFORMED_EVENT if dialect == "openai" else b"event: content_block_delta\n" + MALFORMED_EVENT
+            await send({"type": "http.response.body", "body": bad, "more_body": True})
             return False
         if name == "sse_error":
-            self.req.record.error_code = "server_error"
-            await self._end(send, mid_stream_error_event())
+            self.req.record.error_code = "overloaded_error" if dialect == "anthropic" else "server_error"
+            await self._end(send, mid_stream_error_event(dialect))
             return True
         if name == "stall":
             await asyncio.sleep(self.req.config.max_stall_s)

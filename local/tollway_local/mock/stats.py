@@ -37,6 +37,8 @@ class RequestRecord:
     #: The usage object sent to the client, or None if none was sent.
     usage: dict[str, Any] | None = None
     outcome: Outcome = "pending"
+    #: The wire format the answer (errors included) is written in: "openai" or "anthropic".
+    dialect: str = "openai"
 
     def to_json(self) -> dict[str, Any]:
         return {

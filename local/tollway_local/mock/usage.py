@@ -11,6 +11,9 @@ Formula (documented in docs/mock-upstream.md):
 * completion_tokens = n·(r + v); total_tokens = prompt + completion.
 * cached_tokens = min(C, prompt) with `[[cached=C]]` (else 0); `[[cache_write=W]]` adds
   cache_write_tokens = min(W, prompt − cached) (the field is absent without the marker).
+* `[[tool_calls=N]]`, when the request declares function tools: N tool calls per choice (of the first N
+  tools, cycled), 10 completion tokens each, after the visible text, each only if it still fits the cap;
+  finish_reason "tool_calls" when any was made and nothing was cut.
 
 Markers that shape the answer (`len`, `prompt`, `cached`, `cache_write`, `reasoning`) are read from the last
 user message only; the first occurrence of each wins.
@@ -32,7 +35,9 @@ TOKENS_PER_MESSAGE = 3
 TOKENS_PER_REQUEST = 3
 MAX_N = 128
 
-_MARKER = re.compile(r"\[\[(len|prompt|cached|cache_write|reasoning)=(\d{1,9})\]\]")
+_MARKER = re.compile(r"\[\[(len|prompt|cached|cache_write|reasoning|tool_calls)=(\d{1,9})\]\]")
+#: Completion tokens of one tool call (its name and JSON arguments).
+TOOL_CALL_TOKENS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,7 @@ class Markers:
     cached: int | None = None
     cache_write: int | None = None
     reasoning: int | None = None
+    tool_calls: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,8 @@ class ChatPlan:
     reasoning_per_choice: int
     visible_per_choice: int
     finish_reason: str
+    #: Tool calls per choice (`[[tool_calls=N]]` with function tools declared).
+    tool_calls_per_choice: int = 0
 
     @property
     def reasoning_tokens(self) -> int:
@@ -68,7 +76,7 @@ class ChatPlan:
 
     @property
     def completion_tokens(self) -> int:
-        return self.reasoning_tokens + self.visible_tokens
+        return self.reasoning_tokens + self.visible_tokens + self.n * TOOL_CALL_TOKENS * self.tool_calls_per_choice
 
     def usage(self) -> dict[str, Any]:
         """The `usage` object of a complete answer (OpenAI's `CompletionUsage`)."""
@@ -126,7 +134,11 @@ def count_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
 
 
 def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The last user message's text — or "" when tool results follow it: that turn answers the tool
+    results, so the markers that asked for the tool calls must not ask again."""
     for message in reversed(messages):
+        if message.get("role") == "tool":
+            return ""
         if message.get("role") == "user":
             return content_text(message.get("content"))
     return ""
@@ -186,12 +198,15 @@ def plan_chat(body: Mapping[str, Any], *, default_completion_tokens: int = DEFAU
 
     wanted_reasoning = markers.reasoning or 0
     wanted_visible = markers.len if markers.len is not None else default_completion_tokens
+    wanted_calls = (markers.tool_calls or 0) if function_tools(body) else 0
     if cap is None:
-        reasoning, visible, finish = wanted_reasoning, wanted_visible, "stop"
+        reasoning, visible, calls = wanted_reasoning, wanted_visible, wanted_calls
     else:
         reasoning = min(wanted_reasoning, cap)
         visible = min(wanted_visible, cap - reasoning)
-        finish = "length" if wanted_reasoning + wanted_visible > cap else "stop"
+        calls = min(wanted_calls, (cap - reasoning - visible) // TOOL_CALL_TOKENS)
+    cut = (reasoning, visible, calls) != (wanted_reasoning, wanted_visible, wanted_calls)
+    finish = "length" if cut else ("tool_calls" if calls else "stop")
 
     prompt = markers.prompt if markers.prompt is not None else count_prompt_tokens(messages)
     cached = min(markers.cached or 0, prompt)
@@ -204,7 +219,21 @@ def plan_chat(body: Mapping[str, Any], *, default_completion_tokens: int = DEFAU
         reasoning_per_choice=reasoning,
         visible_per_choice=visible,
         finish_reason=finish,
+        tool_calls_per_choice=calls,
     )
+
+
+def function_tools(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The request's function tools (`{"type": "function", "function": {"name", "parameters"}}`)."""
+    tools = body.get("tools")
+    return [
+        t["function"]
+        for t in (tools if isinstance(tools, list) else [])
+        if isinstance(t, dict)
+        and t.get("type") == "function"
+        and isinstance(t.get("function"), dict)
+        and isinstance(t["function"].get("name"), str)
+    ]
 
 
 def expected_usage(

@@ -149,6 +149,34 @@ def test_pricing_lists_the_keys_models_at_its_groups_ratio(stack: LocalStack, mo
     assert record["charge"] == int((1000 + 10 * 4) * Decimal("0.8"))
 
 
+def test_a_markup_is_priced_shown_and_recorded_with_the_group_ratio(stack: LocalStack, mock: MockServer) -> None:
+    """price markup-set: the list price × markup × group ratio, rounded up once; shown in /api/pricing
+    (also under /v1) and in the record's price_basis."""
+    stack.admin("group.set", name="vip-markup", ratio="0.7")
+    stack.channel(["t-markup"], mock.base_url, groups=["vip-markup"])
+    set_ = stack.admin("price.markup-set", pattern="t-mark*", multiplier="2.5", note="test")
+    try:
+        assert "t-markup" in set_["models"]
+        who = stack.customer(group="vip-markup")
+        prices = get(stack, who.key, "/v1/api/pricing").json()
+        (entry,) = [m for m in prices["data"] if m["model"] == "t-markup"]
+        assert entry["markup"] == "2.5"
+        assert Decimal(entry["per_million_tokens"]["input"]) == Decimal("1.75")  # 1.00 × 2.5 × 0.7
+        reply = stack.client(who.key).chat.completions.create(
+            model="t-markup", messages=[{"role": "user", "content": "x [[prompt=1001]] [[len=10]]"}], max_tokens=20
+        )
+        assert reply.usage is not None and reply.usage.prompt_tokens == 1001
+        (record,) = stack.wait_records(who.account_id, 1)
+        # (1001 × 1 + 10 × 4) µUSD × 2.5 × 0.7 = 1821.75 → 1822, rounded up once at the end (rounding the
+        # marked-up price first would give ceil(2602.5) × 0.7 = 1822.1 → 1823).
+        assert record["charge"] == 1822
+        assert record["price_basis"] == {"markup": "2.5", "ratio": "0.7"}
+        logs = get(stack, who.key, "/v1/api/usage/logs").json()["data"]
+        assert logs[0]["price_basis"] == {"markup": "2.5", "ratio": "0.7"}
+    finally:
+        stack.admin("price.markup-remove", pattern="t-mark*")
+
+
 def test_unsupported_apis_answer_a_clear_404(stack: LocalStack) -> None:
     who = stack.customer()
     for path in ("/v1/files", "/v1/batches", "/v1/realtime/sessions", "/v1/conversations"):

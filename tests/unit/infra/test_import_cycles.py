@@ -11,8 +11,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = [ROOT / "layers/common/python", *sorted(p for p in (ROOT / "functions").iterdir() if p.is_dir())]
 
@@ -104,8 +102,6 @@ def test_the_finder_sees_cycles_through_type_only_and_function_level_imports(tmp
     assert cycles(graph_of([tmp_path])) == [["pkg.a", "pkg.b", "pkg.c"]]
 
 
-# Strict: the day the accounts split lands (issue 10, tollway.accounts.items), this xfail fails and goes.
-@pytest.mark.xfail(strict=True, reason="tollway.accounts.dynamodb <-> keys_dynamo: split on the ledger branch")
 def test_the_shipped_code_has_no_import_cycles() -> None:
     graph = graph_of(SHIPPED)
 

@@ -8,7 +8,12 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-SHIPPED = [ROOT / "layers/common/python", ROOT / "functions/relay", ROOT / "functions/admin", ROOT / "functions/mj_callback"]
+SHIPPED = [
+    ROOT / "layers/common/python",
+    ROOT / "functions/relay",
+    ROOT / "functions/admin",
+    ROOT / "functions/mj_callback",
+]
 IMPORT = re.compile(r"^\s*(?:from|import)\s+(tollway_cli|tollway_local|tollway\.cli)\b", re.MULTILINE)
 
 

@@ -944,3 +944,54 @@ def test_run_sh_listens_where_and_as_long_as_the_container_says(tmp_path: Path) 
     assert argv[argv.index("--host") + 1] == "0.0.0.0"
     assert argv[argv.index("--timeout-keep-alive") + 1] == "620"
     assert argv[argv.index("--factory") + 1] == "relay.app:app_from_env"
+
+
+# ---------------------------------------------------------------------------------------------- bedrock
+
+
+def _bedrock_policies(cfn: Template, models: str, roles: str) -> list[dict[str, Any]]:
+    """The relay role's Bedrock statements CloudFormation would create for these parameter values."""
+    conditions = {"BedrockEnabled": models != "", "BedrockRolesNamed": roles != ""}
+    values = {"BedrockModels": models, "BedrockAssumeRoles": roles}
+    statements = []
+    for resource in resources_of(cfn, "AWS::IAM::Policy").values():
+        if not conditions[resource["Condition"]]:
+            continue
+        relay, volume = resource["Properties"]["Roles"]  # the volume-mode task role only with VolumeMode=fargate
+        assert relay == {"Ref": "RelayFunctionRole"}
+        assert volume == {"Fn::If": ["VolumeFargate", {"Ref": "VolumeTaskRole"}, {"Ref": "AWS::NoValue"}]}
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            sep, ref = statement["Resource"]["Fn::Split"]
+            statements.append({**statement, "Resource": values[ref["Ref"]].split(sep)})
+    return statements
+
+
+def test_bedrock_permissions_are_off_by_default(template: Template, cfn: Template) -> None:
+    assert template["Parameters"]["BedrockModels"]["Default"] == ""
+    assert template["Parameters"]["BedrockAssumeRoles"]["Default"] == ""
+    assert _bedrock_policies(cfn, "", "") == []
+    inline = json.dumps(cfn["Resources"]["RelayFunctionRole"]["Properties"]["Policies"])
+    assert "bedrock:" not in inline and "sts:AssumeRole" not in inline
+
+
+def test_bedrock_invoke_is_scoped_to_the_listed_models(cfn: Template) -> None:
+    models = (
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-*,"
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.*"
+    )
+    (bedrock,) = _bedrock_policies(cfn, models, "")
+    assert bedrock["Sid"] == "BedrockInvoke" and bedrock["Effect"] == "Allow"
+    assert bedrock["Action"] == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+    assert bedrock["Resource"] == models.split(",")
+
+
+def test_assume_role_only_when_a_role_is_named(cfn: Template) -> None:
+    roles = "arn:aws:iam::210987654321:role/tollway-bedrock"
+    statements = _bedrock_policies(cfn, "arn:aws:bedrock:*::foundation-model/*", roles)
+    (assume,) = [s for s in statements if s["Sid"] == "BedrockAssumeRole"]
+    assert assume["Action"] == "sts:AssumeRole" and assume["Resource"] == [roles]
+
+
+def test_no_other_role_may_call_bedrock(cfn: Template) -> None:
+    for name, role in resources_of(cfn, "AWS::IAM::Role").items():
+        assert "bedrock:" not in json.dumps(role), name

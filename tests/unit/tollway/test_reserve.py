@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from tollway.accounts.model import ApiKey, KeyChanges, KeyStatus
 from tollway.auth import KeyContext
-from tollway.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied
+from tollway.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, StoreUnavailable
 from tollway.ids import request_id
 from tollway.keys import display_prefix, generate_key, hash_key
 from tollway.pricing.engine import OutputBudget
@@ -120,3 +120,81 @@ def test_a_change_to_another_key_of_the_account_costs_one_reload_not_a_refusal(s
     assert limit == 600
     assert used.account.key_rev == cached.account.key_rev + 1  # the pair was read again
     assert stores.ledger.balance(account.account_id) == 1_000_000 - 600  # held once
+
+
+class _Churn:
+    """An account store whose every read of a key is followed by another key change of its account (an
+    operator script renaming keys while traffic flows), ``times`` times; with ``own_limit`` the change
+    is to the read key's own limit (set, removed, set...), which no reserve can skip."""
+
+    def __init__(self, stores: Stores, other: ApiKey, times: int, *, own_limit: bool = False) -> None:
+        self._stores, self._other, self.left, self._own = stores, other, times, own_limit
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self._stores.accounts, name)
+        if name not in ("get_key", "get_account"):
+            return attr
+
+        def read(*args: object) -> object:
+            found = attr(*args)
+            if name == "get_key" and self.left > 0:
+                self.left -= 1
+                changes = KeyChanges(remaining=None if self.left % 2 else 10**9) if self._own else KeyChanges(name="n")
+                self._stores.accounts.update_key(self._other.key_id, changes, now=now_ms())
+            return found
+
+        return read
+
+
+@pytest.mark.parametrize("changes", [2, 5, 100])
+def test_keys_changing_again_between_rereads_still_reserve_once(stores: Stores, changes: int) -> None:
+    # Issue 11 defect 1: a second StaleKey escaped as a 500; now the reserve rereads until it is decided.
+    account = make_account(stores, 1_000_000)
+    _, key = make_key(stores, account)
+    _, other = make_key(stores, account)
+    cached = KeyContext(key=key, account=stores.accounts.get_account(account.account_id) or account)
+    stores.accounts.update_key(other.key_id, KeyChanges(name="first"), now=now_ms())
+    svc = services_of(stores)
+    svc.accounts = _Churn(stores, other, changes)  # type: ignore[assignment]
+
+    reservation, used = reserve_fresh(
+        svc,
+        cached,
+        hold_id=request_id(),
+        budget=BUDGET,
+        output_limit=600,
+        min_output=16,
+        now_ms=now_ms(),
+        endpoint="chat.completions",
+        model="m",
+    )
+
+    assert reservation.output_limit == 600 and used.account.key_rev > cached.account.key_rev
+    assert stores.ledger.balance(account.account_id) == 1_000_000 - 600  # held exactly once
+
+
+def test_keys_that_never_stop_changing_are_a_clear_503_with_nothing_held(stores: Stores) -> None:
+    account = make_account(stores, 1_000_000)
+    _, key = make_key(stores, account)
+    _, other = make_key(stores, account)
+    cached = KeyContext(key=key, account=stores.accounts.get_account(account.account_id) or account)
+    stores.accounts.update_key(other.key_id, KeyChanges(name="first"), now=now_ms())
+    svc = services_of(stores)
+    svc.accounts = _Churn(stores, key, 1_000, own_limit=True)  # type: ignore[assignment]
+
+    with pytest.raises(StoreUnavailable) as refused:
+        reserve_fresh(
+            svc,
+            cached,
+            hold_id=request_id(),
+            budget=BUDGET,
+            output_limit=600,
+            min_output=16,
+            now_ms=now_ms(),
+            endpoint="chat.completions",
+            model="m",
+        )
+
+    assert refused.value.status_code == 503
+    assert stores.ledger.balance(account.account_id) == 1_000_000
+    assert [h for h in stores.ledger.holds() if h.account_id == account.account_id] == []

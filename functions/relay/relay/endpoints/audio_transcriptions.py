@@ -57,6 +57,7 @@ _MILLION = Decimal(1_000_000)
 _JSON_FORMATS = ("json", "verbose_json", "diarized_json")
 _FORMATS = (*_JSON_FORMATS, "text", "srt", "vtt")
 _TRUE = ("true", "1", "True")
+_MAX_SECONDS = Decimal(10_000_000)
 
 
 class Transcriptions(EndpointHooks):
@@ -178,7 +179,8 @@ class Transcriptions(EndpointHooks):
             seconds = seconds if seconds is not None else _seconds(response.get("duration"))
             return Usage(seconds=seconds) if seconds is not None else None
         if usage.get("type") == "tokens" or "input_tokens" in usage:
-            details = usage.get("input_token_details") or usage.get("input_tokens_details") or {}
+            details = usage.get("input_token_details") or usage.get("input_tokens_details")
+            details = details if isinstance(details, dict) else {}  # an upstream's odd shape: no breakdown
             return Usage(
                 input_tokens=count(usage.get("input_tokens")),
                 audio_input_tokens=count(details.get("audio_tokens")),
@@ -222,7 +224,8 @@ def _seconds(value: Any) -> Decimal | None:
         seconds = Decimal(str(value))
     except InvalidOperation:
         return None
-    return seconds if seconds.is_finite() and seconds >= 0 else None
+    # A duration past ~115 days is no audio file's (and would not fit a stored number): not credible.
+    return seconds if seconds.is_finite() and 0 <= seconds <= _MAX_SECONDS else None
 
 
 class TranscriptionByteMeter:

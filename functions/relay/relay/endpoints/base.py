@@ -27,6 +27,14 @@ so the pipeline calls them directly and mypy checks every override:
 
 The two blocking hooks are switched on by a class flag rather than run as no-ops, because a worker
 thread hop per request is measurable relay CPU.
+- ``priced_as`` (attribute, default None: the endpoint's ``name``) — the name the model's price entry
+  must list in ``endpoints`` (e.g. Claude's Messages served by a GPT model is priced as chat completions).
+- ``local_answer(prepared) -> bytes | None`` — json mode: an answer tollway gives itself instead of
+  calling upstream (e.g. a token count estimated when no Anthropic channel can count); default None.
+
+A stream meter may define ``tail() -> bytes`` (what ends the client's stream when the upstream ended
+after its usage but without its terminator; default ``data: [DONE]``) and ``broken(message, error) ->
+bytes`` (how the client learns the upstream broke; default an OpenAI error event).
 """
 
 from __future__ import annotations
@@ -107,6 +115,7 @@ class RequestBody:
 class UpstreamBody:
     content: bytes
     content_type: str = "application/json"
+    headers: dict[str, str] | None = None  # protocol headers forwarded unchanged (e.g. anthropic-beta)
 
 
 @dataclass
@@ -128,6 +137,8 @@ class Prepared:
     form: Form | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # whatever else an endpoint needs later
     channel_ids: tuple[str, ...] | None = None  # only these channels may serve it (None: any that serves the model)
+    affinity: str | None = None  # a conversation key: channels in its sticky (rendezvous) order, not at random
+    format: str | None = None  # "native" | "converted", for the usage record
 
 
 class StreamMeter(Protocol):
@@ -179,6 +190,10 @@ class EndpointHooks:
         """json mode: the body and media type the client gets."""
         return raw, "application/json"
 
+    def local_answer(self, prepared: Prepared) -> bytes | None:
+        """json mode: an answer tollway gives itself instead of calling upstream (None: call upstream)."""
+        return None
+
 
 class EndpointSpec(Protocol):
     """What an endpoint tells the pipeline; implementations inherit :class:`EndpointHooks` for the hooks."""
@@ -226,3 +241,5 @@ class EndpointSpec(Protocol):
     def succeeded(self, prepared: Prepared, record: UsageRecord) -> None: ...
 
     def render(self, prepared: Prepared, parsed: dict[str, Any], raw: bytes) -> tuple[bytes, str]: ...
+
+    def local_answer(self, prepared: Prepared) -> bytes | None: ...

@@ -33,10 +33,20 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+def _details(value: Any) -> dict[str, Any]:
+    """A usage breakdown; any other shape an upstream sends counts as none."""
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list (``choices``), skipping anything else an upstream might send."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def usage_from_chat(usage: dict[str, Any], service_tier: str | None = None) -> Usage:
     """OpenAI ``CompletionUsage`` → :class:`Usage` (details default to 0; totals include them)."""
-    prompt = usage.get("prompt_tokens_details") or {}
-    completion = usage.get("completion_tokens_details") or {}
+    prompt = _details(usage.get("prompt_tokens_details"))
+    completion = _details(usage.get("completion_tokens_details"))
     return Usage(
         input_tokens=_int(usage.get("prompt_tokens")),
         cached_tokens=_int(prompt.get("cached_tokens")),
@@ -161,9 +171,8 @@ class ChatCompletions(EndpointHooks):
 
     def output_of(self, response: dict[str, Any]) -> int:
         texts: list[str] = []
-        for choice in response.get("choices") or []:
-            message = (choice or {}).get("message") or {}
-            texts.extend(_texts(message.get("content")))
+        for choice in _dicts(response.get("choices")):
+            texts.extend(_texts(_details(choice.get("message")).get("content")))
         return estimate_text_tokens(texts)
 
     def estimate(self, prepared: Prepared, output_tokens: int) -> Usage:
@@ -196,8 +205,8 @@ class ChatMeter:
         if error:
             raise BrokenStream("upstream error mid-stream", error if isinstance(error, dict) else None)
         choices = chunk.get("choices") or []
-        for choice in choices:
-            delta = (choice or {}).get("delta") or {}
+        for choice in _dicts(choices):
+            delta = _details(choice.get("delta"))
             if delta.get("content") or delta.get("tool_calls") or delta.get("refusal") or delta.get("function_call"):
                 self.produced_output += 1
         usage = chunk.get("usage")

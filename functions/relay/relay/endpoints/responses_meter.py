@@ -34,6 +34,8 @@ class ResponsesMeter:
             return None  # upstream comments; tollway sends its own heartbeats
         chunk = event_object(data)
         kind = chunk.get("type") or event.event
+        if not isinstance(kind, str):
+            kind = None  # not a type any event has (and not hashable, for the set below)
         if kind == "error" or (kind is None and chunk.get("error")):
             raise BrokenStream("upstream error mid-stream", _error_of(chunk))
         if kind in _TERMINAL:
@@ -44,8 +46,10 @@ class ResponsesMeter:
                 self.tool_calls = tool_calls_of(response)
             self.done = True
         elif kind == "response.failed":
-            response = chunk.get("response") or {}
-            raise BrokenStream("the upstream response failed", _error_of(response))
+            response = chunk.get("response")
+            raise BrokenStream(
+                "the upstream response failed", _error_of(response if isinstance(response, dict) else {})
+            )
         elif isinstance(kind, str) and kind.endswith(".delta"):
             self.produced_output += 1
         elif kind == "response.output_item.done":

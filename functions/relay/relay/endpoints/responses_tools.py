@@ -129,12 +129,18 @@ def plan_tools(tools: Any) -> ToolPlan:
     return ToolPlan(fees, server, images)
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    """An object of an upstream's answer; any other shape counts as an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def tool_calls_of(response: dict[str, Any]) -> dict[str, int]:
     """Built-in tool calls a response made, by fee key. Code interpreter is billed per container, so its
     calls count distinct containers; web searches prefer the response's own ``tool_usage`` count."""
     calls: dict[str, int] = {}
     containers: set[str] = set()
-    for item in response.get("output") or []:
+    output = response.get("output")
+    for item in output if isinstance(output, list) else []:
         if not isinstance(item, dict):
             continue
         key = _ITEM_KEYS.get(str(item.get("type")))
@@ -146,7 +152,7 @@ def tool_calls_of(response: dict[str, Any]) -> dict[str, int]:
         calls[key] = calls.get(key, 0) + 1
     if containers:
         calls["code_interpreter"] = calls.get("code_interpreter", 0) + len(containers)
-    web = ((response.get("tool_usage") or {}).get("web_search") or {}).get("num_requests")
+    web = _obj(_obj(response.get("tool_usage")).get("web_search")).get("num_requests")
     if isinstance(web, int) and not isinstance(web, bool) and web >= 0:
         calls["web_search"] = web
     return {k: v for k, v in calls.items() if v}
@@ -158,8 +164,8 @@ def usage_from_response(response: dict[str, Any], requested_tier: str | None = N
     usage = response.get("usage")
     if not isinstance(usage, dict):
         return None
-    inputs = usage.get("input_tokens_details") or {}
-    outputs = usage.get("output_tokens_details") or {}
+    inputs = _obj(usage.get("input_tokens_details"))
+    outputs = _obj(usage.get("output_tokens_details"))
     tier = response.get("service_tier")
     calls = tool_calls_of(response)
     return Usage(
@@ -177,11 +183,11 @@ def usage_from_response(response: dict[str, Any], requested_tier: str | None = N
 def image_usage_of(response: dict[str, Any], worst_per_call: Usage | None) -> Usage | None:
     """The image-generation tool's own usage (``tool_usage.image_gen``), billed at the image model's
     price. Without that report, each image call counts at the per-call worst case (never less)."""
-    report = (response.get("tool_usage") or {}).get("image_gen")
+    report = _obj(response.get("tool_usage")).get("image_gen")
     calls = tool_calls_of(response).get(IMAGE_TOOL, 0)
     if isinstance(report, dict) and count(report.get("total_tokens")) + count(report.get("output_tokens")):
-        inputs = report.get("input_tokens_details") or {}
-        outputs = report.get("output_tokens_details") or {}
+        inputs = _obj(report.get("input_tokens_details"))
+        outputs = _obj(report.get("output_tokens_details"))
         out = count(report.get("output_tokens"))
         return Usage(
             input_tokens=count(report.get("input_tokens")),

@@ -52,6 +52,7 @@ _PUBLIC_FIELDS = (
     "tokens",
     "units",
     "usage_source",
+    "format",
     "service_tier",
     "charge",
     "price_basis",
@@ -71,7 +72,15 @@ def public_record(record: UsageRecord) -> dict[str, Any]:
     """A usage record as its owner sees it (charge also as a USD string)."""
     data = record.to_json()
     out = {name: data[name] for name in _PUBLIC_FIELDS if name in data}
-    out.setdefault("tokens", {})
+    tokens = out.setdefault("tokens", {})
+    if tokens.get("cached") or tokens.get("cache_write"):
+        # Prompt-cache columns, each billed at its own price: reads, 5-minute writes, 1-hour writes.
+        writes_1h = int(tokens.get("cache_write_1h", 0))
+        out["cache"] = {
+            "reads": int(tokens.get("cached", 0)),
+            "writes_5m": int(tokens.get("cache_write", 0)) - writes_1h,
+            "writes_1h": writes_1h,
+        }
     out["charge_usd"] = format_usd(record.charge)
     if record.task_id is not None:
         # A failed Midjourney/Suno task was refunded: its record carries the refund's ledger entry.
@@ -265,6 +274,10 @@ class CustomerViews:
         svc = await self.pipeline.services()
         catalog = await self.pipeline.catalog(svc)
         name = request.path_params["model"]
+        if "anthropic-version" in request.headers:
+            from relay.routes.anthropic import anthropic_model
+
+            return anthropic_model(catalog, context, name)
         if name not in catalog.models_for(context.group) or not context.key.allows_model(name):
             raise NotFound(
                 f"The model '{name}' does not exist or you do not have access to it.",

@@ -14,7 +14,7 @@ from tollway.accounts.model import KeyStatus
 from tollway.auth import KeyContext
 from tollway.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, RateLimited, TollwayError
 from tollway.guards import guard_use
-from tollway.ledger.model import HoldRejected, HoldRequest, Movement, RejectReason
+from tollway.ledger.model import HoldRejected, HoldRequest, Movement, RejectReason, SettleDeferred
 from tollway.ledger.ports import LedgerStore
 from tollway.money import format_usd
 from tollway.pricing.engine import OutputBudget
@@ -127,8 +127,12 @@ class Biller:
         now_ms: int,
         endpoint: str = "",
         model: str | None = None,
+        by_key_item: bool = False,
     ) -> Reservation:
         """Reserve the worst case of a request (blocking; call from a worker thread).
+
+        ``by_key_item``: check the key item itself in the transaction instead of the account's
+        ``key_rev`` (one item more, but immune to changes of the account's other keys).
 
         ``output_limit`` is the limit the request would run with (the client's, capped by the model's
         maximum), or None for requests without an output dimension (per-call prices).
@@ -141,7 +145,7 @@ class Biller:
         limit = output_limit if output_limit is not None else 0
         amount = budget.hold_micros(limit)
         try:
-            hold = self._try(context, hold_id, amount, now_ms, endpoint, model)
+            hold = self._try(context, hold_id, amount, now_ms, endpoint, model, by_key_item)
             return Reservation(hold=hold, output_limit=output_limit, clamped=False)
         except HoldRejected as rejected:
             self._raise_for_status(rejected)
@@ -156,7 +160,7 @@ class Biller:
             clamped = min(affordable, output_limit)
             amount = budget.hold_micros(clamped)
         try:
-            hold = self._try(context, hold_id, amount, now_ms, endpoint, model)
+            hold = self._try(context, hold_id, amount, now_ms, endpoint, model, by_key_item)
         except HoldRejected as again:
             self._raise_for_status(again)
             # Someone else spent meanwhile; one retry is the contract, then a clear 402.
@@ -164,7 +168,14 @@ class Biller:
         return Reservation(hold=hold, output_limit=clamped, clamped=True)
 
     def _try(
-        self, context: KeyContext, hold_id: str, amount: int, now_ms: int, endpoint: str, model: str | None
+        self,
+        context: KeyContext,
+        hold_id: str,
+        amount: int,
+        now_ms: int,
+        endpoint: str,
+        model: str | None,
+        by_key_item: bool = False,
     ) -> HoldRequest:
         key = context.key
         # The copy's own status and expiry: for an unlimited key without guards the reserve does not
@@ -186,7 +197,7 @@ class Biller:
             amount=amount,
             created_at=now_ms,
             guards=guard_use(key.guards, now_ms),
-            key_rev=context.account.key_rev,
+            key_rev=None if by_key_item else context.account.key_rev,
         )
         return self._ledger.reserve(hold)
 
@@ -199,8 +210,22 @@ class Biller:
             raise error from rejected
 
     def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now_ms: int) -> Movement | None:
-        """Settle at ``cost`` (blocking). The returned movement still needs :meth:`finish`."""
-        return self._ledger.settle(hold, cost, record, now=now_ms)
+        """Settle at ``cost`` (blocking). The returned movement still needs :meth:`finish`.
+
+        ``None`` also when the settle was deferred: the store kept failing, but the charge and record
+        are stored on the hold and maintenance settles them (the served request is paid for).
+        """
+        try:
+            return self._ledger.settle(hold, cost, record, now=now_ms)
+        except SettleDeferred as deferred:
+            log.warning("settle of %s deferred to maintenance (%d micro-USD)", deferred.hold_id, deferred.charge)
+            return None
+
+    def charged(self, hold: HoldRequest, movement: Movement | None) -> int:
+        """What the request was charged, after :meth:`settle`: the movement's charge, or — no movement
+        (settled and closed by maintenance meanwhile, or deferred to it) — what the ledger says. A task
+        records this, so a refund never gives back money that was not taken."""
+        return movement.charge if movement is not None else self._ledger.charged(hold)
 
     def finish(self, movement: Movement) -> None:
         """Write a settled movement's history and close it (blocking). A failure here is repaired by

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx2
 import orjson
 
+from tollway.bedrock.probe import probe_bedrock
 from tollway.config.model import Channel
 from tollway.settings import Settings
 from tollway.upstream.client import build_request_target
@@ -59,31 +60,41 @@ async def probe_call(
     out: dict[str, Any] = {"channel_id": channel.channel_id, "model": model, "upstream_model": upstream_model}
     if channel.type in _UNTESTABLE:
         return {**out, "ok": False, "status": None, "latency_ms": None, "error": _UNTESTABLE[channel.type]}
-    limit_field = "max_completion_tokens" if reasoning else "max_tokens"
+    # Anthropic's Messages API has one (required) output limit, max_tokens.
+    limit_field = "max_completion_tokens" if reasoning and channel.type != "anthropic" else "max_tokens"
     body = {"model": upstream_model, "messages": [{"role": "user", "content": "Reply with OK."}], limit_field: 16}
-    url, headers = build_request_target(channel, "/chat/completions", upstream_model, secret)
+    path = "/v1/messages" if channel.type == "anthropic" else "/chat/completions"
+    url, headers = build_request_target(channel, path, upstream_model, secret)
     timeout = httpx2.Timeout(channel.read_timeout_s or 60.0, connect=channel.connect_timeout_s or 10.0)
     started = time.monotonic()
     try:
-        response = await client.post(url, content=orjson.dumps(body), headers=headers, timeout=timeout)
+        if channel.type == "bedrock":  # signed with the function's role; Converse answers as chat
+            status, data = await probe_bedrock(client, channel, upstream_model)
+            text = ""
+        else:
+            response = await client.post(url, content=orjson.dumps(body), headers=headers, timeout=timeout)
+            status, text = response.status_code, response.text
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
     except httpx2.HTTPError as exc:
         latency = int((time.monotonic() - started) * 1000)
         error = "timed out" if isinstance(exc, httpx2.TimeoutException) else f"connection failed ({type(exc).__name__})"
         return {**out, "ok": False, "status": None, "latency_ms": latency, "error": error}
     latency = int((time.monotonic() - started) * 1000)
-    out.update(status=response.status_code, latency_ms=latency)
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if not 200 <= response.status_code < 300:
-        message = data.get("error", {}).get("message") if isinstance(data, dict) else None
-        error = scrub(str(message or response.text or f"HTTP {response.status_code}"), 300)
+    out.update(status=status, latency_ms=latency)
+    if not 200 <= status < 300:
+        message = (data.get("error", {}).get("message") or data.get("message")) if isinstance(data, dict) else None
+        error = scrub(str(message or text or f"HTTP {status}"), 300)
         return {**out, "ok": False, "error": error}
     try:
-        reply = str(data["choices"][0]["message"].get("content") or "")
-    except (TypeError, KeyError, IndexError):
-        return {**out, "ok": False, "error": "the answer is not a chat completion"}
+        if channel.type == "anthropic":
+            reply = "".join(str(b.get("text") or "") for b in data["content"] if b.get("type") == "text")
+        else:
+            reply = str(data["choices"][0]["message"].get("content") or "")
+    except (TypeError, KeyError, IndexError, AttributeError):
+        return {**out, "ok": False, "error": "the answer is not a chat completion or a message"}
     return {**out, "ok": True, "reply": scrub(reply, 200), "usage": data.get("usage")}
 
 

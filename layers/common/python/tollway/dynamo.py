@@ -6,6 +6,8 @@ The hot path uses the low-level client with hand-built attribute values: the res
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +32,7 @@ __all__ = [
     "boto_config",
     "cancellation_reasons",
     "error_code",
+    "idempotency_token",
     "make_client",
     "num",
     "opt_num",
@@ -141,19 +144,44 @@ def _jitter_sleep(attempt: int) -> None:
     time.sleep(_random.uniform(0, min(0.2, 0.01 * (2**attempt))))
 
 
-def transact(client: DynamoDBClient, items: Sequence[Mapping[str, Any]], *, attempts: int = 8) -> None:
+def idempotency_token(movement_id: str, items: Sequence[Mapping[str, Any]]) -> str:
+    """The ``ClientRequestToken`` of one money transaction: the movement's id and what it writes.
+
+    DynamoDB answers a repeat of a token it saw in the last 10 minutes with the first call's success
+    instead of applying it again (a retry after a lost response). The items are part of the token
+    because one movement may send different transactions (a settle fitted to what a refusal showed):
+    the same token with other parameters is refused (``IdempotentParameterMismatch``).
+    """
+    digest = hashlib.blake2b(movement_id.encode(), digest_size=18)  # 36 hex digits: the token's limit
+    digest.update(json.dumps(items, sort_keys=True, separators=(",", ":")).encode())
+    return digest.hexdigest()
+
+
+def transact(
+    client: DynamoDBClient,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    attempts: int = 8,
+    movement_id: str | None = None,
+) -> None:
     """TransactWriteItems, retrying ``TransactionConflict`` and throttling with jitter.
 
     DynamoDB cancels concurrent transactions on one item with ``TransactionConflict``; that is never a
-    reason to refuse a customer, so it is retried here.
+    reason to refuse a customer, so it is retried here. A money transaction names its ``movement_id``:
+    every attempt then carries the same idempotency token (:func:`idempotency_token`). The token is the
+    store's half of repeat safety; the caller's half is recognising its own landed write on a refused
+    condition (the emulator and moto ignore the token, and it expires after 10 minutes).
 
     Raises:
         TransactionCancelled: a condition failed (the caller decides what it means).
         StoreUnavailable: the store kept failing.
     """
+    request: dict[str, Any] = {"TransactItems": list(items)}
+    if movement_id is not None:
+        request["ClientRequestToken"] = idempotency_token(movement_id, items)
     for attempt in range(attempts):
         try:
-            client.transact_write_items(TransactItems=list(items))  # type: ignore[arg-type]
+            client.transact_write_items(**request)
             return
         except ClientError as exc:
             code = error_code(exc)

@@ -16,6 +16,7 @@ OpenAI ``type``/``code`` it maps to, so the relay maps errors to responses in ex
     │   └── RateLimited                  429 rate_limit_error / rate_limit_exceeded
     ├── UpstreamFailed                   502 upstream_error / upstream_error
     │   ├── NoAvailableChannel           503 upstream_error / no_available_channel
+    │   ├── Overloaded                   529 overloaded_error / overloaded (every channel said 529)
     │   └── UpstreamTimeout              504 upstream_error / upstream_timeout
     └── StoreUnavailable                 503 api_error / store_unavailable (our own storage failed)
 
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidRequest",
     "NoAvailableChannel",
     "NotFound",
+    "Overloaded",
     "PermissionDenied",
     "RateLimited",
     "RequestTooLarge",
@@ -176,6 +178,14 @@ class NoAvailableChannel(UpstreamFailed):
 
     status_code = 503
     default_code = "no_available_channel"
+
+
+class Overloaded(UpstreamFailed):
+    """Every channel tried answered 529 (Anthropic's "overloaded"): passed through as 529 so clients back off."""
+
+    status_code = 529
+    error_type = "overloaded_error"
+    default_code = "overloaded"
 
 
 class UpstreamTimeout(UpstreamFailed):

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tollway.accounts.model import AccountStatus
 from tollway.config.model import ChannelStatus
-from tollway.ledger.model import HoldState
+from tollway.errors import StoreUnavailable
+from tollway.ledger.model import Hold, HoldState, SettleDeferred
 from tollway.ledger.ports import LedgerStore
 from tollway.money import format_usd
 from tollway.records import RecordStatus, UsageRecord
@@ -39,6 +40,8 @@ class SweepReport:
     repaired: list[str] = field(default_factory=list)  # settled markers whose history was finished
     refunded: list[str] = field(default_factory=list)  # orphaned holds refunded
     refunded_micros: int = 0
+    settled_due: list[str] = field(default_factory=list)  # deferred settles finished at their charge
+    failed: list[str] = field(default_factory=list)  # holds the store refused this run (retried next run)
     open_holds: int = 0  # open holds still in flight (younger than the timeout)
 
     def to_json(self) -> dict[str, Any]:
@@ -46,6 +49,8 @@ class SweepReport:
             "repaired": len(self.repaired),
             "refunded": len(self.refunded),
             "refunded_micros": self.refunded_micros,
+            "settled_due": len(self.settled_due),
+            "failed": len(self.failed),
             "open_holds": self.open_holds,
             "repaired_ids": self.repaired,
             "refunded_ids": self.refunded,
@@ -55,37 +60,59 @@ class SweepReport:
 def sweep_holds(ledger: LedgerStore, *, now_ms: int, hold_timeout_s: float, settled_grace_s: float) -> SweepReport:
     report = SweepReport()
     for hold in ledger.holds():
-        if hold.state is HoldState.SETTLED:
-            if hold.movement is None or now_ms - (hold.settled_at or hold.created_at) < settled_grace_s * 1000:
-                continue
-            ledger.write_history(hold.movement)
-            ledger.close(hold.hold_id)
-            report.repaired.append(hold.hold_id)
-            continue
-        if now_ms - hold.created_at < hold_timeout_s * 1000:
-            report.open_holds += 1
-            continue
-        record = UsageRecord(
-            request_id=hold.hold_id,
-            created_at=hold.created_at,
-            account_id=hold.account_id,
-            key_id=hold.key_id,
-            endpoint=hold.endpoint or "unknown",
-            model=hold.model,
-            status=RecordStatus.ORPHANED,
-            http_status=0,
-            error_code="orphaned_hold",
-        )
-        movement = ledger.settle(hold.request(), 0, record, now=now_ms)
-        if movement is None:
-            continue  # the request settled it meanwhile and it was closed
-        ledger.write_history(movement)
-        ledger.close(hold.hold_id)
-        if movement.record is not None and movement.record.status is RecordStatus.ORPHANED:
-            report.refunded.append(hold.hold_id)
-            report.refunded_micros += hold.amount
-            log.warning("refunded orphaned hold %s of %s (%d micro-USD)", hold.hold_id, hold.account_id, hold.amount)
+        try:
+            _sweep_one(
+                ledger, hold, report, now_ms=now_ms, hold_timeout_s=hold_timeout_s, settled_grace_s=settled_grace_s
+            )
+        except (StoreUnavailable, SettleDeferred) as exc:
+            # one hold the store would not take now is left for the next run; the others go on
+            report.failed.append(hold.hold_id)
+            log.warning("sweep of %s failed (%s); the next run retries it", hold.hold_id, exc)
     return report
+
+
+def _sweep_one(
+    ledger: LedgerStore, hold: Hold, report: SweepReport, *, now_ms: int, hold_timeout_s: float, settled_grace_s: float
+) -> None:
+    if hold.state is HoldState.SETTLED:
+        if hold.movement is None or now_ms - (hold.settled_at or hold.created_at) < settled_grace_s * 1000:
+            return
+        ledger.write_history(hold.movement)
+        ledger.close(hold.hold_id)
+        report.repaired.append(hold.hold_id)
+        return
+    if hold.due_charge is not None and hold.due_record is not None:
+        # the request finished and computed its charge, but its settle could not land: settle it
+        # at that charge with its own record (the request was served)
+        movement = ledger.settle(hold.request(), hold.due_charge, hold.due_record, now=now_ms)
+        if movement is not None:
+            ledger.write_history(movement)
+            ledger.close(hold.hold_id)
+            report.settled_due.append(hold.hold_id)
+        return
+    if now_ms - hold.created_at < hold_timeout_s * 1000:
+        report.open_holds += 1
+        return
+    record = UsageRecord(
+        request_id=hold.hold_id,
+        created_at=hold.created_at,
+        account_id=hold.account_id,
+        key_id=hold.key_id,
+        endpoint=hold.endpoint or "unknown",
+        model=hold.model,
+        status=RecordStatus.ORPHANED,
+        http_status=0,
+        error_code="orphaned_hold",
+    )
+    movement = ledger.settle(hold.request(), 0, record, now=now_ms)
+    if movement is None:
+        return  # the request settled it meanwhile and it was closed
+    ledger.write_history(movement)
+    ledger.close(hold.hold_id)
+    if movement.record is not None and movement.record.status is RecordStatus.ORPHANED:
+        report.refunded.append(hold.hold_id)
+        report.refunded_micros += hold.amount
+        log.warning("refunded orphaned hold %s of %s (%d micro-USD)", hold.hold_id, hold.account_id, hold.amount)
 
 
 STATE_NAME = "maintenance"

@@ -45,6 +45,7 @@ class UsageRecord:
     tokens: dict[str, int] = field(default_factory=dict)
     units: dict[str, Any] = field(default_factory=dict)
     usage_source: str | None = None  # "upstream" | "estimated"
+    format: str | None = None  # "native" | "converted": the upstream spoke the client's API or another one
     service_tier: str | None = None
     group: str | None = None
     hold: int = 0

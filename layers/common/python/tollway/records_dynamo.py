@@ -20,6 +20,7 @@ _OPTIONAL_STR = (
     "channel_id",
     "error_code",
     "usage_source",
+    "format",
     "service_tier",
     "group",
     "task_id",

@@ -3,11 +3,13 @@ under the freshest copy of its key."""
 
 from __future__ import annotations
 
+import random
+import time
 from typing import TYPE_CHECKING
 
 from tollway.auth import KeyContext, load_context
 from tollway.billing import Reservation, StaleKey
-from tollway.errors import AuthenticationFailed
+from tollway.errors import AuthenticationFailed, StoreUnavailable
 
 if TYPE_CHECKING:
     from tollway.pricing.engine import OutputBudget
@@ -32,10 +34,14 @@ def reserve_fresh(
 
     A copy that is no longer current fails the reserve's condition (``StaleKey``: the key's limit or
     guards changed, or — for an unlimited key — any key of its account did): the account and key are
-    read again, once, and the reserve repeated with them.
+    read again and the reserve repeated with them, until it is decided (held, or refused for a reason
+    the customer can act on); after two rereads it checks the key item itself rather than the account's
+    key_rev, so changes to the account's other keys cannot keep it stale. The key's own limit or guards
+    changing faster than that gets a bounded number of rereads with jitter; past it the answer is a
+    clear 503 and nothing is held — never a 500.
     """
 
-    def attempt(ctx: KeyContext) -> Reservation:
+    def attempt(ctx: KeyContext, by_key_item: bool) -> Reservation:
         return svc.biller.reserve(
             ctx,
             hold_id=hold_id,
@@ -45,13 +51,27 @@ def reserve_fresh(
             now_ms=now_ms,
             endpoint=endpoint,
             model=model,
+            by_key_item=by_key_item,
         )
 
-    try:
-        return attempt(context), context
-    except StaleKey:
-        svc.keys.forget(context.key.key_hash)
-        fresh = load_context(svc.accounts, context.key.key_hash, context.account.account_id)
-        if fresh is None:
-            raise AuthenticationFailed("Incorrect API key provided.") from None
-        return attempt(fresh), fresh
+    current = context
+    for reread in range(_REREADS):
+        try:
+            # From the second reread on, the key item itself is checked instead of the account's key_rev,
+            # which every change of any key of the account moves (an operator script renaming keys
+            # would otherwise keep every fresh copy stale).
+            return attempt(current, reread >= 2), current
+        except StaleKey:
+            svc.keys.forget(context.key.key_hash)
+            if reread:
+                time.sleep(_jitter.uniform(0, min(0.1, 0.005 * 2**reread)))
+            fresh = load_context(svc.accounts, context.key.key_hash, context.account.account_id)
+            if fresh is None:
+                raise AuthenticationFailed("Incorrect API key provided.") from None
+            current = fresh
+    raise StoreUnavailable("This API key's account kept changing while the request was reserved; nothing was charged.")
+
+
+_REREADS = 8
+# The system source: environments restored from one snapshot do not all draw the same jitter.
+_jitter = random.SystemRandom()

@@ -1,7 +1,12 @@
-"""Channel selection: the highest-priority tier first, weighted random order inside a tier."""
+"""Channel selection: the highest-priority tier first, weighted random order inside a tier — or, for a
+request with an affinity key (a conversation), weighted rendezvous hashing inside the tier: the same key
+meets the same order on every relay instance with no shared state, so a conversation stays on one
+channel for as long as that channel serves it, and moves to its next channel (only) when it does not."""
 
 from __future__ import annotations
 
+import hashlib
+import math
 import random
 from collections.abc import Sequence
 from itertools import groupby
@@ -29,10 +34,26 @@ def _weighted_order(tier: Sequence[Channel]) -> list[Channel]:
     return out
 
 
-def order_channels(candidates: Sequence[Channel]) -> list[Channel]:
-    """The order to try channels in: priority tiers descending, weighted random within each tier."""
+def _rendezvous_order(tier: Sequence[Channel], key: str) -> list[Channel]:
+    """Weighted rendezvous (highest random weight) order: each channel's score is ``-ln(u) / weight`` with
+    ``u`` a hash of (key, channel) in (0, 1); the lowest score first. A channel's share of keys is its
+    share of the weights, and removing one channel moves only the keys it held."""
+
+    def score(channel: Channel) -> float:
+        digest = hashlib.blake2b(f"{key}|{channel.channel_id}".encode(), digest_size=8).digest()
+        u = (int.from_bytes(digest, "big") + 1) / (2**64 + 2)
+        weight = max(channel.weight, 0)
+        return -math.log(u) / weight if weight else math.inf
+
+    return sorted(tier, key=lambda c: (score(c), c.channel_id))
+
+
+def order_channels(candidates: Sequence[Channel], affinity: str | None = None) -> list[Channel]:
+    """The order to try channels in: priority tiers descending; within each tier weighted random, or the
+    rendezvous order of ``affinity`` when the request has one."""
     ranked = sorted(candidates, key=lambda c: -c.priority)
     out: list[Channel] = []
-    for _, tier in groupby(ranked, key=lambda c: c.priority):
-        out.extend(_weighted_order(list(tier)))
+    for _, group in groupby(ranked, key=lambda c: c.priority):
+        tier = list(group)
+        out.extend(_weighted_order(tier) if affinity is None else _rendezvous_order(tier, affinity))
     return out

@@ -9,6 +9,9 @@ Validate-then-fetch is broken by DNS rebinding and redirects, so the check sits 
    included), CGNAT, ULA, multicast and IPv4-mapped/embedded forms of those are refused — and the
    connection then goes to that checked address, with the original name kept for Host and SNI;
 3. a redirect is a new URL: it goes through 1 and 2 again (and only GET follows redirects at all);
+   the caller's headers are meant for the first URL's origin only: from the first hop to another
+   origin (scheme, host or port) on, only the harmless ones in ``CROSS_ORIGIN_HEADERS`` are sent,
+   so a channel key or a signature never follows a redirect to a CDN, a bucket or anyone else;
 4. the answer is capped in size and the whole exchange in time.
 
 Two exemptions, both configured by the operator, never by a customer: origins on ``ssrf_allow``
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from tollway.settings import Settings
 
 __all__ = [
+    "CROSS_ORIGIN_HEADERS",
     "Blocked",
     "GuardedHttp",
     "GuardedResponse",
@@ -47,6 +51,11 @@ __all__ = [
 
 #: ``(host, port) -> addresses``. Injected so tests control what a name resolves to.
 Resolver = Callable[[str, int], list[str]]
+
+#: The caller's headers a redirect to another origin still carries. Everything else — Authorization,
+#: ``mj-api-secret``, a channel's own extra headers, which may hold any credential — is dropped: an
+#: allow-list, because a deny-list cannot know every name an operator put a secret under.
+CROSS_ORIGIN_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "user-agent"})
 
 _LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain")
@@ -269,7 +278,8 @@ class GuardedHttp:
         timeout_s: float | None = None,
         max_bytes: int | None = None,
     ) -> GuardedResponse:
-        """One request; a GET follows up to ``max_redirects`` redirects, each one checked again.
+        """One request; a GET follows up to ``max_redirects`` redirects, each one checked again, and
+        ``headers`` go to the first URL's origin only (see ``CROSS_ORIGIN_HEADERS``).
 
         Raises:
             Blocked: a URL on the way was refused (nothing was sent to it).
@@ -282,12 +292,21 @@ class GuardedHttp:
         backend = _GuardedBackend(self.policy, self.policy.exempt_endpoints(trusted))
         transport = _GuardedTransport(backend, _ssl_context())
         current = httpx2.URL(url)
+        sending = dict(headers or {})
+        first: Origin | None = None
         with httpx2.Client(transport=transport, follow_redirects=False, trust_env=False) as client:
             for _ in range(self.policy.max_redirects + 1):
-                self.policy.check_url(current, trusted)
+                origin = self.policy.check_url(current, trusted)
+                first = first or origin
+                if origin != first:
+                    # Credentials are for the first origin only, and stay dropped for the rest of the chain
+                    # (even a hop back to the first origin: its path was chosen by another host). Cookies
+                    # the chain set go too: they ignore ports, so another port on the host would get them.
+                    sending = {k: v for k, v in sending.items() if k.lower() in CROSS_ORIGIN_HEADERS}
+                    client.cookies.clear()
                 remaining = max(deadline - time.monotonic(), 0.001)
                 request = client.build_request(
-                    method, current, content=content, headers=dict(headers or {}), timeout=httpx2.Timeout(remaining)
+                    method, current, content=content, headers=sending, timeout=httpx2.Timeout(remaining)
                 )
                 response = client.send(request, stream=True)
                 try:

@@ -252,7 +252,9 @@ def image_parts(body: Any) -> Iterator[ImagePart]:
             continue
         if not isinstance(node, dict):
             continue
-        if node.get("type") in _IMAGE_TYPES:
+        kind = node.get("type")
+        # Any JSON may sit here (e.g. a prompt variable): only a string names a part type.
+        if isinstance(kind, str) and kind in _IMAGE_TYPES:
             ref = node.get("image_url")
             detail = node.get("detail")
             if isinstance(ref, dict):  # chat: {"url", "detail"}

@@ -10,6 +10,7 @@ from tollway_local.mock.endpoints import (
     completions,
     embeddings,
     images,
+    messages,
     mj,
     models,
     moderations,
@@ -19,7 +20,21 @@ from tollway_local.mock.endpoints import (
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/chat/completions", frozenset({"POST"}), chat.chat_completions, fault_texts=chat.fault_texts),
-    Endpoint("/models", frozenset({"GET"}), models.list_models, json_body=False),
+    Endpoint("/models", frozenset({"GET"}), models.list_models, json_body=False, dialect="auto"),
+    Endpoint(
+        "/models/{id}", frozenset({"GET"}), models.get_model, json_body=False, pattern=models.ID_PATTERN, dialect="auto"
+    ),
+    # Anthropic's Messages API (docs/mock-upstream.md, "Anthropic's Messages API"; endpoints/messages.py).
+    Endpoint(
+        "/messages", frozenset({"POST"}), messages.create_message, fault_texts=messages.fault_texts, dialect="anthropic"
+    ),
+    Endpoint(
+        "/messages/count_tokens",
+        frozenset({"POST"}),
+        messages.count_tokens,
+        fault_texts=messages.fault_texts,
+        dialect="anthropic",
+    ),
     Endpoint("/images/generations", frozenset({"POST"}), images.image_generations, fault_texts=images.fault_texts),
     Endpoint("/images/edits", frozenset({"POST"}), images.image_edits, json_body=False),
     Endpoint("/images/variations", frozenset({"POST"}), images.image_variations, json_body=False),

@@ -274,7 +274,16 @@ def _render(fmt: str, text: str, seconds: Decimal, usage: dict[str, Any] | None)
         return f"WEBVTT\n\n{_srt_time(Decimal(0), '.')} --> {_srt_time(seconds, '.')}\n{text}\n\n".encode(), b"text/vtt"
     payload: dict[str, Any] = {"text": text}
     if fmt in ("verbose_json", "diarized_json"):
-        segment = {"id": 0, "start": 0.0, "end": float(seconds), "text": text}
+        segment: dict[str, Any] = {"id": 0, "start": 0.0, "end": float(seconds), "text": text}
+        if fmt == "verbose_json":  # Whisper's decoding details, all required by OpenAI's OpenAPI description
+            segment |= {
+                "seek": 0,
+                "tokens": list(range(50364, 50364 + len(text.split()))),
+                "temperature": 0.0,
+                "avg_logprob": -0.25,
+                "compression_ratio": 1.0,
+                "no_speech_prob": 0.01,
+            }
         payload = {
             "task": "transcribe",
             "language": "english",

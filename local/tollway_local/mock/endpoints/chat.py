@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tollway_local.mock.errors import bad_request
+from tollway_local.mock.message_usage import schema_value
 from tollway_local.mock.responses import POST, PRE, TOKEN, USAGE, Event, EventStream, JSONResult
 from tollway_local.mock.text import VOCABULARY, VOCABULARY_JSON, messages_seed, token_ids
-from tollway_local.mock.usage import ChatPlan, message_texts, plan_chat
+from tollway_local.mock.usage import ChatPlan, function_tools, message_texts, plan_chat
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -27,6 +28,24 @@ DONE = b"data: [DONE]\n\n"
 def fault_texts(body: Any) -> Iterable[str]:
     """`[[fault:MODE]]` markers are read from every message's text."""
     return message_texts(body.get("messages")) if isinstance(body, dict) else []
+
+
+def tool_calls_of(req: MockRequest, plan: ChatPlan, choice: int) -> list[dict[str, Any]]:
+    """The tool calls of one choice: the request's first function tools, cycled, with arguments built from
+    their JSON schema; ids unique per request and choice."""
+    tools = function_tools(req.body)
+    calls = []
+    for i in range(plan.tool_calls_per_choice):
+        tool = tools[i % len(tools)]
+        arguments = schema_value(tool.get("parameters") or {"type": "object"})
+        calls.append(
+            {
+                "id": f"call_{req.request_id.removeprefix('mock-').replace('-', '')}_{choice}_{i}",
+                "type": "function",
+                "function": {"name": tool["name"], "arguments": orjson.dumps(arguments).decode()},
+            }
+        )
+    return calls
 
 
 @functools.cache
@@ -89,12 +108,37 @@ def _chunk_events(req: MockRequest, plan: ChatPlan, *, cid: str, created: int, m
     for step in range(plan.visible_per_choice):
         for index, ids in zip(indexes, choices, strict=True):
             yield (TOKEN, step, b"".join((head, index, parts[ids[step]])))
+    yield from _tool_call_events(req, plan, head, indexes, tail, plan.visible_per_choice)
     finish = b'"delta":{},"logprobs":null,"finish_reason":' + orjson.dumps(plan.finish_reason) + b"}"
     for index in indexes:
         yield (POST, 0, head + index + finish + tail)
     if with_usage:
         yield (USAGE, 0, head + b'],"usage":' + orjson.dumps(plan.usage()) + b"}\n\n")
     yield (POST, 0, DONE)
+
+
+def _tool_call_events(
+    req: MockRequest, plan: ChatPlan, head: bytes, indexes: list[bytes], tail: bytes, step: int
+) -> Iterator[Event]:
+    """Each tool call as OpenAI streams it: a chunk with its id, type, name and empty arguments, then the
+    arguments in two pieces (each piece counts as a token for pacing and `*_after=K`)."""
+    for choice, index in enumerate(indexes):
+        for i, call in enumerate(tool_calls_of(req, plan, choice)):
+            opening = {
+                "index": i,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": ""},
+            }
+            arguments = call["function"]["arguments"]
+            half = len(arguments) // 2
+            pieces = [opening] + [
+                {"index": i, "function": {"arguments": p}} for p in (arguments[:half], arguments[half:])
+            ]
+            for n, piece in enumerate(pieces):
+                delta = b'"delta":{"tool_calls":[' + orjson.dumps(piece) + b']},"logprobs":null,"finish_reason":null}'
+                yield (TOKEN if n else POST, step, head + index + delta + tail)
+                step += n > 0
 
 
 def _completion(req: MockRequest, plan: ChatPlan, *, cid: str, created: int, model: str) -> dict[str, Any]:
@@ -113,6 +157,11 @@ def _completion(req: MockRequest, plan: ChatPlan, *, cid: str, created: int, mod
         }
         for i in range(plan.n)
     ]
+    if plan.tool_calls_per_choice:
+        for i, choice in enumerate(choices):
+            choice["message"]["tool_calls"] = tool_calls_of(req, plan, i)
+            if not plan.visible_per_choice:
+                choice["message"]["content"] = None
     payload: dict[str, Any] = {
         "id": cid,
         "object": "chat.completion",
@@ -143,13 +192,14 @@ async def chat_completions(req: MockRequest) -> ASGIApp:
             code="invalid_value",
         )
     plan = plan_chat(body, default_completion_tokens=req.config.default_completion_tokens)
-    req.record.tokens_planned = plan.visible_tokens
+    stream_tokens = plan.visible_tokens + 2 * plan.n * plan.tool_calls_per_choice
+    req.record.tokens_planned = stream_tokens
     cid, created = f"chatcmpl-{req.request_id}", int(time.time())
     if stream:
         return EventStream(
             req,
             _chunk_events(req, plan, cid=cid, created=created, model=model),
-            total_tokens=plan.visible_tokens,
+            total_tokens=stream_tokens,
             reasoning_tokens=plan.reasoning_per_choice,
             usage=plan.usage(),
         )

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_DIMENSIONS", "embeddings", "fault_texts", "vector_for"]
 
 DEFAULT_DIMENSIONS = 16
+MAX_DIMENSIONS = 3072
 
 
 def fault_texts(body: Any) -> Iterable[str]:
@@ -54,7 +55,8 @@ async def embeddings(req: MockRequest) -> ASGIApp:
     tokens = embedding_tokens(value)
     items = value if isinstance(value, list) and value and not isinstance(value[0], int) else [value]
     dimensions = body.get("dimensions") or DEFAULT_DIMENSIONS
-    if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1:
+    if isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 1 <= dimensions <= MAX_DIMENSIONS:
+        # OpenAI refuses more dimensions than the model has (3,072 for text-embedding-3-large).
         raise bad_request("Invalid 'dimensions'.", param="dimensions", code="invalid_value")
     fmt = body.get("encoding_format") or "float"
     data = []

@@ -17,7 +17,26 @@ if TYPE_CHECKING:
 
 __all__ = ["CATEGORIES", "fault_texts", "moderations"]
 
-CATEGORIES = ("harassment", "hate", "illicit", "self-harm", "sexual", "violence")
+#: Every category OpenAI reports (its OpenAPI description requires all of them in each result).
+CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+)
+#: Categories whose score also covers images (the others are scored on text only).
+IMAGE_CATEGORIES = frozenset(
+    {"self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "violence", "violence/graphic"}
+)
 
 
 def _texts(value: Any) -> list[str]:
@@ -43,6 +62,7 @@ async def moderations(req: MockRequest) -> ASGIApp:
         raise bad_request("Missing required parameter: 'input'.", param="input", code="missing_required_parameter")
     multimodal = isinstance(value, list) and any(isinstance(v, dict) for v in value)
     inputs = [" ".join(_texts(value))] if multimodal else _texts(value)
+    images = multimodal and any(isinstance(v, dict) and v.get("type") == "image_url" for v in value)
     results = []
     for text in inputs:
         flagged = "[[flag]]" in text
@@ -51,6 +71,9 @@ async def moderations(req: MockRequest) -> ASGIApp:
                 "flagged": flagged,
                 "categories": {c: flagged and c == "harassment" for c in CATEGORIES},
                 "category_scores": {c: 0.99 if flagged and c == "harassment" else 0.001 for c in CATEGORIES},
+                "category_applied_input_types": {
+                    c: ["text", "image"] if images and c in IMAGE_CATEGORIES else ["text"] for c in CATEGORIES
+                },
             }
         )
     model = body.get("model") or "omni-moderation-latest"

@@ -108,16 +108,21 @@ def _response(req: MockRequest, plan: ResponsePlan | None, rid: str, created: in
         "instructions": body.get("instructions"),
         "max_output_tokens": body.get("max_output_tokens"),
         "max_tool_calls": body.get("max_tool_calls"),
+        "metadata": body.get("metadata") or {},
         "model": body["model"],
         "output": output,
         "parallel_tool_calls": body.get("parallel_tool_calls", True),
         "previous_response_id": body.get("previous_response_id"),
         "service_tier": served_tier(body),
         "store": body.get("store", True) is not False,
+        # Echoed with OpenAI's defaults: its OpenAPI description requires both on every Response.
+        "temperature": body.get("temperature", 1.0),
+        "top_p": body.get("top_p", 1.0),
         "tool_choice": body.get("tool_choice", "auto"),
         "tools": body.get("tools") or [],
-        "usage": None,
     }
+    # No `usage` key until there is usage (OpenAI's description has it non-nullable, so a null would not
+    # validate; the SDKs treat a missing one as None).
     if plan is not None and not req.faults.no_usage:
         out["usage"] = plan.usage()
         out["tool_usage"] = plan.tool_usage()
@@ -210,7 +215,7 @@ async def create_response(req: MockRequest) -> ASGIApp:
         store[rid] = {"response": final, "input": body.get("input")}
         while len(store) > _KEEP:
             store.popitem(last=False)
-    usage = final["usage"]
+    usage = final.get("usage")
     if stream:
         return EventStream(
             req,

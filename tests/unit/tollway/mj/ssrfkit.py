@@ -95,7 +95,11 @@ class HookReceiver:
         return f"http://127.0.0.1:{self.port}"
 
 
-def start_receiver(routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] | None = None) -> HookReceiver:
+#: How a receiver answers one path (looked up per request: a test may add routes after the start).
+Route = Callable[[BaseHTTPRequestHandler], None]
+
+
+def start_receiver(routes: dict[str, Route] | None = None) -> HookReceiver:
     holder: dict[str, HookReceiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -138,7 +142,7 @@ def start_receiver(routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] |
     return receiver
 
 
-def redirect_to(location: str) -> Callable[[BaseHTTPRequestHandler], None]:
+def redirect_to(location: str) -> Route:
     def answer(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(302)
         handler.send_header("location", location)
@@ -148,7 +152,7 @@ def redirect_to(location: str) -> Callable[[BaseHTTPRequestHandler], None]:
     return answer
 
 
-def large_body(size: int) -> Callable[[BaseHTTPRequestHandler], None]:
+def large_body(size: int) -> Route:
     def answer(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
         handler.send_header("content-type", "image/png")

@@ -4,11 +4,13 @@ answer checked, rebinding included), and on every redirect."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 from tollway.settings import Settings
 from tollway.ssrf import Blocked, GuardedHttp, Origin, SsrfPolicy, TooLarge, address_problem, origin_of
 
-from tests.unit.tollway.mj.ssrfkit import HookReceiver, SocketGuard, resolver
+from tests.unit.tollway.mj.ssrfkit import Hit, HookReceiver, Route, SocketGuard, redirect_to, resolver, start_receiver
 
 REFUSED = [
     # literal addresses
@@ -140,3 +142,112 @@ def test_the_policy_from_settings() -> None:
 )
 def test_address_rules(address: str, refused: bool) -> None:
     assert (address_problem(address) is not None) is refused
+
+
+# ---- credentials stay on their origin ----------------------------------------------------------------
+
+CREDENTIALS = {
+    "authorization": "Bearer sk-channel",
+    "mj-api-secret": "sk-channel",
+    "x-operator-token": "operator-extra-header",  # a channel's own header may hold any credential
+    "cookie": "session=1",
+}
+HARMLESS = {"accept": "image/*", "user-agent": "tollway-test"}
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[[], tuple[HookReceiver, dict[str, Route]]]]:
+    """Starts receivers whose routes the test sets after start (a redirect can then name a port)."""
+    started: list[HookReceiver] = []
+
+    def start() -> tuple[HookReceiver, dict[str, Route]]:
+        routes: dict[str, Route] = {}
+        found = start_receiver(routes)
+        started.append(found)
+        return found, routes
+
+    yield start
+    for found in started:
+        found.server.shutdown()
+        found.server.server_close()
+
+
+def _guarded(socket_guard: SocketGuard, *receivers: HookReceiver, alias: str | None = None) -> GuardedHttp:
+    """A guard that lets these receivers (and ``alias``, a second name of the loopback host) be called."""
+    for r in receivers:
+        socket_guard.allowed.add(("127.0.0.1", r.port))
+    origins = {origin_of(r.origin) for r in receivers}
+    if alias is not None:
+        origins |= {Origin("http", alias, r.port) for r in receivers}
+
+    def with_alias(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"] if host == alias else resolver(host, port)
+
+    return GuardedHttp(SsrfPolicy(allowed=frozenset(origins), resolver=with_alias), timeout_s=5)
+
+
+def _credentials_in(hit: Hit) -> set[str]:
+    return set(CREDENTIALS) & hit.headers.keys()
+
+
+def test_a_redirect_to_another_port_goes_without_the_credentials(
+    socket_guard: SocketGuard, servers: Callable[[], tuple[HookReceiver, dict[str, Route]]]
+) -> None:
+    near, near_routes = servers()
+    far, _ = servers()
+    near_routes["/hop"] = redirect_to(f"{far.origin}/image.png")
+    response = _guarded(socket_guard, near, far).request(
+        "GET", f"{near.origin}/hop", headers={**CREDENTIALS, **HARMLESS}
+    )
+    assert response.status == 200 and response.body == b"png" and response.url == f"{far.origin}/image.png"
+    assert CREDENTIALS.items() <= near.hits[0].headers.items()  # the first origin gets them all
+    assert _credentials_in(far.hits[0]) == set()
+    assert HARMLESS.items() <= far.hits[0].headers.items()
+
+
+def test_a_redirect_to_another_host_name_goes_without_the_credentials(
+    socket_guard: SocketGuard, servers: Callable[[], tuple[HookReceiver, dict[str, Route]]]
+) -> None:
+    near, routes = servers()
+    routes["/hop"] = redirect_to(f"http://alias.test:{near.port}/image.png")  # same server, same port
+    http = _guarded(socket_guard, near, alias="alias.test")
+    assert http.request("GET", f"{near.origin}/hop", headers=CREDENTIALS).status == 200
+    first, second = near.hits
+    assert (first.path, second.path) == ("/hop", "/image.png")
+    assert second.headers["host"] == f"alias.test:{near.port}"
+    assert CREDENTIALS.items() <= first.headers.items() and _credentials_in(second) == set()
+
+
+def test_credentials_stay_dropped_when_the_chain_comes_back(
+    socket_guard: SocketGuard, servers: Callable[[], tuple[HookReceiver, dict[str, Route]]]
+) -> None:
+    near, near_routes = servers()
+    far, far_routes = servers()
+    near_routes["/hop"] = redirect_to(f"{far.origin}/back")
+    far_routes["/back"] = redirect_to(f"{near.origin}/image.png")  # a path the other host chose
+    assert _guarded(socket_guard, near, far).request("GET", f"{near.origin}/hop", headers=CREDENTIALS).body == b"png"
+    assert [h.path for h in near.hits] == ["/hop", "/image.png"]
+    assert [_credentials_in(h) for h in (near.hits[1], far.hits[0])] == [set(), set()]
+
+
+def test_a_redirect_within_the_origin_keeps_the_credentials(
+    socket_guard: SocketGuard, servers: Callable[[], tuple[HookReceiver, dict[str, Route]]]
+) -> None:
+    near, routes = servers()
+    routes["/hop"] = redirect_to("/image.png")
+    assert _guarded(socket_guard, near).request("GET", f"{near.origin}/hop", headers=CREDENTIALS).status == 200
+    assert all(CREDENTIALS.items() <= h.headers.items() for h in near.hits) and len(near.hits) == 2
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "same"),
+    [
+        ("https://img.example", "https://img.example:443/x", True),
+        ("https://img.example", "http://img.example", False),  # scheme
+        ("https://img.example", "https://cdn.img.example", False),  # host (a subdomain is another host)
+        ("https://img.example", "https://img.example:8443", False),  # port
+        ("https://IMG.example.", "https://img.example", True),
+    ],
+)
+def test_what_counts_as_the_same_origin(first: str, then: str, same: bool) -> None:
+    assert (origin_of(first) == origin_of(then)) is same

@@ -247,3 +247,31 @@ def test_image_copies_are_recorded(env: Env) -> None:
     env.rt.tasks.set_image(task.task_id, image_key=None, error="too large")
     stored = env.rt.tasks.get(task.task_id)
     assert stored is not None and (stored.image_key, stored.image_error) == (None, "too large")
+
+
+def test_a_refund_gives_back_the_keys_limit_and_its_daily_and_monthly_caps(env: Env) -> None:
+    # issue 11 defect 6: the refund gave back the key's own limit but not its spend caps
+    from tollway.accounts.model import KeyChanges
+    from tollway.auth import load_context
+
+    svc = env.svc
+    who = customer(svc, 1_000_000, limit=500_000)
+    svc.accounts.update_key(who.key.key_id, KeyChanges(daily_cap=400_000, monthly_cap=600_000), now=now_ms())
+    capped = load_context(svc.accounts, who.key.key_hash, who.account.account_id)
+    assert capped is not None and capped.key.guards is not None
+    task = charged_task(env, capped, 200_000)
+    charged = svc.accounts.get_key(who.key.key_hash)
+    assert charged is not None
+    assert (charged.remaining, charged.guard_state.day_left, charged.guard_state.month_left) == (
+        300_000,
+        200_000,
+        400_000,
+    )
+    env.rt.tasks.apply(task.task_id, FAILED, now_ms())
+
+    assert _refund(env, task.task_id) is RefundOutcome.DONE
+
+    key = svc.accounts.get_key(who.key.key_hash)
+    assert key is not None
+    assert (key.remaining, key.guard_state.day_left, key.guard_state.month_left) == (500_000, 400_000, 600_000)
+    assert svc.ledger.balance(who.account.account_id) == 1_000_000

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from tollway_local.emulator import tracking
+from tollway_local.emulator import tracking, transactions
 from tollway_local.emulator.backends import Backends
 from tollway_local.emulator.classify import Effect
 from tollway_local.emulator.itemcodec import decode_item, encode_attrs
@@ -271,8 +271,17 @@ def _items(path: Path) -> dict[str, list[str]]:
     }
 
 
+@pytest.fixture(params=["moto-copies", "undo-log"])
+def transaction_mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Cancelled transactions restored by moto's table copies, and by the emulator's undo log."""
+    if request.param == "undo-log":
+        transactions.install()
+    yield str(request.param)
+    transactions.uninstall()
+
+
 def test_incremental_snapshots_equal_full_ones_after_random_writes(
-    aws: dict[str, Any], log: tracking.ChangeLog, tmp_path: Path
+    aws: dict[str, Any], log: tracking.ChangeLog, tmp_path: Path, transaction_mode: str
 ) -> None:
     aws["dynamodb"].create_table(**PAIR_TABLE)
     aws["dynamodb"].create_table(**SINGLE_TABLE)

@@ -96,6 +96,8 @@ def test_runner_arguments_round_trip_the_config() -> None:
         models=("a", "b"), api_key="k", latency_ms=12.5, tokens_per_s=float("inf"), default_completion_tokens=7
     )
     assert config_from_args(build_parser().parse_args(config_to_argv(config))) == config
+    claude = MockConfig(anthropic_models=("claude-x",), faults=("http529", "cut_after=3"))
+    assert config_from_args(build_parser().parse_args(config_to_argv(claude))) == claude
 
 
 def test_config_rejects_negative_latency() -> None:

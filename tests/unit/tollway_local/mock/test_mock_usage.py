@@ -129,3 +129,14 @@ def test_invalid_bodies_raise_a_400_naming_the_param(request_body: dict[str, Any
         plan_chat(request_body)
     assert caught.value.status == 400
     assert caught.value.body["error"]["param"] == param
+
+
+FUNCTION = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+
+
+def test_tool_calls_marker_needs_function_tools_and_counts_ten_tokens_each() -> None:
+    assert plan_chat(body(user("x [[len=2]] [[tool_calls=2]]"))).tool_calls_per_choice == 0
+    plan = plan_chat(body(user("x [[len=2]] [[tool_calls=2]]"), tools=[FUNCTION]))
+    assert (plan.tool_calls_per_choice, plan.completion_tokens, plan.finish_reason) == (2, 22, "tool_calls")
+    capped = plan_chat(body(user("x [[len=2]] [[tool_calls=2]]"), tools=[FUNCTION], max_tokens=15))
+    assert (capped.tool_calls_per_choice, capped.completion_tokens, capped.finish_reason) == (1, 12, "length")

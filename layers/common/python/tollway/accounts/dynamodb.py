@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from tollway.accounts.items import (
+    account_to_item,
+    item_to_account,
+    item_to_key,
+    key_rev_bump,
+    key_to_item,
+)
 from tollway.accounts.keys_dynamo import KeyWrites
-from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyChanges, KeyGuards, KeyStatus
+from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyChanges, KeyStatus
 from tollway.accounts.ports import AccountPage, NotFoundError
-from tollway.dynamo import AttrValue, N, S, TransactionCancelled, error_code, retry_store, transact
+from tollway.dynamo import N, S, TransactionCancelled, error_code, retry_store, transact
 from tollway.ledger.dynamodb import DynamoLedger
-from tollway.ledger.keyops import guards_of_item, state_of_item
 from tollway.ledger.model import Movement
 from tollway.ledger.settlement import build_credit_movement
 from tollway.tables import Tables
@@ -24,103 +29,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["DynamoAccounts", "item_to_account", "item_to_key"]
-
-
-def account_to_item(account: Account) -> dict[str, AttrValue]:
-    return {
-        "account_id": S(account.account_id),
-        "name": S(account.name),
-        "group": S(account.group),
-        "status": S(account.status.value),
-        "balance": N(account.balance),
-        "created_at": N(account.created_at),
-        "settings": S(json.dumps(account.settings, separators=(",", ":"))),
-    }
-
-
-def item_to_account(item: Mapping[str, Any]) -> Account:
-    return Account(
-        account_id=item["account_id"]["S"],
-        name=item.get("name", {}).get("S", ""),
-        group=item.get("group", {}).get("S", "default"),
-        status=AccountStatus(item["status"]["S"]),
-        balance=int(item["balance"]["N"]),
-        created_at=int(item.get("created_at", {"N": "0"})["N"]),
-        settings=json.loads(item.get("settings", {}).get("S", "{}")),
-        key_rev=int(item["key_rev"]["N"]) if "key_rev" in item else 0,
-    )
-
-
-def key_rev_bump(accounts_table: str, account_id: str) -> dict[str, Any]:
-    """The transaction item every key change carries: its account's key_rev moves on (ledger/dynamodb.py)."""
-    return {
-        "Update": {
-            "TableName": accounts_table,
-            "Key": {"account_id": S(account_id)},
-            "UpdateExpression": "ADD key_rev :one",
-            # the account exists (ADD would otherwise create a bare one)
-            "ConditionExpression": "attribute_exists(account_id)",
-            "ExpressionAttributeValues": {":one": N(1)},
-        }
-    }
-
-
-def key_to_item(key: ApiKey) -> dict[str, AttrValue]:
-    item: dict[str, AttrValue] = {
-        "key_hash": S(key.key_hash),
-        "key_id": S(key.key_id),
-        "account_id": S(key.account_id),
-        "name": S(key.name),
-        "prefix": S(key.prefix),
-        "status": S(key.status.value),
-        "created_at": N(key.created_at),
-        "settings": S(json.dumps(key.settings, separators=(",", ":"))),
-    }
-    if key.remaining is not None:
-        item["remaining"] = N(key.remaining)
-    if key.expires_at is not None:
-        item["expires_at"] = N(key.expires_at)
-    if key.models is not None:
-        item["models"] = {"L": [S(m) for m in key.models]}
-    if key.cidrs is not None:
-        item["cidrs"] = {"L": [S(c) for c in key.cidrs]}
-    item.update(guard_items(key.guards))
-    return item
-
-
-def guard_items(guards: KeyGuards | None) -> dict[str, AttrValue]:
-    """A key's guard settings as attributes (none at all for a key without guards)."""
-    if guards is None:
-        return {}
-    item: dict[str, AttrValue] = {"guard_rev": N(guards.rev)}
-    for name, value in (
-        ("daily_cap", guards.daily_cap),
-        ("monthly_cap", guards.monthly_cap),
-        ("rpm_limit", guards.rpm),
-        ("concurrency", guards.concurrency),
-    ):
-        if value is not None:
-            item[name] = N(value)
-    return item
-
-
-def item_to_key(item: Mapping[str, Any]) -> ApiKey:
-    return ApiKey(
-        key_hash=item["key_hash"]["S"],
-        key_id=item["key_id"]["S"],
-        account_id=item["account_id"]["S"],
-        name=item.get("name", {}).get("S", ""),
-        prefix=item.get("prefix", {}).get("S", ""),
-        status=KeyStatus(item["status"]["S"]),
-        created_at=int(item.get("created_at", {"N": "0"})["N"]),
-        remaining=int(item["remaining"]["N"]) if "remaining" in item else None,
-        expires_at=int(item["expires_at"]["N"]) if "expires_at" in item else None,
-        models=tuple(m["S"] for m in item["models"]["L"]) if "models" in item else None,
-        cidrs=tuple(c["S"] for c in item["cidrs"]["L"]) if "cidrs" in item else None,
-        settings=json.loads(item.get("settings", {}).get("S", "{}")),
-        guards=guards_of_item(item),
-        guard_state=state_of_item(item),
-    )
 
 
 class DynamoAccounts:
@@ -148,19 +56,33 @@ class DynamoAccounts:
             try:
                 retry_store(lambda: self._c.put_item(**put))
             except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                if not self._landed(item):
                     raise ValueError(f"account {account.account_id} exists") from exc
-                raise
             return None
         movement = build_credit_movement(
             account.account_id, initial_credit, movement_id=movement_id, reason=reason, actor=actor, now=now
         )
         # The account and its first credit appear together, so the ledger balances from the start.
         try:
-            transact(self._c, [{"Put": put}, self._ledger.marker_put(movement, now)])
+            transact(self._c, [{"Put": put}, self._ledger.marker_put(movement, now)], movement_id=movement_id)
         except TransactionCancelled as cancelled:
-            raise ValueError(f"account {account.account_id} exists") from cancelled
+            old_marker = cancelled.failed(1)
+            if not (old_marker and old_marker.get("account_id", {}).get("S") == account.account_id):
+                raise ValueError(f"account {account.account_id} exists") from cancelled
+            # this very creation landed (its response was lost): the account and its credit exist once
         return movement
+
+    def _landed(self, item: Mapping[str, Any]) -> bool:
+        """Whether the stored account is the one this creation put (its own write, the response lost):
+        the same creation time and name; balance and key_rev may have moved since."""
+        stored = retry_store(
+            lambda: self._c.get_item(
+                TableName=self._t.accounts, Key={"account_id": item["account_id"]}, ConsistentRead=True
+            )
+        ).get("Item")
+        return stored is not None and all(stored.get(n) == item.get(n) for n in ("created_at", "name", "group"))
 
     def get_account(self, account_id: str) -> Account | None:
         item = retry_store(

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tollway.accounts.items import item_to_key, key_rev_bump
 from tollway.accounts.model import ApiKey, Keep, KeyChanges, KeyStatus, apply_guard_changes, merge_settings
 from tollway.accounts.ports import NotFoundError
 from tollway.dynamo import AttrValue, N, S, TransactionCancelled, retry_store, transact
@@ -52,16 +53,16 @@ class KeyWrites:
         self._c = client
         self._table = tables.keys
         self._accounts = tables.accounts
+        self._holds = tables.holds
         self._by_id = by_id
 
     def update(self, key_id: str, changes: KeyChanges, *, now: int) -> ApiKey:
-        from tollway.accounts.dynamodb import key_rev_bump
-
         for _ in range(_ATTEMPTS):
             key = self._by_id(key_id)
             if key is None:
                 raise NotFoundError(key_id)
-            request = _update_request(key, changes, now)
+            held = self._held(key.key_hash) if _sets_limit(changes) else 0
+            request = _update_request(key, changes, now, held=held)
             if request is None:
                 return key
             update = {"Update": {"TableName": self._table, "Key": {"key_hash": S(key.key_hash)}, **request}}
@@ -77,9 +78,23 @@ class KeyWrites:
             return updated
         raise StoreUnavailable("The key kept changing; try the update again.")
 
-    def rotate(self, key_id: str, new_hash: str, new_prefix: str) -> tuple[ApiKey, ApiKey]:
-        from tollway.accounts.dynamodb import item_to_key, key_rev_bump
+    def _held(self, key_hash: str) -> int:
+        """What open holds of this key have taken from its own limit (their settles give back the unused
+        part, so a limit set now is net of them)."""
+        paginator = self._c.get_paginator("scan")
+        held = 0
+        for page in paginator.paginate(
+            TableName=self._holds,
+            ConsistentRead=True,
+            FilterExpression="key_hash = :h AND #st = :open AND key_limited = :yes",
+            ExpressionAttributeNames={"#st": "state"},
+            ExpressionAttributeValues={":h": S(key_hash), ":open": S("open"), ":yes": {"BOOL": True}},
+            ProjectionExpression="amount",
+        ):
+            held += sum(int(item["amount"]["N"]) for item in page.get("Items", []))
+        return held
 
+    def rotate(self, key_id: str, new_hash: str, new_prefix: str) -> tuple[ApiKey, ApiKey]:
         for _ in range(_ATTEMPTS):
             key = self._by_id(key_id)
             if key is None:
@@ -146,7 +161,11 @@ def _unchanged(item: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Att
     return " AND ".join(parts), names, values
 
 
-def _update_request(key: ApiKey, changes: KeyChanges, now: int) -> dict[str, Any] | None:
+def _sets_limit(changes: KeyChanges) -> bool:
+    return not isinstance(changes.remaining, Keep) and changes.remaining is not None
+
+
+def _update_request(key: ApiKey, changes: KeyChanges, now: int, *, held: int = 0) -> dict[str, Any] | None:
     """UpdateItem arguments for ``changes``, conditional on the guards being those read (None: no change)."""
     sets: list[str] = []
     removes: list[str] = []
@@ -164,6 +183,8 @@ def _update_request(key: ApiKey, changes: KeyChanges, now: int) -> dict[str, Any
     _settings(put, changes)
     # the key exists (never create one here)
     conditions = ["attribute_exists(key_hash)"]
+    if isinstance(changes.remaining, int):
+        _net_limit(values, conditions, key, changes.remaining, held)
     if not isinstance(changes.settings, Keep):
         # ... AND its open settings are still the ones read (a concurrent change is not lost)
         names["#settings"] = "settings"
@@ -209,6 +230,19 @@ def _update_request(key: ApiKey, changes: KeyChanges, now: int) -> dict[str, Any
     if values:
         request["ExpressionAttributeValues"] = values
     return request
+
+
+def _net_limit(values: dict[str, AttrValue], conditions: list[str], key: ApiKey, limit: int, held: int) -> None:
+    """The limit set is what the key may still spend, requests in flight included: their holds (``held``)
+    took their worst case and give the unused part back when they settle. Below what they hold, it
+    starts at zero (never negative)."""
+    values[":remaining"] = N(max(0, limit - held))
+    # ... AND no request moved the limit since it and the holds were read
+    if key.remaining is None:
+        conditions.append("attribute_not_exists(#remaining)")
+    else:
+        values[":oldremaining"] = N(key.remaining)
+        conditions.append("#remaining = :oldremaining")
 
 
 def _settings(put: Callable[[str, AttrValue | None], None], changes: KeyChanges) -> None:

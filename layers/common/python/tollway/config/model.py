@@ -11,7 +11,7 @@ from typing import Any
 __all__ = ["CHANNEL_TYPES", "Channel", "ChannelStatus", "Group"]
 
 # "mock" is the built-in fake; it speaks the OpenAI protocol like "openai".
-CHANNEL_TYPES = ("openai", "azure", "mock", "midjourney", "suno", "anthropic")
+CHANNEL_TYPES = ("openai", "azure", "mock", "midjourney", "suno", "anthropic", "bedrock")
 
 
 class ChannelStatus(StrEnum):

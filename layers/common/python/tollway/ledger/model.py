@@ -153,6 +153,10 @@ class Hold:
     endpoint: str = ""
     model: str | None = None
     guards: GuardUse | None = None
+    # What the request computed when its settle could not land (store unavailable): the sweep settles
+    # at this charge with this record instead of refunding the hold as orphaned.
+    due_charge: int | None = None
+    due_record: UsageRecord | None = None
 
     def request(self) -> HoldRequest:
         """The hold as the request that made it (what settle needs)."""
@@ -281,6 +285,16 @@ class HoldRejected(Exception):
         """The most a retried reserve could take, when the rejection was about money."""
         known = [v for v in (self.account_balance, self.key_remaining, self.day_left, self.month_left) if v is not None]
         return max(0, min(known)) if known else None
+
+
+class SettleDeferred(Exception):
+    """The settle could not land (the store kept failing), but what it would have charged is stored on
+    the hold: maintenance settles it at that charge. The request was served and will be paid for."""
+
+    def __init__(self, hold_id: str, charge: int) -> None:
+        super().__init__(f"settle of {hold_id} deferred at {charge} micro-USD")
+        self.hold_id = hold_id
+        self.charge = charge
 
 
 @dataclass(frozen=True, slots=True)

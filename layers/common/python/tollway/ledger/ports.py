@@ -7,6 +7,7 @@ write that already succeeded, a Lambda retry, maintenance racing the request) ch
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from tollway.ledger.model import AuditReport, Hold, HoldRequest, LedgerEntry, Movement
@@ -34,6 +35,10 @@ class LedgerStore(Protocol):
         entries and the record to write. Returns ``None`` if the hold no longer exists (already closed).
         """
 
+    def charged(self, hold: HoldRequest) -> int:
+        """What a request was charged when its settle returned no movement (settled and closed by
+        maintenance, or deferred to it): never a price it was not charged."""
+
     def credit(
         self, account_id: str, amount: int, *, movement_id: str, reason: str, actor: str | None, now: int
     ) -> Movement:
@@ -60,6 +65,10 @@ class LedgerStore(Protocol):
 
     def audit(self, account_id: str) -> AuditReport:
         """Invariant 5 for one account."""
+
+    def audit_accounts(self, ids: Iterable[str]) -> list[AuditReport]:
+        """Invariant 5 for each account, consistent under live traffic (a difference that is only a
+        request moving money between two reads is not reported)."""
 
     def credits(self, account_id: str, *, limit: int, max_read: int) -> list[LedgerEntry]:
         """The account's credit and debit entries (top-ups, sign-up credit, redemptions, adjustments),

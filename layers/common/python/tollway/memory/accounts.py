@@ -134,7 +134,7 @@ class MemoryAccounts:
             updated = dataclasses.replace(
                 key,
                 name=changed(changes.name, key.name),
-                remaining=changed(changes.remaining, key.remaining),
+                remaining=self._limit_net_of_holds(key, changes),
                 expires_at=changed(changes.expires_at, key.expires_at),
                 models=changed(changes.models, key.models),
                 cidrs=changed(changes.cidrs, key.cidrs),
@@ -147,6 +147,18 @@ class MemoryAccounts:
             self._b.keys[key.key_hash] = updated
             self._bump_key_rev(key.account_id)
             return updated
+
+    def _limit_net_of_holds(self, key: ApiKey, changes: KeyChanges) -> int | None:
+        """A limit set is what the key may still spend, requests in flight included (as on DynamoDB)."""
+        remaining = changed(changes.remaining, key.remaining)
+        if isinstance(changes.remaining, Keep) or remaining is None:
+            return remaining
+        held = sum(
+            h.amount
+            for h in self._b.holds.values()
+            if h.key_hash == key.key_hash and h.state is HoldState.OPEN and h.key_limited
+        )
+        return max(0, remaining - held)
 
     def rotate_key(self, key_id: str, new_hash: str, new_prefix: str) -> tuple[ApiKey, ApiKey]:
         with self._b.lock:

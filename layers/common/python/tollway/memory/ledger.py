@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable
 
 from tollway.accounts.model import AccountStatus, GuardState, KeyGuards, KeyStatus
 from tollway.guards import Plan, guard_rejection, plan_from_state
@@ -107,6 +108,11 @@ class MemoryLedger:
                 return stored.movement
             account = b.accounts[stored.account_id]
             key = b.keys.get(stored.key_hash or "") if stored.key_limited or stored.guards else None
+            guards = stored.guards
+            if key is None and (stored.key_limited or guards):
+                # rotated while in flight: the limit and caps moved to the new secret (no lease there)
+                key = next((k for k in b.keys.values() if k.key_id == stored.key_id), None)
+                guards = None if guards is None else dataclasses.replace(guards, lease=False)
             available = account.balance
             if key is not None and stored.key_limited and key.remaining is not None:
                 available = min(available, key.remaining)
@@ -118,12 +124,21 @@ class MemoryLedger:
                 remaining = key.remaining
                 if stored.key_limited and remaining is not None:
                     remaining += plan.delta
-                state = _settled_state(key.guard_state, stored.guards, plan.delta)
+                state = _settled_state(key.guard_state, guards, plan.delta)
                 b.keys[key.key_hash] = dataclasses.replace(key, remaining=remaining, guard_state=state)
             b.holds[stored.hold_id] = dataclasses.replace(
                 stored, state=HoldState.SETTLED, settled_at=now, movement=movement
             )
             return movement
+
+    def charged(self, hold: HoldRequest) -> int:
+        b = self._b
+        with b.lock:
+            stored = b.holds.get(hold.hold_id)
+            if stored is not None:
+                return stored.movement.charge if stored.movement is not None else 0
+            entry = b.ledger.get(hold.account_id, {}).get(f"{hold.hold_id}#charge")
+            return 0 if entry is None else -entry.amount
 
     def credit(
         self, account_id: str, amount: int, *, movement_id: str, reason: str, actor: str | None, now: int
@@ -185,6 +200,9 @@ class MemoryLedger:
     def account_ids(self) -> list[str]:
         with self._b.lock:
             return list(self._b.accounts)
+
+    def audit_accounts(self, ids: Iterable[str]) -> list[AuditReport]:
+        return [self.audit(i) for i in ids]  # each under the one lock: consistent by construction
 
     def credits(self, account_id: str, *, limit: int, max_read: int) -> list[LedgerEntry]:
         with self._b.lock:

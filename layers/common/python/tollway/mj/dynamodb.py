@@ -6,6 +6,7 @@ The refund is the one MJ-specific ledger operation. One transaction::
     tasks[t]      SET refunded_at            IF not refunded AND accepted AND charge = C AND status failed
     accounts[a]   ADD balance C              IF the account exists
     keys[h]       ADD remaining C            IF the key still has a limit          (limited keys only)
+                  ADD day_left/month_left C  IF the cap still counts the submit's day/month (capped keys)
     holds[t:r]    PUT settled refund marker  IF new                                ← history follows it
     holds[req]    (condition only)           IF the submit's own marker is closed  ← its record is written
 
@@ -24,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from tollway.dynamo import AttrValue, B, N, S, TransactionCancelled, error_code, retry_store, transact
 from tollway.errors import StoreUnavailable
+from tollway.guards import day_period, month_period
 from tollway.ledger.dynamodb import DynamoLedger
 from tollway.ledger.model import Movement
 from tollway.mj.model import TERMINAL_RANK, Phase, StateUpdate, Task, TaskStatus
@@ -39,6 +41,40 @@ OPEN_INDEX = "open"
 _SHARDS = 4
 _JSON_FIELDS = frozenset({"view"})
 _NAMES = {"#st": "status", "#rk": "rank", "#vw": "view", "#ph": "phase"}
+
+
+def _refund_key_op(keys_table: str, task: Task, item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The key's part of a refund: its own limit and the spend caps of the submit's own day and month
+    get the charge back (None: nothing of the key to give back to)."""
+    if not item:
+        return None
+    adds: list[str] = []
+    # the key still exists (ADD would otherwise create a bare one)
+    conditions = ["attribute_exists(key_hash)"]
+    values: dict[str, AttrValue] = {":amt": N(task.charge)}
+    if task.key_limited and "remaining" in item:
+        adds.append("remaining :amt")
+        conditions.append("attribute_exists(remaining)")  # ... AND it still has a limit
+    for period, left, current in (
+        ("day_period", "day_left", day_period(task.created_at)),
+        ("month_period", "month_left", month_period(task.created_at)),
+    ):
+        if item.get(period, {}).get("S") == current and left in item:
+            adds.append(f"{left} :amt")
+            values[f":{period}"] = S(current)
+            conditions.append(f"{period} = :{period}")  # ... AND the cap still counts the submit's period
+    if not adds:
+        return None
+    return {
+        "Update": {
+            "TableName": keys_table,
+            "Key": {"key_hash": S(task.key_hash)},
+            "UpdateExpression": "ADD " + ", ".join(adds),
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
 
 
 def _shard(task_id: str) -> str:
@@ -257,17 +293,6 @@ class DynamoTasks:
                 "ExpressionAttributeValues": {":amt": amount},
             }
         }
-        key_op = {
-            "Update": {
-                "TableName": self._t.keys,
-                "Key": {"key_hash": S(task.key_hash)},
-                "UpdateExpression": "ADD remaining :amt",
-                # the key still has a limit (ADD on a missing attribute would create one)
-                "ConditionExpression": "attribute_exists(remaining)",
-                "ExpressionAttributeValues": {":amt": amount},
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
         marker = self._ledger.marker_put(movement, now)
         marker["Put"]["Item"]["kind"] = S("refund")
         record = movement.record_json()
@@ -281,22 +306,36 @@ class DynamoTasks:
                 "ConditionExpression": "attribute_not_exists(hold_id)",
             }
         }
-        with_key = task.key_limited
-        for _ in range(2):
-            items = [task_op, account_op, marker, submit_closed] + ([key_op] if with_key else [])
+        key_item = self._key_item(task.key_hash)
+        for _ in range(3):
+            key_op = _refund_key_op(self._t.keys, task, key_item)
+            items = [task_op, account_op, marker, submit_closed] + ([key_op] if key_op is not None else [])
             try:
-                transact(self._c, items)
+                transact(self._c, items, movement_id=movement.movement_id)
                 return RefundOutcome.DONE
             except TransactionCancelled as cancelled:
+                old_marker = cancelled.failed(2)
+                if old_marker and old_marker.get("created_at") == N(now):
+                    # this very refund landed (its response was lost): done, once
+                    return RefundOutcome.DONE
                 if cancelled.failed(0) is not None:
                     return RefundOutcome.NOT_DUE
                 if cancelled.failed(3) is not None:
                     return RefundOutcome.DEFERRED
-                if with_key and cancelled.failed(4) is not None:
-                    with_key = False  # the key lost its limit meanwhile: the account alone gets it back
+                old_key = cancelled.failed(4) if key_op is not None else None
+                if old_key is not None:
+                    # the key changed meanwhile (limit removed, a period rolled over, rotated away):
+                    # give back to what it has now
+                    key_item = old_key or None
                     continue
                 raise StoreUnavailable(f"Could not refund task {task.task_id}.") from cancelled
         raise StoreUnavailable(f"Could not refund task {task.task_id}.")  # pragma: no cover
+
+    def _key_item(self, key_hash: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = retry_store(
+            lambda: self._c.get_item(TableName=self._t.keys, Key={"key_hash": S(key_hash)}, ConsistentRead=True)
+        ).get("Item")
+        return item
 
     # ---- notifyHook delivery ---------------------------------------------------------------------
 

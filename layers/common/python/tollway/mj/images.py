@@ -3,8 +3,9 @@
 Discord attachment URLs expire (about a day) and are blocked in some regions, so a finished task's
 image is copied to the image store (S3; the emulator's S3 locally) and served from there. Fetching it
 is size- and time-capped; a URL outside the channel's own origin passes the SSRF guard (the channel's
-origin is as trusted as the channel, and only it gets the channel key). Previews of a running task
-are proxied live, never stored.
+origin is as trusted as the channel, and only it gets the channel key — a redirect from it to any
+other origin is followed without the key, see ``tollway.ssrf``). Previews of a running task are
+proxied live, never stored.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class ImageCopier:
             except Blocked:
                 pass
             if trusted and origin_of(url) == trusted[0]:
+                # The guard sends these to this origin only: a redirect elsewhere goes without them.
                 headers = self._rt.upstream.headers(channel, self._rt.svc.channel_secrets.get(channel.channel_id))
                 headers.pop("content-type", None)
                 headers["accept"] = "image/*"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from tollway.guards import day_period, month_period
 from tollway.ledger.model import Hold, HoldState, Movement
 from tollway.memory.backend import MemoryBackend
 from tollway.mj.model import TERMINAL_RANK, Phase, StateUpdate, Task, TaskStatus
@@ -103,9 +104,18 @@ class MemoryTasks:
             if account is None or movement.movement_id in b.holds:
                 return RefundOutcome.NOT_DUE
             b.accounts[account.account_id] = dataclasses.replace(account, balance=account.balance + stored.charge)
-            key = b.keys.get(stored.key_hash) if stored.key_limited else None
-            if key is not None and key.remaining is not None:
-                b.keys[key.key_hash] = dataclasses.replace(key, remaining=key.remaining + stored.charge)
+            key = b.keys.get(stored.key_hash)
+            if key is not None:
+                # the own limit, and the caps of the submit's own day and month, get the charge back
+                remaining = key.remaining
+                if stored.key_limited and remaining is not None:
+                    remaining += stored.charge
+                state = key.guard_state
+                if state.day_period == day_period(stored.created_at) and state.day_left is not None:
+                    state = dataclasses.replace(state, day_left=state.day_left + stored.charge)
+                if state.month_period == month_period(stored.created_at) and state.month_left is not None:
+                    state = dataclasses.replace(state, month_left=state.month_left + stored.charge)
+                b.keys[key.key_hash] = dataclasses.replace(key, remaining=remaining, guard_state=state)
             b.holds[movement.movement_id] = Hold(
                 hold_id=movement.movement_id,
                 account_id=stored.account_id,

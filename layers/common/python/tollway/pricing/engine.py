@@ -11,7 +11,8 @@ Cost of one request, in USD, exactly (``Decimal``)::
 then rounded up once to whole micro-USD. Token classes are made disjoint from OpenAI's inclusive
 totals: uncached text input = input − cached − cache_write − (audio/image input when the model
 prices them apart); text output = output − (audio/image output when priced apart). A class without
-its own price falls back: cached_input and cache_write to input; audio/image classes to the text
+its own price falls back: cached_input and cache_write to input, cache_write_1h (Claude's 1-hour
+writes, a part of cache_write) to cache_write; audio/image classes to the text
 class they are counted in.
 """
 
@@ -81,10 +82,12 @@ def _token_lines(price: ModelPrice, usage: Usage) -> dict[str, Decimal]:
     uncached = max(uncached, 0)
     text_out = max(text_out, 0)
 
+    write_1h = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
     counts: dict[str, tuple[int, Decimal]] = {
         "input": (uncached, _p(tp, "input")),
         "cached_input": (usage.cached_tokens, _p(tp, "cached_input", "input")),
-        "cache_write": (usage.cache_write_tokens, _p(tp, "cache_write", "input")),
+        "cache_write": (usage.cache_write_tokens - write_1h, _p(tp, "cache_write", "input")),
+        "cache_write_1h": (write_1h, _p(tp, "cache_write_1h", "cache_write", "input")),
         "output": (text_out, _p(tp, "text_output", "output")),
     }
     if audio_in_apart:
@@ -182,12 +185,13 @@ def output_budget(
     requested service tier's multiplier.
     """
     tp = price.tokens or TokenPrices()
-    dearest_input = max(_p(tp, "input"), _p(tp, "cache_write", "input"))
+    write_1h = _p(tp, "cache_write_1h", "cache_write", "input")
+    dearest_input = max(_p(tp, "input"), _p(tp, "cache_write", "input"), write_1h)
     out_price = _p(tp, "output", "text_output")
     in_mult = out_mult = Decimal(1)
     lc = price.long_context
     if lc is not None and input_bound_tokens > lc.threshold_input_tokens:
-        in_mult = max(lc.multipliers.get("input", Decimal(1)), lc.multipliers.get("cache_write", Decimal(1)))
+        in_mult = max(lc.multipliers.get(c, Decimal(1)) for c in ("input", "cache_write", "cache_write_1h"))
         out_mult = lc.multipliers.get("output", Decimal(1))
     tier = tier_multiplier(price, requested_tier)
     fixed = Decimal(input_bound_tokens) * dearest_input / _MILLION * in_mult * tier

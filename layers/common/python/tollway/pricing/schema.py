@@ -33,6 +33,7 @@ TokenClass = Literal[
     "input",
     "cached_input",
     "cache_write",
+    "cache_write_1h",
     "output",
     "audio_input",
     "cached_audio_input",
@@ -54,6 +55,7 @@ class TokenPrices(_Strict):
     input: Decimal | None = None
     cached_input: Decimal | None = None
     cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None  # Claude's 1-hour cache write (``cache_write`` is the 5-minute one)
     output: Decimal | None = None
     audio_input: Decimal | None = None
     cached_audio_input: Decimal | None = None
@@ -72,7 +74,9 @@ class TokenPrices(_Strict):
 
 
 class LongContext(_Strict):
-    """A long-context tier: above ``threshold_input_tokens`` the *whole request* is repriced."""
+    """A prompt-size tier: when a request's whole input (uncached + cache reads + cache writes) is above
+    ``threshold_input_tokens``, the *whole request* — output included — is repriced by ``multipliers``
+    (OpenAI's long-context prices; Claude Haiku 5.5's 5× tier above 100K prompt tokens)."""
 
     threshold_input_tokens: int = Field(gt=0)
     multipliers: dict[TokenClass, Decimal]

@@ -17,12 +17,15 @@ class Usage:
     audio and image input tokens; ``output_tokens`` includes reasoning, audio and image output tokens.
     (OpenAI's organisation-usage schema states uncached input "excludes cache-write tokens", and its
     example has input 1000 = 400 cached + 100 cache-write + 500 uncached: cache writes sit inside
-    ``input_tokens``.)
+    ``input_tokens``.) Claude's additive counts are converted once, at the edge
+    (``tollway.anthropic.usage``): input = uncached + cache reads + cache writes, where the writes
+    split into 5-minute (``cache_write_tokens − cache_write_1h_tokens``) and 1-hour ones.
     """
 
     input_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0  # the part of ``cache_write_tokens`` written for one hour (Claude)
     output_tokens: int = 0
     reasoning_tokens: int = 0
     audio_input_tokens: int = 0
@@ -54,6 +57,7 @@ class Usage:
             "input": self.input_tokens,
             "cached": self.cached_tokens,
             "cache_write": self.cache_write_tokens,
+            "cache_write_1h": self.cache_write_1h_tokens,
             "output": self.output_tokens,
             "reasoning": self.reasoning_tokens,
             "audio_input": self.audio_input_tokens,

@@ -245,9 +245,13 @@ class DynamoCodes:
                 },
             )
         try:
-            transact(self._c, items)
+            transact(self._c, items, movement_id=movement_id)
         except TransactionCancelled as cancelled:
-            raise _refusal(cancelled, code, now_s, with_key=key_hash is not None) from cancelled
+            old_code = cancelled.failed(2 if key_hash is not None else 1)
+            if old_code and old_code.get("movement_id", {}).get("S") == movement_id:
+                pass  # this very redemption landed (its response was lost): the credit is done, once
+            else:
+                raise _refusal(cancelled, code, now_s, with_key=key_hash is not None) from cancelled
         used = _code_of(
             {
                 **item,

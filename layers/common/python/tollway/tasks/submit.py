@@ -259,7 +259,7 @@ def _reserved(job: TaskSubmit[AnswerT], admitted: Admitted, hold: HoldRequest) -
             return answer
         record = task_record(job, RecordStatus.OK, 200, channel=sent.channel, task_id=job.charged_task_id(task))
         movement = settle(price.micros, record)
-        return job.accepted(task, sent.channel, price.micros if movement is None else movement.charge)
+        return job.accepted(task, sent.channel, svc.biller.charged(hold, movement))
     except BaseException:
         if not settled:
             settle(0, task_record(job, RecordStatus.ERROR, job.crash_http_status, error_code="internal_error"))

@@ -1,13 +1,5 @@
-"""Upstream adapters: how tollway talks to a channel."""
+"""Upstream adapters: how tollway talks to a channel (``client``, ``response``, ``failures``).
 
-from tollway.upstream.client import UpstreamClient, UpstreamResponse
-from tollway.upstream.failures import Failure, FailureKind, classify_response, classify_transport_error
-
-__all__ = [
-    "Failure",
-    "FailureKind",
-    "UpstreamClient",
-    "UpstreamResponse",
-    "classify_response",
-    "classify_transport_error",
-]
+Nothing is re-exported here: importing one module (a Bedrock transport needs ``response``) must not
+pull in the others.
+"""

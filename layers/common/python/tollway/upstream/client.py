@@ -7,26 +7,46 @@ shared/reference/python-relay-floor.md), which the local stack and any multi-con
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx2
 
+from tollway.bedrock.transport import BedrockTransport
 from tollway.config.model import Channel
 from tollway.settings import Settings
+from tollway.upstream.response import UpstreamResponse
 
-__all__ = ["UpstreamClient", "UpstreamResponse", "build_request_target"]
+__all__ = ["ANTHROPIC_VERSION", "UpstreamClient", "UpstreamResponse", "build_request_target"]
+
+
+#: Anthropic's API version header when the client sent none (still the only version value).
+ANTHROPIC_VERSION = "2023-06-01"
 
 
 def build_request_target(
-    channel: Channel, path: str, upstream_model: str, secret: str | None, content_type: str = "application/json"
+    channel: Channel,
+    path: str,
+    upstream_model: str,
+    secret: str | None,
+    content_type: str = "application/json",
+    protocol_headers: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """The URL and headers of a call to ``path`` (e.g. ``/chat/completions``, possibly with a query) on a
-    channel."""
+    channel. ``protocol_headers`` are the client's protocol headers an endpoint forwards unchanged
+    (``anthropic-version``, ``anthropic-beta``) — never the client's credentials."""
     headers: dict[str, str] = {"content-type": content_type, "accept-encoding": "identity"}
     base = channel.base_url.rstrip("/")
-    if channel.type == "azure":
+    if channel.type == "anthropic":
+        # Anthropic bases are the host root (the SDK appends /v1/messages); a base given with /v1 works too.
+        if base.endswith("/v1") and path.startswith("/v1/"):
+            base = base[: -len("/v1")]
+        url = base + path
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+        headers.update(protocol_headers or {})
+        if secret:
+            headers["x-api-key"] = secret
+    elif channel.type == "azure":
         url = _azure_url(channel, base, path, upstream_model)
         if secret:
             headers["api-key"] = secret
@@ -65,42 +85,11 @@ def _azure_url(channel: Channel, base: str, path: str, deployment: str) -> str:
     return url + ("?" + "&".join(params) if params else "")
 
 
-class UpstreamResponse:
-    """An open upstream response (its body not yet read)."""
-
-    def __init__(self, response: httpx2.Response) -> None:
-        self._r = response
-
-    @property
-    def status(self) -> int:
-        return self._r.status_code
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {k.lower(): v for k, v in self._r.headers.items()}
-
-    def aiter_raw(self) -> AsyncIterator[bytes]:
-        return self._r.aiter_raw()
-
-    async def read_limited(self, limit: int) -> bytes:
-        """Up to ``limit`` bytes of the body (the rest is dropped with the connection)."""
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in self._r.aiter_raw():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= limit:
-                break
-        return b"".join(chunks)[:limit]
-
-    async def aclose(self) -> None:
-        await self._r.aclose()
-
-
 class UpstreamClient:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._client: httpx2.AsyncClient | None = None
+        self._bedrock: BedrockTransport | None = None  # built on a bedrock channel's first call
 
     def _http(self) -> httpx2.AsyncClient:
         if self._client is None:
@@ -123,13 +112,20 @@ class UpstreamClient:
         secret: str | None,
         body: bytes,
         content_type: str = "application/json",
+        protocol_headers: dict[str, str] | None = None,
     ) -> UpstreamResponse:
         """POST ``body`` to the channel and return once the status line and headers arrived.
 
         Raises:
             httpx2.TimeoutException, httpx2.TransportError: the connection failed before an answer.
         """
-        url, headers = build_request_target(channel, path, upstream_model, secret, content_type)
+        if channel.type == "bedrock":
+            return await self._bedrock_transport().open(channel, path, upstream_model, body, protocol_headers)
+        url, headers = build_request_target(channel, path, upstream_model, secret, content_type, protocol_headers)
+        return await self.send(channel, url, headers, body)
+
+    async def send(self, channel: Channel, url: str, headers: dict[str, str], body: bytes) -> UpstreamResponse:
+        """POST prepared ``headers`` and ``body`` to ``url`` with the channel's timeouts (no header added)."""
         s = self._settings
         timeout = httpx2.Timeout(
             channel.read_timeout_s or s.upstream_read_timeout_s,
@@ -138,6 +134,13 @@ class UpstreamClient:
         client = self._http()
         request = client.build_request("POST", url, content=body, headers=headers, timeout=timeout)
         return UpstreamResponse(await client.send(request, stream=True))
+
+    def _bedrock_transport(self) -> BedrockTransport:
+        if self._bedrock is None:
+            from tollway.bedrock.transport import BedrockTransport
+
+            self._bedrock = BedrockTransport(self.send)
+        return self._bedrock
 
     async def call(
         self,

@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from tollway.errors import RateLimited, TollwayError, UpstreamFailed, UpstreamRejected, UpstreamTimeout
+from tollway.bedrock import errors as aws_errors
+from tollway.errors import Overloaded, RateLimited, TollwayError, UpstreamFailed, UpstreamRejected, UpstreamTimeout
 
 __all__ = ["Failure", "FailureKind", "classify_response", "classify_transport_error", "scrub"]
 
@@ -59,6 +60,9 @@ def _error_object(body: bytes) -> dict[str, Any]:
 
 def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Failure:
     """Classify a non-2xx upstream answer (``body`` is its first bytes)."""
+    if "x-amzn-errortype" in headers:
+        # An AWS service (Bedrock) names its errors; its statuses alone are ambiguous.
+        return _classify_aws(status, aws_errors.error_name(headers, body), body, headers)
     error = _error_object(body)
     code = str(error.get("code") or "")
     etype = str(error.get("type") or "")
@@ -71,7 +75,7 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Fail
             disable_reason="upstream rejected the channel key (401)",
             evict_secret=True,
         )
-    if status == 402 or (status == 429 and "insufficient_quota" in (code, etype)):
+    if status == 402 or (status == 429 and "insufficient_quota" in (code, etype)) or _out_of_credit(status, error):
         return Failure(FailureKind.RETRYABLE, generic, status, disable_reason="upstream account out of credit")
     if status == 429:
         retry_after = headers.get("retry-after")
@@ -80,6 +84,11 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Fail
             headers={"Retry-After": retry_after} if retry_after else {},
         )
         return Failure(FailureKind.RETRYABLE, rl, status, rate_limited=True)
+    if status == 403 and etype == "permission_error":
+        # Anthropic's answer for a key that may not use the API at all: the channel is unusable.
+        return Failure(FailureKind.RETRYABLE, generic, status, disable_reason="upstream refused the channel key (403)")
+    if status == 529:
+        return Failure(FailureKind.RETRYABLE, Overloaded("The upstream is overloaded; retry later."), status)
     if status in (403, 404, 408, 409) or status >= 500:
         if status == 408 or status == 504:
             return Failure(FailureKind.RETRYABLE, UpstreamTimeout("The upstream service timed out."), status)
@@ -87,6 +96,36 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Fail
             return Failure(FailureKind.RETRYABLE, _passthrough(status, error), status)
         return Failure(FailureKind.RETRYABLE, generic, status)
     return Failure(FailureKind.TERMINAL, _passthrough(status, error), status)
+
+
+def _out_of_credit(status: int, error: dict[str, Any]) -> bool:
+    """Anthropic reports an exhausted prepaid balance as a 400 whose message names the credit balance."""
+    return status == 400 and "credit balance is too low" in str(error.get("message") or "").lower()
+
+
+def _classify_aws(status: int, name: str, body: bytes, headers: dict[str, str]) -> Failure:
+    """A named AWS error (the table in ``tollway.bedrock.errors``): 429 and failover for throttling,
+    disable for refused credentials, failover for the service's own failures, else the client's 400."""
+    key = name.lower()
+    generic = UpstreamFailed(f"The upstream service failed (HTTP {status}).")
+    if key in aws_errors.RATE_LIMITED:
+        retry_after = headers.get("retry-after")
+        rl = RateLimited(
+            "Every upstream channel is rate limited; retry later.",
+            headers={"Retry-After": retry_after} if retry_after else {},
+        )
+        return Failure(FailureKind.RETRYABLE, rl, status, rate_limited=True)
+    if key in aws_errors.DISABLE:
+        reason = f"Bedrock {name}: {scrub(aws_errors.error_message(body), 200)}".rstrip(": ")
+        return Failure(FailureKind.RETRYABLE, generic, status, disable_reason=reason)
+    if key in aws_errors.TIMEOUT:
+        return Failure(FailureKind.RETRYABLE, UpstreamTimeout("The upstream service timed out."), status)
+    if key in aws_errors.RETRY or status >= 500 or status == 429:
+        return Failure(FailureKind.RETRYABLE, generic, status)
+    message = scrub(aws_errors.error_message(body) or f"The upstream rejected the request (HTTP {status}).")
+    code = 400 if key == "validationexception" or not 400 <= status < 500 else status
+    rejected = UpstreamRejected(message, status_code=code, error_type="invalid_request_error", code=None, param=None)
+    return Failure(FailureKind.TERMINAL, rejected, status)
 
 
 def _passthrough(status: int, error: dict[str, Any]) -> UpstreamRejected:

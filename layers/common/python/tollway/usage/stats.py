@@ -6,7 +6,8 @@ filtered for one key), so they cost reads when an operator asks, never writes wh
 
 Per row: requests (every record, refusals included), ok, errors (upstream failures and orphans),
 refused, client_closed, the error rate = errors / (ok + errors + client_closed) — the share of the
-calls that reached an upstream and failed —, input/output tokens, the charge, and p50/p95 of latency
+calls that reached an upstream and failed —, input/output tokens, the prompt-cache columns (reads,
+5-minute writes, 1-hour writes; writes without a TTL split count as 5-minute), the charge, and p50/p95 of latency
 and of time to first token (nearest-rank percentiles over the calls that reached an upstream).
 """
 
@@ -47,6 +48,9 @@ class _Row:
     client_closed: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
     charge: int = 0
     shortfall: int = 0
     latencies: list[int] = field(default_factory=list)
@@ -61,6 +65,10 @@ class _Row:
         self.client_closed += status is RecordStatus.CLIENT_CLOSED
         self.input_tokens += int(record.tokens.get("input", 0))
         self.output_tokens += int(record.tokens.get("output", 0))
+        writes_1h = int(record.tokens.get("cache_write_1h", 0))
+        self.cache_read_tokens += int(record.tokens.get("cached", 0))
+        self.cache_write_5m_tokens += int(record.tokens.get("cache_write", 0)) - writes_1h
+        self.cache_write_1h_tokens += writes_1h
         self.charge += record.charge
         self.shortfall += record.shortfall
         if status in _REACHED and record.latency_ms is not None:
@@ -81,6 +89,9 @@ class _Row:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "tokens": self.input_tokens + self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_5m_tokens": self.cache_write_5m_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
             "charge": self.charge,
             "charge_usd": format_usd(self.charge),
             "shortfall": self.shortfall,

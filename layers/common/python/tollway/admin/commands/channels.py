@@ -11,6 +11,7 @@ from pydantic import Field, HttpUrl, SecretStr
 from tollway import channel_probe
 from tollway.admin.commands._common import ChannelKey, not_found
 from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.bedrock.channel import bedrock_settings_problem, default_base_url
 from tollway.config.model import Channel, ChannelStatus
 from tollway.ids import channel_id
 from tollway.secrets_cache import channel_secret_name
@@ -20,8 +21,8 @@ log = logging.getLogger(__name__)
 
 class AddChannel(Args):
     name: str = Field(min_length=1, max_length=200)
-    type: Literal["openai", "azure", "mock"] = "openai"
-    base_url: HttpUrl
+    type: Literal["openai", "azure", "mock", "anthropic", "bedrock"] = "openai"
+    base_url: HttpUrl | None = Field(default=None, description="Required, except for bedrock (from its region).")
     api_key: ChannelKey | None = Field(default=None, description="Stored in the secret store, never shown again.")
     models: list[str] = Field(min_length=1)
     groups: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
@@ -52,8 +53,22 @@ class TaskChannelArgs(Args):
 
 @REGISTRY.command("channel.add", AddChannel, summary="Add an upstream channel (its key goes to the secret store).")
 def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
+    base_url = str(args.base_url).rstrip("/") if args.base_url is not None else None
+    if args.type == "bedrock":
+        problem = bedrock_settings_problem(args.settings, args.api_key is not None)
+        if problem:
+            raise CommandError("invalid_args", problem)
+        base_url = base_url or default_base_url(args.settings)
+    elif base_url is None:
+        raise CommandError("invalid_args", "base_url is required for this channel type.")
     return add_new_channel(
-        context, args, type=args.type, models=args.models, model_map=args.model_map, settings=args.settings
+        context,
+        args,
+        type=args.type,
+        base_url=base_url,
+        models=args.models,
+        model_map=args.model_map,
+        settings=args.settings,
     )
 
 
@@ -63,16 +78,18 @@ def add_new_channel(
     *,
     type: str,
     models: list[str],
+    base_url: str | None = None,
     model_map: dict[str, str] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build a new enabled channel from an add command's arguments, store it (compensated); its public view."""
+    """Build a new enabled channel from an add command's arguments, store it (compensated); its public view.
+    ``base_url`` overrides the arguments' (a bedrock channel's comes from its region)."""
     now = context.clock_ms()
     channel = Channel(
         channel_id=args.channel_id or channel_id(),
         name=args.name,
         type=type,
-        base_url=str(args.base_url).rstrip("/"),
+        base_url=base_url or str(args.base_url).rstrip("/"),
         models=tuple(models),
         groups=tuple(args.groups),
         model_map=dict(model_map or {}),
@@ -166,6 +183,10 @@ def update_channel(args: UpdateChannel, context: AdminContext) -> dict[str, Any]
     if args.api_key is not None:
         changes["has_key"] = True
     updated = channel.replace(**changes, updated_at=context.clock_ms())
+    if updated.type == "bedrock":
+        problem = bedrock_settings_problem(updated.settings, args.api_key is not None)
+        if problem:
+            raise CommandError("invalid_args", problem)
     # Two stores, compensated: the new secret first; if the record cannot be written, the old secret
     # (or none) is put back, so the channel never runs with a key its record does not describe.
     name = channel_secret_name(svc.settings.secrets_prefix, channel.channel_id)

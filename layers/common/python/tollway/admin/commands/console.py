@@ -14,7 +14,7 @@ from tollway.console.store import console_store
 class ConsoleSettings(Args):
     signup: SignupMode | None = Field(default=None, description='"open", "closed" or "invite" (invite code only).')
     email_verification: bool | None = Field(default=None, description="New sign-ups confirm their address by mail.")
-    site_name: str | None = Field(default=None, max_length=80)
+    site_name: str | None = Field(default=None, max_length=80, description="Name in the page header and titles.")
     logo_url: str | None = Field(default=None, max_length=500, description='https URL ("" removes it).')
     footer: str | None = Field(default=None, max_length=500, description="Footer notice on every page.")
     currency_symbol: str | None = Field(default=None, max_length=8, description='Display currency, e.g. "¥".')

@@ -42,6 +42,8 @@ def _summary(model: str, price: ModelPrice, source: str) -> dict[str, Any]:
         "source": source,
         "input_per_1m": None if tokens.input is None else str(tokens.input),
         "cached_input_per_1m": None if tokens.cached_input is None else str(tokens.cached_input),
+        "cache_write_per_1m": None if tokens.cache_write is None else str(tokens.cache_write),
+        "cache_write_1h_per_1m": None if tokens.cache_write_1h is None else str(tokens.cache_write_1h),
         "output_per_1m": None if tokens.output is None else str(tokens.output),
         "per_call": None if price.per_call is None else str(price.per_call),
         "per_image": None if price.per_image is None else {k: str(v) for k, v in price.per_image.items()},
@@ -59,6 +61,8 @@ class SetPrice(Args):
     )
     input_per_1m: Decimal | None = Field(default=None, ge=0, description="USD per 1M input tokens.")
     cached_input_per_1m: Decimal | None = Field(default=None, ge=0)
+    cache_write_per_1m: Decimal | None = Field(default=None, ge=0, description="Cache writes (Claude: 5-minute).")
+    cache_write_1h_per_1m: Decimal | None = Field(default=None, ge=0, description="Claude's 1-hour cache writes.")
     output_per_1m: Decimal | None = Field(default=None, ge=0, description="USD per 1M output tokens.")
     per_call: Decimal | None = Field(default=None, ge=0, description="USD per call.")
     context_window: int | None = Field(default=None, gt=0)
@@ -78,6 +82,8 @@ def set_price(args: SetPrice, context: AdminContext) -> dict[str, Any]:
     for field, value in (
         ("input", args.input_per_1m),
         ("cached_input", args.cached_input_per_1m),
+        ("cache_write", args.cache_write_per_1m),
+        ("cache_write_1h", args.cache_write_1h_per_1m),
         ("output", args.output_per_1m),
     ):
         if value is not None:
