@@ -195,27 +195,13 @@ class _Synthetic(UpstreamResponse):
         return None
 
 
-class _ErrorAnswer(UpstreamResponse):
+class _ErrorAnswer(_Synthetic):
     """An exception frame that arrived before any event: reported like an HTTP error answer."""
 
     def __init__(self, inner: UpstreamResponse, frame: Frame) -> None:
+        super().__init__(frame.event_type[:1].upper() + frame.event_type[1:], "")
         self._inner = inner
-        self._name = frame.event_type[:1].upper() + frame.event_type[1:]
         self._body = frame.payload
-
-    @property
-    def status(self) -> int:
-        return error_status(self._name)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"content-type": "application/json", "x-amzn-errortype": self._name}
-
-    async def read_limited(self, limit: int) -> bytes:
-        return self._body[:limit]
-
-    def aiter_raw(self) -> AsyncIterator[bytes]:
-        return _no_bytes()
 
     async def aclose(self) -> None:
         await self._inner.aclose()
