@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the emulator's transactions as moto ships them (whole-table copies), for a before/after",
     )
+    parser.add_argument(
+        "--store-client", choices=["boto3", "wire"], help="the relay's store client (TOLLWAY_STORE_CLIENT)"
+    )
     return parser
 
 
@@ -107,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         relay_rt=args.relay_rt,
         gc_watch=bool(args.gc_watch),
         emulator_copy_tables=bool(args.emulator_copy_tables),
+        store_client=args.store_client,
         log=sys.stderr,
     )
     if quick:

@@ -74,6 +74,7 @@ class Options:
     relay_rt: int | None = None  # run the relays under SCHED_FIFO at this priority (root only)
     gc_watch: bool = False  # run the main relay under bench.relay_gc and report its GC pauses
     emulator_copy_tables: bool = False  # the emulator's transactions as moto ships them (a before/after)
+    store_client: str | None = None  # the relay's TOLLWAY_STORE_CLIENT (None: the setting's default)
     log: Any = None  # progress lines go here (stderr)
 
 
@@ -213,6 +214,7 @@ class Run:
             "preloaded_items": 2 * o.preload,
             "model": MODEL,
             "emulator_transactions": "moto copies tables" if o.emulator_copy_tables else "undo log",
+            "store_client": o.store_client or "default",
         }
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
             os.environ.pop(name, None)
@@ -271,6 +273,8 @@ class Run:
         self.results["seed"] = {"preloaded_items": items, "seconds": time.perf_counter() - started}
 
         self.relay_env = {**base_env, "TOLLWAY_AWS_ENDPOINT_URL": emulator.endpoint, "PYTHONUNBUFFERED": "1"}
+        if o.store_client is not None:
+            self.relay_env["TOLLWAY_STORE_CLIENT"] = o.store_client
         gc_out = self.workdir / "relay-gc.json"
         relay = self._start_relay(
             "relay",

@@ -1,4 +1,4 @@
-"""`python -m bench.storeclients [--calls 300] [--cells 1,16] [--no-pin]`: the relay's store call, three ways.
+"""`python -m bench.storeclients [--calls 300] [--cells 1,16] [--clients a,b] [--no-pin]`: the relay's store call, several ways.
 
 What the relay pays, in its own process, for one DynamoDB transaction from its asyncio event loop,
 with each candidate client against the local emulator (loopback, emulator pinned to CPU 0 and this
@@ -8,6 +8,8 @@ process to CPU 1 when the machine has two):
   relay does today), on the relay's uvloop;
 - `boto3-inline`: the same client called on the loop (C=1 only: the thread hop's share, and what
   would stall every stream while a call is out);
+- `wire-thread`: tollway's own thin JSON-protocol client (`tollway.dynamo_wire`, the
+  `store_client = "wire"` setting) in the same worker thread;
 - `aiodynamo`: aiodynamo's async client over httpx, sending the relay's own request shape through
   its public `send_request` (its typed `transact_write_items` cannot ask for
   ReturnValuesOnConditionCheckFailure, and its `TransactionCanceled` drops the returned items);
@@ -175,6 +177,36 @@ def boto3_candidate(endpoint: str, *, threaded: bool) -> Candidate:
     return Candidate("boto3-thread" if threaded else "boto3-inline", call, close, concurrency_ok=threaded)
 
 
+def wire_candidate(endpoint: str) -> Candidate:
+    """tollway.dynamo_wire in a worker thread (``store_client = "wire"``): the same call as boto3-thread."""
+    import anyio.to_thread
+    import boto3  # type: ignore[import-untyped, unused-ignore]
+    from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
+    from tollway.dynamo_wire import WireClient
+
+    boto = _boto3_client(endpoint)
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    client = WireClient(boto, session.get_credentials())
+
+    def blocking(items: list[dict[str, Any]], token: str) -> None:
+        try:
+            client.transact_write_items(TransactItems=items, ClientRequestToken=token)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise Cancelled(list(exc.response.get("CancellationReasons", []))) from exc
+            raise
+
+    async def call(items: list[dict[str, Any]], token: str) -> None:
+        await anyio.to_thread.run_sync(blocking, items, token)
+
+    async def close() -> None:
+        client.close()
+
+    return Candidate("wire-thread", call, close)
+
+
 def aiodynamo_candidate(endpoint: str, *, httpx2: bool = False) -> Candidate:
     """aiodynamo over httpx 0.28 (its adapter's own), or over httpx2 (the relay's HTTP client).
 
@@ -303,15 +335,20 @@ async def _correctness(candidate: Candidate, proxy: FaultProxy) -> dict[str, Any
 FACTORIES: list[tuple[str, Callable[[str], Candidate]]] = [
     ("boto3-thread", lambda endpoint: boto3_candidate(endpoint, threaded=True)),
     ("boto3-inline", lambda endpoint: boto3_candidate(endpoint, threaded=False)),
+    ("wire-thread", wire_candidate),
     ("aiodynamo", lambda endpoint: aiodynamo_candidate(endpoint)),
     ("aiodynamo-httpx2", lambda endpoint: aiodynamo_candidate(endpoint, httpx2=True)),
     ("aws-sdk-dynamodb", aws_sdk_candidate),
 ]
 
 
-async def run(endpoint: str, stats: Callable[[], float], calls: int, cells: list[int]) -> dict[str, Any]:
+async def run(
+    endpoint: str, stats: Callable[[], float], calls: int, cells: list[int], clients: set[str] | None = None
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, factory in FACTORIES:
+        if clients is not None and name not in clients:
+            continue
         try:
             checked = factory(endpoint)
         except ImportError as exc:
@@ -354,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.storeclients", description=__doc__)
     parser.add_argument("--calls", type=int, default=300, help="transactions per cell")
     parser.add_argument("--cells", default="1,16", help="concurrencies")
+    parser.add_argument("--clients", help="only these candidates (comma-separated names)")
     parser.add_argument("--no-pin", action="store_true", help="don't pin emulator (CPU 0) and client (CPU 1)")
     parser.add_argument("--out", type=Path, help="also write the results here as JSON")
     args = parser.parse_args(argv)
@@ -379,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 loop_factory = uvloop.new_event_loop
             with asyncio.Runner(loop_factory=loop_factory) as runner:
-                results = runner.run(run(emulator.endpoint, emulator_cpu, args.calls, cells))
+                clients = {part.strip() for part in args.clients.split(",")} if args.clients else None
+                results = runner.run(run(emulator.endpoint, emulator_cpu, args.calls, cells, clients))
     document = {"python": sys.version.split()[0], "calls_per_cell": args.calls, "pinned": cpus, "results": results}
     text = json.dumps(document, indent=2)
     print(text)
