@@ -1,4 +1,4 @@
-"""`python -m bench.storeclients [--calls 300] [--cells 1,16] [--clients a,b] [--no-pin]`: the relay's store call, several ways.
+"""`python -m bench.storeclients [--calls 300] [--cells 1,16] [--clients a,b] [--no-pin]`: one store call, many ways.
 
 What the relay pays, in its own process, for one DynamoDB transaction from its asyncio event loop,
 with each candidate client against the local emulator (loopback, emulator pinned to CPU 0 and this

@@ -24,6 +24,33 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_name, None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _wire_store_client() -> Iterator[None]:
+    """``TOLLWAY_STORE_CLIENT=wire``: the in-process moto also served on a loopback port, for the wire client.
+
+    ``mock_aws`` answers botocore in process; tollway.dynamo_wire speaks HTTP. With the wire client
+    chosen, moto's threaded server (it shares the backends ``mock_aws`` uses, which each test resets)
+    is every test's ``aws_endpoint_url``, so the same tests run the ledger through either client.
+    """
+    if os.environ.get("TOLLWAY_STORE_CLIENT") != "wire" or os.environ.get("TOLLWAY_AWS_ENDPOINT_URL"):
+        yield
+        return
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ["TOLLWAY_AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+    try:
+        yield
+    finally:
+        del os.environ["TOLLWAY_AWS_ENDPOINT_URL"]
+        server.stop()
+
+
 @pytest.fixture
 def memory() -> Stores:
     return memory_stores()

@@ -77,7 +77,8 @@ def _both(clients: tuple[Any, WireClient], call: Callable[[Any], Any]) -> tuple[
 def _account(boto: Any, balance: int) -> str:
     account = f"acct-{uuid.uuid4()}"
     boto.put_item(
-        TableName="AccountsTable", Item={"account_id": {"S": account}, "balance": {"N": str(balance)}, "name": {"S": "n"}}
+        TableName="AccountsTable",
+        Item={"account_id": {"S": account}, "balance": {"N": str(balance)}, "name": {"S": "n"}},
     )
     return account
 
@@ -118,12 +119,14 @@ def test_a_transaction_applies_alike(clients: tuple[Any, WireClient]) -> None:
     holds = {name: f"hold-{uuid.uuid4()}" for name in accounts}
     expected = _outcome(
         lambda: boto.transact_write_items(
-            TransactItems=_debit(accounts["boto"], 30, holds["boto"], raw=b"\x00\xff"), ClientRequestToken=str(uuid.uuid4())
+            TransactItems=_debit(accounts["boto"], 30, holds["boto"], raw=b"\x00\xff"),
+            ClientRequestToken=str(uuid.uuid4()),
         )
     )
     got = _outcome(
         lambda: wire.transact_write_items(
-            TransactItems=_debit(accounts["wire"], 30, holds["wire"], raw=b"\x00\xff"), ClientRequestToken=str(uuid.uuid4())
+            TransactItems=_debit(accounts["wire"], 30, holds["wire"], raw=b"\x00\xff"),
+            ClientRequestToken=str(uuid.uuid4()),
         )
     )
     assert got == expected
@@ -180,7 +183,11 @@ def test_single_item_condition_failures_are_alike(clients: tuple[Any, WireClient
             **extra,
         ),
         lambda c: c.delete_item(
-            TableName="AccountsTable", Key=key, ConditionExpression="balance = :z", ExpressionAttributeValues={":z": {"N": "0"}}, **extra
+            TableName="AccountsTable",
+            Key=key,
+            ConditionExpression="balance = :z",
+            ExpressionAttributeValues={":z": {"N": "0"}},
+            **extra,
         ),
     ]
     for call in calls:
@@ -199,7 +206,9 @@ def test_successful_single_item_calls_and_reads_are_alike(clients: tuple[Any, Wi
     accounts = [_account(boto, 10), _account(boto, 10)]  # one per client for the writes
 
     def each(call: Callable[[Any, dict[str, Any]], Any]) -> dict[str, Any]:
-        outcomes = [_outcome(lambda c=c, a=a: call(c, {"account_id": {"S": a}})) for c, a in zip(clients, accounts, strict=True)]
+        outcomes = [
+            _outcome(lambda c=c, a=a: call(c, {"account_id": {"S": a}})) for c, a in zip(clients, accounts, strict=True)
+        ]
         # The same answer but for each client's own account id.
         assert repr(outcomes[0]).replace(accounts[0], "ACCOUNT") == repr(outcomes[1]).replace(accounts[1], "ACCOUNT")
         assert outcomes[1][0] == "ok"
@@ -266,9 +275,14 @@ def test_an_injected_fault_surfaces_as_the_same_error(
 def test_the_request_token_travels(emulator: EmulatorProcess) -> None:
     with FaultProxy(emulator.endpoint) as proxy:
         boto = _boto(proxy.endpoint)
-        wire = WireClient(_boto(proxy.endpoint), boto3.session.Session(aws_access_key_id="l", aws_secret_access_key="l").get_credentials())
+        wire = WireClient(
+            _boto(proxy.endpoint),
+            boto3.session.Session(aws_access_key_id="l", aws_secret_access_key="l").get_credentials(),
+        )
         account = _account(boto, 100)
-        wire.transact_write_items(TransactItems=_debit(account, 1, f"hold-{uuid.uuid4()}"), ClientRequestToken="token-one")
+        wire.transact_write_items(
+            TransactItems=_debit(account, 1, f"hold-{uuid.uuid4()}"), ClientRequestToken="token-one"
+        )
         transact(wire, _debit(account, 1, f"hold-{uuid.uuid4()}"), movement_id="movement-two")
         wire.transact_write_items(TransactItems=_debit(account, 1, f"hold-{uuid.uuid4()}"))  # botocore's default
         tokens = [seen.token for seen in proxy.seen if seen.operation == "TransactWriteItems"]

@@ -44,6 +44,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     NoCredentialsError,
     ReadTimeoutError,
+    SSLError,
 )
 
 if TYPE_CHECKING:
@@ -205,16 +206,19 @@ class WireConnection:
             conn = http.client.HTTPConnection(self._hostname, self._port, timeout=self._connect_timeout)
         try:
             conn.connect()
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             conn.close()
             raise ConnectTimeoutError(endpoint_url=self.endpoint_url, error=exc) from exc
+        except ssl.SSLError as exc:
+            conn.close()
+            raise SSLError(endpoint_url=self.endpoint_url, error=exc) from exc
         except OSError as exc:
             conn.close()
             raise EndpointConnectionError(endpoint_url=self.endpoint_url, error=exc) from exc
-        assert conn.sock is not None
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        conn.sock.settimeout(self._read_timeout)
+        sock: socket.socket = conn.sock
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.settimeout(self._read_timeout)
         return conn
 
     def close(self) -> None:
@@ -251,7 +255,7 @@ class WireConnection:
             conn.request("POST", self.path, body, headers)
             response = conn.getresponse()
             data = response.read()
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise ReadTimeoutError(endpoint_url=self.endpoint_url, error=exc) from exc
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
             # An idle kept-alive connection the server (or a NAT) closed: nothing was answered, and a
@@ -328,6 +332,8 @@ class WireClient:
         if self._credentials is None:
             raise NoCredentialsError()
         frozen = self._credentials.get_frozen_credentials()
+        if not frozen.access_key or not frozen.secret_key:
+            raise NoCredentialsError()
         return Frozen(frozen.access_key, frozen.secret_key, frozen.token)
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -380,7 +386,7 @@ class WireClient:
             if error_shape is not None:
                 parsed.update(self._parser.parse(response, error_shape))
         parsed.setdefault("ResponseMetadata", {})["RetryAttempts"] = resends
-        error_class = self._boto.exceptions.from_code(code)
+        error_class: Any = self._boto.exceptions.from_code(code)  # a ClientError subclass (botocore's own)
         return cast(Exception, error_class(parsed, operation))
 
 
