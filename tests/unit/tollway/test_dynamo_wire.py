@@ -13,6 +13,7 @@ import json
 import socket
 import ssl
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials, RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, SSLError
+from botocore.exceptions import BotoCoreError, ChecksumError, ClientError, EndpointConnectionError, SSLError
 from botocore.paginate import Paginator
 from tollway.dynamo_wire import CONTENT_TYPE, Frozen, SigV4Signer, WireClient, decode_blobs
 
@@ -130,6 +131,7 @@ class Scripted(http.server.ThreadingHTTPServer):
         self.seen: list[tuple[dict[str, str], bytes]] = []
         self.close_after_answer = False
         self.drop_silently = False
+        self.crc: int | None = None  # added to the real CRC32 sent in x-amz-crc32 (None: no header)
 
     @property
     def url(self) -> str:
@@ -153,6 +155,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", CONTENT_TYPE)
         self.send_header("x-amzn-RequestId", "REQ1")
         self.send_header("Content-Length", str(len(data)))
+        if self.server.crc is not None:
+            self.send_header("x-amz-crc32", str(zlib.crc32(data) + self.server.crc))
         if self.server.close_after_answer:
             self.close_connection = True
         # Read before answering: the client may change the flag as soon as it has the answer.
@@ -527,3 +531,13 @@ def test_https_verifies_against_the_ca_bundle(
     assert trusted.get_item(TableName="T", Key={"k": {"S": "x"}})["Item"] == {"k": {"S": "x"}}
     assert server.seen[-1][0]["host"] == f"127.0.0.1:{server.server_address[1]}"
     trusted.close()
+
+
+def test_the_body_checksum_is_checked(server: Scripted, pair: tuple[Any, WireClient]) -> None:
+    _, wire = pair
+    server.answer(200, {"Item": {"k": {"S": "x"}}})
+    server.crc = 0
+    assert wire.get_item(TableName="T", Key={"k": {"S": "x"}})["Item"] == {"k": {"S": "x"}}
+    server.crc = 1  # a body that does not match DynamoDB's checksum: a BotoCoreError, which is retried
+    with pytest.raises(ChecksumError):
+        wire.get_item(TableName="T", Key={"k": {"S": "x"}})

@@ -32,6 +32,7 @@ import ssl
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -39,6 +40,7 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 from botocore.exceptions import (
+    ChecksumError,
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
@@ -349,10 +351,14 @@ class WireClient:
         status, response_headers, data, resends = self._connection.post(headers, body)
         if status >= 300:
             raise self._error(operation, status, response_headers, data, resends)
+        lowered = {name.lower(): value for name, value in response_headers}
+        expected_crc = lowered.get("x-amz-crc32")
+        if expected_crc is not None and int(expected_crc) != zlib.crc32(data):
+            # DynamoDB's own check of the body (a few µs); a BotoCoreError, so the caller's loop retries.
+            raise ChecksumError(checksum_type="crc32", expected_checksum=expected_crc, actual_checksum=zlib.crc32(data))
         parsed: dict[str, Any] = orjson.loads(data) if data else {}
         if b'"B":' in data or b'"BS":' in data:
             decode_blobs(parsed)
-        lowered = {name.lower(): value for name, value in response_headers}
         metadata: dict[str, Any] = {}
         if "x-amzn-requestid" in lowered:
             metadata["RequestId"] = lowered["x-amzn-requestid"]
