@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tollway.settings import Settings
 
 from tests.support.factories import Stores, memory_stores, moto_stores
 
@@ -30,25 +32,34 @@ def _wire_store_client() -> Iterator[None]:
 
     ``mock_aws`` answers botocore in process; tollway.dynamo_wire speaks HTTP. With the wire client
     chosen, moto's threaded server (it shares the backends ``mock_aws`` uses, which each test resets)
-    is every test's ``aws_endpoint_url``, so the same tests run the ledger through either client.
+    becomes the endpoint of every DynamoDB client made without one, so the same tests run the stores
+    through either client. Only ``make_client`` is redirected: other settings stay as the test made them.
     """
-    if os.environ.get("TOLLWAY_STORE_CLIENT") != "wire" or os.environ.get("TOLLWAY_AWS_ENDPOINT_URL"):
+    if Settings().store_client != "wire":
         yield
         return
     import logging
 
+    import tollway.dynamo
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    os.environ["TOLLWAY_AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
-    try:
-        yield
-    finally:
-        del os.environ["TOLLWAY_AWS_ENDPOINT_URL"]
-        server.stop()
+    make_client = tollway.dynamo.make_client
+
+    def on_loopback(settings: Settings) -> Any:
+        if settings.store_client == "wire" and settings.aws_endpoint_url is None:
+            settings = settings.model_copy(update={"aws_endpoint_url": f"http://{host}:{port}"})
+        return make_client(settings)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tollway.dynamo, "make_client", on_loopback)
+        try:
+            yield
+        finally:
+            server.stop()
 
 
 @pytest.fixture

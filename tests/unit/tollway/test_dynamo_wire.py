@@ -541,3 +541,20 @@ def test_the_body_checksum_is_checked(server: Scripted, pair: tuple[Any, WireCli
     server.crc = 1  # a body that does not match DynamoDB's checksum: a BotoCoreError, which is retried
     with pytest.raises(ChecksumError):
         wire.get_item(TableName="T", Key={"k": {"S": "x"}})
+
+
+def test_each_thread_has_its_connection_and_close_closes_them_all(
+    server: Scripted, pair: tuple[Any, WireClient]
+) -> None:
+    _, wire = pair
+    server.answer(200, {})
+    threads = [threading.Thread(target=lambda: wire.get_item(TableName="T", Key={"k": {"S": "x"}})) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    opened = set(wire._connection._open)
+    assert len(opened) == 3
+    wire.close()
+    assert all(conn.sock is None for conn in opened)
+    assert wire.get_item(TableName="T", Key={"k": {"S": "x"}})["ResponseMetadata"]["HTTPStatusCode"] == 200

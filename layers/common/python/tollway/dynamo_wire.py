@@ -32,6 +32,7 @@ import ssl
 import threading
 import time
 import uuid
+import weakref
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -189,6 +190,10 @@ class WireConnection:
         self._read_timeout = read_timeout
         self._ssl: ssl.SSLContext | None = None
         self._local = threading.local()
+        # Every thread's connection, so close() (and garbage collection) can close them all.
+        self._open: set[http.client.HTTPConnection] = set()
+        self._lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._open, self._lock)
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -223,12 +228,19 @@ class WireConnection:
         sock.settimeout(self._read_timeout)
         return conn
 
-    def close(self) -> None:
-        """Close this thread's connection (other threads' close when their thread ends)."""
+    def _drop(self) -> None:
+        """Close this thread's connection (after a failure, or when the server asked to)."""
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is not None:
             self._local.conn = None
+            with self._lock:
+                self._open.discard(conn)
             conn.close()
+
+    def close(self) -> None:
+        """Close every thread's connection (a thread calling again later opens a new one)."""
+        self._local = threading.local()
+        _close_all(self._open, self._lock)
 
     def post(self, headers: dict[str, str], body: bytes) -> tuple[int, list[tuple[str, str]], bytes, int]:
         """Status, headers, body and the number of re-sends after a kept-alive connection was found closed."""
@@ -237,16 +249,18 @@ class WireConnection:
             reused = conn is not None
             if conn is None:
                 conn = self._local.conn = self._connect()
+                with self._lock:
+                    self._open.add(conn)
             try:
                 status, response_headers, data, keep = self._exchange(conn, headers, body, reused=reused)
             except _Stale:
-                self.close()
+                self._drop()
                 continue
             except BaseException:
-                self.close()
+                self._drop()
                 raise
             if not keep:
-                self.close()
+                self._drop()
             return status, response_headers, data, resend
         raise ConnectionClosedError(endpoint_url=self.endpoint_url)  # pragma: no cover - the 2nd try is fresh
 
@@ -353,9 +367,9 @@ class WireClient:
             raise self._error(operation, status, response_headers, data, resends)
         lowered = {name.lower(): value for name, value in response_headers}
         expected_crc = lowered.get("x-amz-crc32")
-        if expected_crc is not None and int(expected_crc) != zlib.crc32(data):
+        if expected_crc is not None and int(expected_crc) != (actual_crc := zlib.crc32(data)):
             # DynamoDB's own check of the body (a few µs); a BotoCoreError, so the caller's loop retries.
-            raise ChecksumError(checksum_type="crc32", expected_checksum=expected_crc, actual_checksum=zlib.crc32(data))
+            raise ChecksumError(checksum_type="crc32", expected_checksum=expected_crc, actual_checksum=str(actual_crc))
         parsed: dict[str, Any] = orjson.loads(data) if data else {}
         if b'"B":' in data or b'"BS":' in data:
             decode_blobs(parsed)
@@ -394,6 +408,14 @@ class WireClient:
         parsed.setdefault("ResponseMetadata", {})["RetryAttempts"] = resends
         error_class: Any = self._boto.exceptions.from_code(code)  # a ClientError subclass (botocore's own)
         return cast(Exception, error_class(parsed, operation))
+
+
+def _close_all(connections: set[http.client.HTTPConnection], lock: threading.Lock) -> None:
+    with lock:
+        closing = list(connections)
+        connections.clear()
+    for conn in closing:
+        conn.close()
 
 
 def _canonical_path(path: str) -> str:

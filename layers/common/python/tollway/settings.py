@@ -79,9 +79,9 @@ class Settings(BaseSettings):
     # Worker threads for blocking store calls (boto3). Each waits out one round trip, so the number
     # needed is the rate of store calls × their latency, with room for bursts (docs/benchmark.md).
     store_threads: int = Field(default=128, ge=1, le=4096)
-    # Who sends the store calls served by tollway.dynamo_wire (reserve, settle, single items): boto3, or
-    # the thin JSON-protocol client (same requests and answers, ≈x ms less CPU per call — docs/store-client.md).
-    store_client: Literal["boto3", "wire"] = "boto3"
+    # Who sends the hot-path store calls (transactions, single items, queries): tollway's thin JSON-protocol
+    # client (same requests and answers, ≈55% less CPU per call) or boto3; docs/store-client.md.
+    store_client: Literal["boto3", "wire"] = "wire"
     # One SSE event is held whole while it is metered. Image streams carry a whole image per event:
     # gpt-image-2's largest (3840×2160, 8.3 MP) as an incompressible RGBA PNG is 33 MB, 44 MB in base64.
     max_sse_event_bytes: int = 48 * 1024 * 1024
