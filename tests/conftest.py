@@ -27,39 +27,45 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _wire_store_client() -> Iterator[None]:
-    """``TOLLWAY_STORE_CLIENT=wire``: the in-process moto also served on a loopback port, for the wire client.
+def _in_process_store_client() -> Iterator[None]:
+    """Which client the tests' in-process moto gets (a ``make_client`` call with no endpoint).
 
-    ``mock_aws`` answers botocore in process; tollway.dynamo_wire speaks HTTP. With the wire client
-    chosen, moto's threaded server (it shares the backends ``mock_aws`` uses, which each test resets)
-    becomes the endpoint of every DynamoDB client made without one, so the same tests run the stores
-    through either client. Only ``make_client`` is redirected: other settings stay as the test made them.
+    ``mock_aws`` answers botocore in process, so by default those calls get boto3, whatever
+    ``store_client`` says (the fastest way through the unit tests; the integration tests, which talk to
+    the emulator over HTTP, run the default client). With ``TOLLWAY_STORE_CLIENT=wire`` in the
+    environment they get tollway.dynamo_wire instead, talking HTTP to moto's threaded server on a
+    loopback port (it shares the backends ``mock_aws`` uses, which each test resets): the same tests
+    then run every store through the wire client.
     """
-    if Settings().store_client != "wire":
-        yield
-        return
-    import logging
-
     import tollway.dynamo
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
     make_client = tollway.dynamo.make_client
+    server: Any = None
 
-    def on_loopback(settings: Settings) -> Any:
-        if settings.store_client == "wire" and settings.aws_endpoint_url is None:
-            settings = settings.model_copy(update={"aws_endpoint_url": f"http://{host}:{port}"})
-        return make_client(settings)
+    def in_process(settings: Settings) -> Any:
+        nonlocal server
+        if settings.aws_endpoint_url is not None:
+            return make_client(settings)
+        if os.environ.get("TOLLWAY_STORE_CLIENT") != "wire":
+            return make_client(settings.model_copy(update={"store_client": "boto3"}))
+        if server is None:
+            import logging
+
+            from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+        host, port = server.get_host_and_port()
+        return make_client(settings.model_copy(update={"aws_endpoint_url": f"http://{host}:{port}"}))
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tollway.dynamo, "make_client", on_loopback)
+        patch.setattr(tollway.dynamo, "make_client", in_process)
         try:
             yield
         finally:
-            server.stop()
+            if server is not None:
+                server.stop()
 
 
 @pytest.fixture

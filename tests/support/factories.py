@@ -68,8 +68,8 @@ def moto_stores(template: Path, settings: Settings | None = None) -> Iterator[St
     from tollway_local.emulator.template import load_template
 
     settings = settings or Settings()
-    with mock_aws(), _wire_endpoint(settings) as client_settings:
-        client = make_client(client_settings)
+    with mock_aws():
+        client = make_client(settings)
         create_resources({"dynamodb": client}, _only_tables(load_template(template)))
         tables = Tables.from_settings(settings)
         ledger = DynamoLedger(client, tables, usage_shards=settings.usage_day_shards)
@@ -84,28 +84,6 @@ def moto_stores(template: Path, settings: Settings | None = None) -> Iterator[St
             usage=DynamoUsage(client, tables.usage, shards=settings.usage_day_shards, keys_table=tables.keys),
             client=client,
         )
-
-
-@contextlib.contextmanager
-def _wire_endpoint(settings: Settings) -> Iterator[Settings]:
-    """The settings for ``make_client``: as given, or (``TOLLWAY_STORE_CLIENT=wire``) an HTTP endpoint.
-
-    ``mock_aws`` answers botocore's calls in process; tollway.dynamo_wire speaks HTTP, so with the wire
-    client the same in-process moto is served on a loopback port (moto's threaded server shares the
-    backends ``mock_aws`` uses; calls stay sequential).
-    """
-    if settings.store_client != "wire" or settings.aws_endpoint_url is not None:
-        yield settings
-        return
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield settings.model_copy(update={"aws_endpoint_url": f"http://{host}:{port}"})
-    finally:
-        server.stop()
 
 
 def _only_tables(template: dict[str, object]) -> dict[str, object]:

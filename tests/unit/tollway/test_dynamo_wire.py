@@ -558,3 +558,14 @@ def test_each_thread_has_its_connection_and_close_closes_them_all(
     wire.close()
     assert all(conn.sock is None for conn in opened)
     assert wire.get_item(TableName="T", Key={"k": {"S": "x"}})["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_the_in_process_moto_gets_the_chosen_client(moto: Any) -> None:
+    """tests/conftest.py: boto3 by default, the wire client (over loopback) with TOLLWAY_STORE_CLIENT=wire."""
+    import os
+
+    client = moto.client
+    assert isinstance(client, WireClient) is (os.environ.get("TOLLWAY_STORE_CLIENT") == "wire")
+    client.put_item(TableName="ConfigTable", Item={"pk": {"S": "p"}, "sk": {"S": "s"}, "v": {"B": b"\x01"}})
+    item = client.get_item(TableName="ConfigTable", Key={"pk": {"S": "p"}, "sk": {"S": "s"}}, ConsistentRead=True)
+    assert item["Item"]["v"] == {"B": b"\x01"}
