@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import cpu_log
 from tests.support.factories import Stores, memory_stores, moto_stores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +23,10 @@ os.environ.update(
 )
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_name, None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    cpu_log.register(config)  # opt-in: TOLLWAY_TEST_CPU_LOG=<file> logs CPU per test file
 
 
 @pytest.fixture
