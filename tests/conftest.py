@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import cpu_log
+from tests.support import cpu_log, shared_tls
 from tests.support.factories import Stores, memory_stores, moto_stores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +26,7 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    shared_tls.install()  # every httpx client of a test process shares one default TLS context
     cpu_log.register(config)  # opt-in: TOLLWAY_TEST_CPU_LOG=<file> logs CPU per test file
 
 
@@ -51,17 +52,22 @@ def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
 
 
 # Parallel runs (`make test` = `pytest -n 2 --dist loadgroup`): each xdist worker is its own process with
-# its own session fixtures, so each starts its own local stack on free ports. The Midjourney and Suno
-# suites share a stack of their own each (started with extra settings); keeping each suite on one worker
-# starts that stack once rather than once per worker.
-_XDIST_GROUPS = {"mj": "integration-mj", "suno": "integration-suno"}
+# its own session fixtures, so each starts its own local stack on free ports. The Midjourney, Suno and
+# console suites share a stack of their own each (started with extra settings): keeping each suite on one
+# worker starts that stack once rather than once per worker. Every other integration file is one work
+# unit too, so its module fixtures (a browser, racing emulators, mock upstreams) start once, not once per
+# worker that happens to run one of its tests. Unit tests stay single units: they fill the workers' tails.
+_SUITE_GROUPS = {"mj", "suno", "console"}
 
 
+# tryfirst: xdist's own hook (which reads the marks into the work units) must see them.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     integration = ROOT / "tests" / "integration"
     for item in items:
         path = Path(str(item.path))
         if integration in path.parents:
-            suite = path.relative_to(integration).parts[0]
-            if suite in _XDIST_GROUPS:
-                item.add_marker(pytest.mark.xdist_group(_XDIST_GROUPS[suite]))
+            relative = path.relative_to(integration)
+            suite = relative.parts[0]
+            group = f"integration-{suite}" if suite in _SUITE_GROUPS else f"integration-{relative.as_posix()}"
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -84,7 +84,9 @@ class CpuLog:
 def register(config: pytest.Config) -> None:
     """Called from tests/conftest.py: on when TOLLWAY_TEST_CPU_LOG names a file and /proc exists."""
     target = os.environ.get("TOLLWAY_TEST_CPU_LOG")
-    if target and _PROC.joinpath("self", "stat").exists():
+    # Not in xdist's controller: its process tree holds the workers, which log their own files.
+    controller = bool(getattr(config.option, "numprocesses", None)) and "PYTEST_XDIST_WORKER" not in os.environ
+    if target and not controller and _PROC.joinpath("self", "stat").exists():
         config.pluginmanager.register(CpuLog(Path(target)), "tollway-cpu-log")
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import itertools
 import time
 from collections.abc import Iterator
@@ -53,27 +55,64 @@ def memory_stores(settings: Settings | None = None) -> Stores:
     )
 
 
+@functools.cache
+def template_tables(template: Path) -> dict[str, object]:
+    """The template's DynamoDB tables as `create_resources` takes them; parsed once per process (every
+    in-process moto test creates them, and template.yaml does not change during a run)."""
+    from tollway_local.emulator.template import load_template
+
+    return _only_tables(load_template(template))
+
+
+@functools.cache
+def _boto_session() -> Any:
+    """One boto3 session for every in-process moto bundle: a new session re-reads botocore's service
+    models from disk (most of a bundle's set-up), while clients made from one session share them."""
+    import boto3
+
+    return boto3.session.Session()
+
+
+@contextlib.contextmanager
+def shared_boto_session() -> Iterator[None]:
+    """While open, ``boto3.session.Session()`` answers the shared session: code that builds each client
+    from a session of its own (``Services.on_aws``, once per Lambda cold start) then reuses the service
+    models and endpoint data botocore has already read, instead of reading them again for every test."""
+    from unittest import mock
+
+    import boto3.session
+
+    shared = _boto_session()
+
+    def session(*args: object, **kwargs: object) -> Any:
+        assert not args and not kwargs, "shared_boto_session covers Session() without arguments only"
+        return shared
+
+    with mock.patch.object(boto3.session, "Session", session):
+        yield
+
+
 @contextlib.contextmanager
 def moto_stores(template: Path, settings: Settings | None = None) -> Iterator[Stores]:
     """In-process moto with the template's tables (sequential use only: moto is not thread-safe)."""
-    import boto3
     from moto import mock_aws
     from tollway.accounts.dynamodb import DynamoAccounts
     from tollway.config.dynamodb import DynamoConfig, SecretsManagerStore
-    from tollway.dynamo import make_client
+    from tollway.dynamo import boto_config
     from tollway.ledger.dynamodb import DynamoLedger
     from tollway.tables import Tables
     from tollway.usage.dynamodb import DynamoUsage
     from tollway_local.emulator.resources import create_resources
-    from tollway_local.emulator.template import load_template
 
     settings = settings or Settings()
     with mock_aws():
-        client = make_client(settings)
-        create_resources({"dynamodb": client}, _only_tables(load_template(template)))
+        # tollway.dynamo.make_client's client (same endpoint and config), from the shared session.
+        session = _boto_session()
+        client = session.client("dynamodb", endpoint_url=settings.aws_endpoint_url, config=boto_config(settings))
+        create_resources({"dynamodb": client}, copy.deepcopy(template_tables(template)))
         tables = Tables.from_settings(settings)
         ledger = DynamoLedger(client, tables, usage_shards=settings.usage_day_shards)
-        sm = boto3.client("secretsmanager", region_name=settings.region)
+        sm = session.client("secretsmanager", region_name=settings.region)
         yield Stores(
             name="dynamodb",
             ledger=ledger,

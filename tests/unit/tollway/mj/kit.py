@@ -4,6 +4,7 @@ accounts and keys, charged tasks made the way the relay makes them."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import time
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ from tollway.records import RecordStatus, UsageRecord
 from tollway.services import Services
 from tollway.settings import Settings
 from tollway.ssrf import Resolver
+
+from tests.support.factories import shared_boto_session, template_tables
 
 ROOT = Path(__file__).resolve().parents[4]
 TEMPLATE = ROOT / "template.yaml"
@@ -55,16 +58,14 @@ def services(name: str, settings: Settings | None = None, resolver: Resolver | N
     import boto3
     from moto import mock_aws
     from tollway_local.emulator.resources import create_resources
-    from tollway_local.emulator.template import load_template
 
     with mock_aws():
-        template = load_template(TEMPLATE)
-        tables = {k: v for k, v in template["Resources"].items() if v.get("Type") == "AWS::DynamoDB::Table"}
         client = boto3.client("dynamodb", region_name=settings.region)
-        create_resources({"dynamodb": client}, {"Resources": tables})
+        create_resources({"dynamodb": client}, copy.deepcopy(template_tables(TEMPLATE)))
         if settings.mj_image_bucket:
             boto3.client("s3", region_name=settings.region).create_bucket(Bucket=settings.mj_image_bucket)
-        svc = Services.on_aws(settings)
+        with shared_boto_session():
+            svc = Services.on_aws(settings)
         rt = MjRuntime(svc, resolver=resolver)
         try:
             yield Env(name, svc, rt)
