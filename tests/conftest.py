@@ -57,17 +57,32 @@ def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
 # worker starts that stack once rather than once per worker. Every other integration file is one work
 # unit too, so its module fixtures (a browser, racing emulators, mock upstreams) start once, not once per
 # worker that happens to run one of its tests. Unit tests stay single units: they fill the workers' tails.
-_SUITE_GROUPS = {"mj", "suno", "console"}
+#
+# The units are made here, from the test's path, by a scheduler of our own: pytest-xdist 3.8's loadgroup
+# reads `xdist_group` marks through a node-id rewrite that pytest 9.2 no longer sees, so marks are
+# silently ignored (https://github.com/pytest-dev/pytest-xdist/issues/1386).
+_SUITE_UNITS = {"mj", "suno", "console"}
 
 
-# tryfirst: xdist's own hook (which reads the marks into the work units) must see them.
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    integration = ROOT / "tests" / "integration"
-    for item in items:
-        path = Path(str(item.path))
-        if integration in path.parents:
-            relative = path.relative_to(integration)
-            suite = relative.parts[0]
-            group = f"integration-{suite}" if suite in _SUITE_GROUPS else f"integration-{relative.as_posix()}"
-            item.add_marker(pytest.mark.xdist_group(group))
+def work_unit(nodeid: str) -> str:
+    """The xdist work unit of a test: its integration suite or file, or the test itself."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    if parts[:2] != ["tests", "integration"] or len(parts) < 4:
+        return nodeid
+    return "/".join(parts[:3]) if parts[2] in _SUITE_UNITS else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    if config.getvalue("dist") != "loadgroup":
+        return None  # any other --dist: xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SuiteScheduling(LoadScopeScheduling):
+        """LoadScopeScheduling (units with the most tests first) over ``work_unit``."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return SuiteScheduling(config, log)  # type: ignore[arg-type]
