@@ -39,6 +39,8 @@ local: $(STAMP)
 ## Bytecode caching stays on for the run even where PYTHONDONTWRITEBYTECODE is set: the suite starts
 ## over a hundred Python processes (stacks, emulators, `tollway admin`), each of which would otherwise
 ## compile every tollway module again, and each worker would rewrite every test module's asserts again.
+## Where the CPU goes: `TOLLWAY_TEST_CPU_LOG=cpu.jsonl make test`, then
+## `.venv/bin/python -m tests.support.cpu_log cpu.jsonl` (per directory and per file).
 TEST_WORKERS ?= 2
 test: $(STAMP) browser $(CLAUDE_CODE_STAMP)
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
