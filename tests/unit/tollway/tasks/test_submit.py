@@ -61,6 +61,8 @@ class Fake:
     drafts: int = 0
     crash_http_status: int = 500
     endpoint: str = "fake.call"
+    priced: ActionPrice = PRICE  # what admit() prices the submit at
+    price: ActionPrice | None = None  # set by admit(), as the providers do
 
     @property
     def svc(self) -> Services:
@@ -73,7 +75,8 @@ class Fake:
     def admit(self) -> Admitted:
         if self.refusal is not None:
             raise self.refusal
-        return Admitted([CHANNEL], PRICE)
+        self.price = self.priced
+        return Admitted([CHANNEL], self.priced)
 
     def refuse(self, cause: TaskRefused | TollwayError) -> str:
         code = cause.code if isinstance(cause, TollwayError) else "refused"
@@ -142,6 +145,31 @@ def test_an_accepted_submit_is_charged_its_price_and_its_task_accepted(env: Env)
     assert _balance(job) == 1_000_000 - 5_000
     task = job.tasks.get(f"{job.call.request_id}-1")
     assert task is not None and task.charge == 5_000 and task.upstream_id == "up1"
+
+
+MARKED = ActionPrice(
+    key="fake_call",
+    micros=8_000,
+    budget=OutputBudget(Decimal("0.008"), Decimal(0)),
+    basis={"markup": "2", "ratio": "0.8"},
+)
+
+
+def test_every_record_after_pricing_carries_the_price_basis_as_token_priced_records_do(env: Env) -> None:
+    accepted = _job(env, priced=MARKED)
+    assert run_submit(accepted) == "accepted:8000"
+    rejected = _job(env, priced=MARKED, verdict="reject")
+    run_submit(rejected)
+    poor = _job(env, balance=7_999, priced=MARKED)
+    assert run_submit(poor) == "refused:insufficient_quota"
+    for job in (accepted, rejected, poor):
+        record = _record(job)
+        assert record is not None and record.price_basis == {"markup": "2", "ratio": "0.8"}, job
+    # At the plain list price there is no basis; nor before the submit was priced.
+    for job in (_job(env), _job(env, refusal=TaskRefused("no"))):
+        run_submit(job)
+        record = _record(job)
+        assert record is not None and record.price_basis == {}
 
 
 def test_a_refusal_writes_one_record_and_moves_no_money(env: Env) -> None:

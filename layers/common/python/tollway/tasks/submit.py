@@ -78,7 +78,7 @@ class TaskCall(Protocol):
 class TaskSubmit(Protocol[AnswerT_co]):
     """A provider's half of one submit. The engine calls, in order: ``admit``; then ``refuse``, or
     ``draft_task`` (until an id is free), ``send``, and ``rejected`` or ``accepted``. Usage records are
-    built by :func:`task_record` from the provider's ``endpoint``, ``model``, ``units`` and ``attempts``."""
+    built by :func:`task_record` from the provider's ``endpoint``, ``model``, ``price``, ``units`` and ``attempts``."""
 
     @property
     def call(self) -> TaskCall: ...
@@ -116,6 +116,11 @@ class TaskSubmit(Protocol[AnswerT_co]):
 
     def rejected(self) -> tuple[AnswerT_co, int, str]:
         """After a submit the upstream did not accept: the answer, the record's HTTP status and error code."""
+        ...
+
+    @property
+    def price(self) -> ActionPrice | None:
+        """The submit's price, once priced: its key is the record's model, its basis the record's."""
         ...
 
     @property
@@ -202,6 +207,9 @@ def task_record(
         latency_ms=call.elapsed_ms(),
         attempts=job.attempts,
         task_id=task_id,
+        # As a token-priced record: the markup and group ratio the charge was priced on (refusals after
+        # pricing carry it too, so a 402 shows what the submit would have cost).
+        price_basis={} if job.price is None else dict(job.price.basis),
     )
 
 
