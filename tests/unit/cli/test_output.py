@@ -71,3 +71,31 @@ def test_ids_are_never_cut() -> None:
     long_id = "req_01M94PTRHFRVBBYPM7VXFE4Y8B"
     text = _render([{"request_id": long_id, "note": "x" * 60}])
     assert long_id in text and "x" * 60 not in text
+
+
+def test_a_price_list_shows_whole_model_names_and_input_output_and_markup_first() -> None:
+    row = {
+        "model": "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "source": "shipped",
+        "input_per_1m": "1.00",
+        "cached_input_per_1m": "0.10",
+        "cache_write_per_1m": "1.25",
+        "cache_write_1h_per_1m": "2.00",
+        "output_per_1m": "5.00",
+        "per_call": None,
+        "context_window": 200000,
+        "max_output_tokens": 64000,
+        "endpoints": ["messages", "chat.completions"],
+        "markup": "2",
+    }
+    text = _render([row, {**row, "model": "gpt-4o-mini-transcribe-2025-12-15"}])
+    header = text.splitlines()[0].split()
+    assert {"model", "input_per_1m", "output_per_1m", "markup"} <= set(header)  # before cache and limits
+    assert "cache_write_1h_per_1m" not in header and "cache_write_1h_per_1m" in text  # named under the table
+    assert "global.anthropic.claude-haiku-4-5-20251001-v1:0" in text and "gpt-4o-mini-transcribe-2025-12-15" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_a_time_of_zero_reads_never() -> None:
+    text = _render({"status_changed_at": 0, "created_at": 1_796_000_000_000})
+    assert "status_changed_at: never" in text and "created_at: 2026-11-30T00:53:20Z" in text
