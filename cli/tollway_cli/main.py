@@ -82,7 +82,8 @@ def _admin_parser(sub: Any) -> None:
                 type=Path,
                 default=None,
                 metavar="FILE",
-                help="Also write the new secrets to FILE as CSV (created with mode 600, never overwritten).",
+                help="Write the new secrets to FILE as CSV instead of printing them (created with mode 600, never "
+                "overwritten: if FILE exists they are printed); --json prints them as well.",
             )
         verb.set_defaults(command=command)
 
