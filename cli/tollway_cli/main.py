@@ -158,7 +158,7 @@ def _write_secrets(ns: argparse.Namespace, envelope: dict[str, Any], err: TextIO
     except OSError as exc:
         err.write(f"tollway admin: could not write {path}: {exc.strerror or exc}; the secrets are printed below.\n")
         return False
-    what = "codes" if ns.command.name == "redeem.create" else "key"
+    what = {"redeem.create": "codes", "console.invite": "invite codes"}.get(ns.command.name, "key")
     err.write(f"wrote {len(rows)} {what} to {path} (mode 600); they are not shown again.\n")
     return True
 
