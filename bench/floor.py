@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["RATIO_TARGETS", "TARGET_CONCURRENCY", "added_latency", "compare", "cpu_rows"]
+__all__ = ["RATIO_TARGETS", "TARGET_CONCURRENCY", "added_latency", "compare", "cpu_rows", "ratio_range"]
 
 #: The most relay CPU per request the project accepts, as a multiple of the floor's, at
 #: TARGET_CONCURRENCY (non-streaming requests; 40-chunk streams).
@@ -31,9 +31,23 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-def cpu_rows(cells: Cells) -> list[dict[str, Any]]:
+def ratio_range(
+    relay_ms: float, floor_ms: float, relay_err_ms: float, floor_err_ms: float
+) -> tuple[float, float | None]:
+    """The lowest and highest relay ÷ floor that per-request CPU figures off by up to the given errors
+    allow (the highest is None — unbounded — when the floor's figure could be 0)."""
+    low = max(0.0, relay_ms - relay_err_ms) / (floor_ms + floor_err_ms)
+    high = (relay_ms + relay_err_ms) / (floor_ms - floor_err_ms) if floor_ms > floor_err_ms else None
+    return low, high
+
+
+def cpu_rows(cells: Cells, tick_ms: float = 10.0) -> list[dict[str, Any]]:
     """One row per (mode, C) that has both a floor and a relay cell: each process's CPU ms per request
-    and relay ÷ floor; at TARGET_CONCURRENCY also the target ratio and whether it was met."""
+    and relay ÷ floor; at TARGET_CONCURRENCY also the target ratio and whether it was met.
+
+    /proc counts a process's CPU in clock ticks (`tick_ms`, 10 ms on Linux): utime and stime are each
+    truncated to a tick, so a window's CPU is off by less than 2 ticks. ``relay_over_floor_range`` is
+    the ratio's range under that error ÷ N — wide for the small cells of ``--quick``."""
     rows: list[dict[str, Any]] = []
     for mode in ("ns", "stream"):
         for concurrency in sorted({c for t, m, c in cells if m == mode and t == "floor"}):
@@ -43,6 +57,8 @@ def cpu_rows(cells: Cells) -> list[dict[str, Any]]:
             floor_cpu = floor["costs"].get("floor_cpu_ms_per_request")
             relay_cpu = relay["costs"].get("relay_cpu_ms_per_request")
             ratio = _ratio(relay_cpu, floor_cpu)
+            floor_err, relay_err = 2 * tick_ms / floor["requests"], 2 * tick_ms / relay["requests"]
+            span = ratio_range(relay_cpu, floor_cpu, relay_err, floor_err) if ratio is not None else None
             row: dict[str, Any] = {
                 "mode": mode,
                 "concurrency": concurrency,
@@ -50,6 +66,8 @@ def cpu_rows(cells: Cells) -> list[dict[str, Any]]:
                 "floor_cpu_ms_per_request": floor_cpu,
                 "relay_cpu_ms_per_request": relay_cpu,
                 "relay_over_floor": ratio,
+                "relay_over_floor_range": list(span) if span else None,
+                "cpu_resolution_ms_per_request": {"floor": floor_err, "relay": relay_err},
                 "floor_throughput_per_s": floor["throughput_per_s"],
                 "relay_throughput_per_s": relay["throughput_per_s"],
                 # other work on the measured core while each cell ran (noise on a shared machine)
@@ -99,11 +117,12 @@ def added_latency(cells: Cells) -> list[dict[str, Any]]:
     return out
 
 
-def compare(cells: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def compare(cells: Iterable[Mapping[str, Any]], tick_ms: float = 10.0) -> dict[str, Any]:
     """The results document's ``floor_comparison``: CPU rows and added latency (empty without floor cells)."""
     index = _index(cells)
     return {
         "targets": {"concurrency": TARGET_CONCURRENCY, "relay_over_floor_max": RATIO_TARGETS},
-        "cpu": cpu_rows(index),
+        "cpu_tick_ms": tick_ms,
+        "cpu": cpu_rows(index, tick_ms),
         "added_latency": added_latency(index),
     }

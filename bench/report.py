@@ -156,6 +156,16 @@ def _latency_section(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def _ratio_text(ratio: float | None, span: list[float | None] | None) -> str:
+    if ratio is None:
+        return "–"
+    text = f"{ratio:.2f}×"
+    if span:
+        low, high = span
+        text += f" ({_f(low, 1)}–{_f(high, 1) if high is not None else '∞'})"
+    return text
+
+
 def _floor_section(results: dict[str, Any]) -> list[str]:
     comparison = results.get("floor_comparison")
     if not comparison or not comparison.get("cpu"):
@@ -163,7 +173,8 @@ def _floor_section(results: dict[str, Any]) -> list[str]:
     out = [
         "",
         "Relay against the passthrough floor (bench/floor_app.py: bearer check + forward, no billing), same run: "
-        "CPU ms per request of each process on CPU 1",
+        "CPU ms per request of each process on CPU 1; (range) = the ratio if each process's CPU over the window "
+        f"were off by the 2 clock ticks of /proc's resolution ({2 * comparison.get('cpu_tick_ms', 10.0):g} ms)",
     ]
     rows = []
     for row in comparison["cpu"]:
@@ -176,7 +187,7 @@ def _floor_section(results: dict[str, Any]) -> list[str]:
                 str(row["requests"]),
                 _f(row["floor_cpu_ms_per_request"], 2),
                 _f(row["relay_cpu_ms_per_request"], 2),
-                _f(row["relay_over_floor"], 2) + "×" if row["relay_over_floor"] is not None else "–",
+                _ratio_text(row["relay_over_floor"], row.get("relay_over_floor_range")),
                 (f"≤ {target:g}× " + ("met" if met else "NOT met" if met is not None else "–")) if target else "",
                 _f(row["floor_throughput_per_s"]),
                 _f(row["relay_throughput_per_s"]),
@@ -190,7 +201,7 @@ def _floor_section(results: dict[str, Any]) -> list[str]:
             "N",
             "floor CPU ms",
             "relay CPU ms",
-            "relay/floor",
+            "relay/floor (range)",
             "target",
             "floor/s",
             "relay/s",

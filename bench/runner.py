@@ -28,7 +28,7 @@ from bench.ddbtap import DynamoTap, analyse, by_phase
 from bench.floor import compare as compare_with_floor
 from bench.load import STOP, LoadClient, Sample, Target, chat_payload, check, latency_figures
 from bench.measure import Probe, quiesce
-from bench.procs import RelayProcess, core_times, memory_bytes
+from bench.procs import CLOCK_TICKS_PER_S, RelayProcess, core_times, memory_bytes
 from bench.relay_profile import summarize as summarize_profile
 from bench.seed import MODEL, Seeded, preload_history, seed_lanes, services_for
 from bench.tcptap import TcpTap, chunk_delays, listening_socket
@@ -307,7 +307,9 @@ class Run:
                 "peak_vmhwm_bytes": memory.get("VmHWM"),
                 "end_vmrss_bytes": memory.get("VmRSS"),
             }
-            self.results["floor_comparison"] = compare_with_floor(self.results.get("cells", []))
+            self.results["floor_comparison"] = compare_with_floor(
+                self.results.get("cells", []), tick_ms=1000 / CLOCK_TICKS_PER_S
+            )
 
         if "stream" in o.modes:
             self._chunk_cells()

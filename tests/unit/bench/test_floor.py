@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from bench.__main__ import _parser
-from bench.floor import RATIO_TARGETS, TARGET_CONCURRENCY, added_latency, compare, cpu_rows
+from bench.floor import RATIO_TARGETS, TARGET_CONCURRENCY, added_latency, compare, cpu_rows, ratio_range
 from bench.report import render
 from bench.runner import floor_costs
 
@@ -110,7 +110,7 @@ def test_floor_costs_rename_only_the_measured_process_figures() -> None:
 def test_render_prints_the_floor_table_and_added_latency() -> None:
     text = render({"floor_comparison": compare(CELLS)})
     assert "Relay against the passthrough floor" in text
-    assert "3.00×" in text
+    assert "3.00× (" in text
     assert "≤ 2× NOT met" in text
     assert "≤ 1.5× met" in text
     assert "added p50 at C=1, non-stream answer: floor +2.0 ms, relay +18.0 ms" in text
@@ -120,3 +120,20 @@ def test_render_prints_the_floor_table_and_added_latency() -> None:
 def test_no_floor_flag() -> None:
     assert _parser().parse_args(["--no-floor"]).no_floor is True
     assert _parser().parse_args([]).no_floor is False
+
+
+def test_ratio_range_widens_with_the_tick_error() -> None:
+    low, high = ratio_range(8.0, 1.0, 0.2, 0.2)
+    assert low == pytest.approx(7.8 / 1.2)
+    assert high == pytest.approx(8.2 / 0.8)
+    assert ratio_range(8.0, 1.0, 0.0, 0.0) == (8.0, 8.0)
+    assert ratio_range(8.0, 0.1, 0.2, 0.2)[1] is None  # the floor's figure could be 0: no upper bound
+    assert ratio_range(0.1, 1.0, 0.2, 0.2)[0] == 0.0
+
+
+def test_cpu_rows_give_the_resolution_of_each_figure() -> None:
+    rows = {(r["mode"], r["concurrency"]): r for r in cpu_rows(_index(CELLS), tick_ms=10.0)}
+    row = rows[("ns", 16)]  # N = 160 for both: 2 ticks / 160 = 0.125 ms per request
+    assert row["cpu_resolution_ms_per_request"] == {"floor": 0.125, "relay": 0.125}
+    assert row["relay_over_floor_range"] == pytest.approx([4.375 / 1.625, 4.625 / 1.375])
+    assert compare(CELLS, tick_ms=1.0)["cpu_tick_ms"] == 1.0
