@@ -45,14 +45,7 @@ def charged(client: DynamoDBClient, tables: Tables, hold: HoldRequest) -> int:
     record = _record_item(client, tables, hold)
     if record is not None and "debit" in record:
         return int(record["debit"]["N"])
-    entry = retry_store(
-        lambda: client.get_item(
-            TableName=tables.ledger,
-            Key={"account_id": S(hold.account_id), "entry_id": S(f"{hold.hold_id}#charge")},
-            ConsistentRead=True,
-        )
-    ).get("Item")
-    return 0 if entry is None else -int(entry["amount"]["N"])
+    return _charge_entry(client, tables, hold)
 
 
 def remember_due(
@@ -124,14 +117,14 @@ def from_record(
     client: DynamoDBClient, tables: Tables, hold: HoldRequest, record_item: dict[str, Any] | None
 ) -> Movement | None:
     """A closed hold's movement, from the record its settle wrote (read here unless a refused put
-    returned it); ``None`` if it left none."""
+    returned it); ``None`` if it left none. Its charge is what was taken: the record's ``debit``, or —
+    records that expire — the ledger's charge entry (a task refund may have lowered the record's
+    ``charge`` since)."""
     found = record_item or _record_item(client, tables, hold)
-    return None if found is None else _movement_of_record(hold, item_to_record(found))
-
-
-def _movement_of_record(hold: HoldRequest, record: UsageRecord) -> Movement:
-    """A closed settle's movement, rebuilt from the record it wrote (its charge is what was taken)."""
-    charge = record.debit if record.debit is not None else record.charge
+    if found is None:
+        return None
+    record = item_to_record(found)
+    charge = record.debit if record.debit is not None else _charge_entry(client, tables, hold)
     return Movement(
         movement_id=hold.hold_id,
         account_id=hold.account_id,
@@ -141,3 +134,15 @@ def _movement_of_record(hold: HoldRequest, record: UsageRecord) -> Movement:
         shortfall=record.shortfall,
         closed=True,
     )
+
+
+def _charge_entry(client: DynamoDBClient, tables: Tables, hold: HoldRequest) -> int:
+    """The request's charge entry in the ledger table (records that expire), 0 if there is none."""
+    entry = retry_store(
+        lambda: client.get_item(
+            TableName=tables.ledger,
+            Key={"account_id": S(hold.account_id), "entry_id": S(f"{hold.hold_id}#charge")},
+            ConsistentRead=True,
+        )
+    ).get("Item")
+    return 0 if entry is None else -int(entry["amount"]["N"])
