@@ -18,19 +18,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from relay.endpoints.audio import Speech
-from relay.endpoints.audio_clock import StreamClock
-from relay.endpoints.audio_probe import probe_duration
 from relay.endpoints.audio_transcriptions import Transcriptions
-from relay.endpoints.base import BrokenStream, EndpointSpec, Prepared, RequestBody
+from relay.endpoints.base import EndpointSpec, Prepared, RequestBody
 from relay.endpoints.chat import ChatCompletions
 from relay.endpoints.completions import Completions
 from relay.endpoints.embeddings import Embeddings
 from relay.endpoints.images import ImageEdits, ImageGenerations, ImageVariations
 from relay.endpoints.moderations import Moderations
 from relay.endpoints.responses import ResponsesCreate
-from relay.endpoints.responses_tools import plan_tools
 from relay.multipart import FilePart, Form
 from tollway.errors import TollwayError
+from tollway.metering.audio_clock import StreamClock
+from tollway.metering.audio_probe import probe_duration
+from tollway.metering.responses_tools import plan_tools
+from tollway.metering.stream import StreamBroke
 from tollway.pricing.engine import cost_of
 from tollway.pricing.schema import ModelPrice, load_price_file
 from tollway.pricing.usage import Usage
@@ -326,7 +327,7 @@ def test_any_event_shape_is_metered_or_breaks_the_stream(case: Case, data: st.Da
     try:
         for event in events if isinstance(events, list) else [events]:
             meter.on_event(_event(event))
-    except BrokenStream:
+    except StreamBroke:
         return  # a malformed or failed stream: nothing is charged
     _charge(price, meter.usage or spec.estimate(prepared, meter.produced_output))
 
@@ -529,7 +530,7 @@ def test_events_that_raised(name: str, events: list[Any]) -> None:
     try:
         for event in events:
             meter.on_event(_event(event))
-    except BrokenStream:
+    except StreamBroke:
         pass
 
 
