@@ -1,9 +1,9 @@
 """``POST /v1/audio/speech``: binary audio streamed back chunk by chunk (or SSE with ``stream_format``).
 
-How an answer is billed (per character, per token, per minute) and its meters are in
-``tollway.metering.speech``. The reservation: per character, the characters of ``input`` (known
-before the call: the reservation is the charge); per token or minute, speech no faster than
-``MIN_CHARS_PER_S`` characters a second at the requested ``speed``.
+How an answer is billed (per character, per token, per minute), its hold and its meters are in
+``tollway.metering.speech``. This spec measures what the hold depends on: per character, the characters
+of ``input`` (known before the call: the reservation is the charge); per token or minute, speech no
+faster than ``MIN_CHARS_PER_S`` characters a second at the requested ``speed``.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any
 import orjson
 from tollway.errors import InvalidRequest
 from tollway.metering.audio_clock import StreamClock
-from tollway.metering.prices import MILLION, dearest
 from tollway.metering.speech import (
     AUDIO_TOKENS_PER_S,
     MIN_CHARS_PER_S,
     SpeechBill,
     SpeechByteMeter,
     pricing_kind,
+    speech_hold,
     speech_meter,
 )
 from tollway.metering.stream import ByteMeter, StreamMeter
@@ -89,20 +89,14 @@ class Speech(EndpointHooks):
         )
 
     def budget(self, prepared: Prepared, price: ModelPrice, ratio: Decimal) -> OutputBudget:
-        kind = pricing_kind(price)
-        prepared.extra["pricing"] = kind
-        fixed = price.per_call or Decimal(0)
-        if kind == "characters":
-            fixed += Decimal(prepared.extra["characters"]) * (price.per_million_characters or 0) / MILLION
-        elif kind == "minutes":
-            seconds = Decimal(prepared.extra["audio_tokens_bound"]) / AUDIO_TOKENS_PER_S
-            fixed += seconds / 60 * (price.per_minute or 0)
-        else:
-            tp = price.tokens
-            if tp is None:
-                raise InvalidRequest(f"The model '{prepared.model}' has no price for speech.", code="unpriced_model")
-            fixed += Decimal(prepared.input_bound) * dearest(tp.input) / MILLION
-            fixed += Decimal(prepared.extra["audio_tokens_bound"]) * dearest(tp.audio_output, tp.output) / MILLION
+        prepared.extra["pricing"] = pricing_kind(price)
+        fixed = speech_hold(
+            price,
+            model=prepared.model,
+            characters=int(prepared.extra["characters"]),
+            input_bound=prepared.input_bound,
+            audio_tokens_bound=int(prepared.extra["audio_tokens_bound"]),
+        )
         return OutputBudget(fixed_usd=fixed * ratio, per_output_token_usd=Decimal(0))
 
     def response_mode(self, prepared: Prepared) -> ResponseMode:

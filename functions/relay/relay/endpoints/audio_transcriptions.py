@@ -2,8 +2,8 @@
 
 The upload is parsed strictly (``relay.multipart``: a broken body is a 400, an oversize one a 413 that
 names the limit — both before any charge) and its duration measured (``tollway.metering.audio_probe``).
-How an answer is billed, and its meters, are in ``tollway.metering.transcription``. What this module
-decides by the model's price:
+How an answer is billed, its hold and its meters are in ``tollway.metering.transcription``. What this
+module decides by the model's price:
 
 - **per minute** (whisper-1, gpt-transcribe): text/srt/vtt answers carry no usage, so audio tollway
   cannot measure is refused for those formats (400), never billed at a guess; for json formats it
@@ -15,21 +15,17 @@ decides by the model's price:
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from typing import Any
 
 from tollway.errors import InvalidRequest
 from tollway.metering.audio_probe import probe_duration
-from tollway.metering.prices import MILLION, dearest
 from tollway.metering.speech import pricing_kind
 from tollway.metering.stream import ByteMeter, StreamMeter
 from tollway.metering.transcription import (
-    AUDIO_TOKENS_PER_S_BOUND,
-    TEXT_TOKENS_ALLOWANCE,
-    TEXT_TOKENS_PER_S_BOUND,
     TranscriptionBill,
     TranscriptionByteMeter,
+    transcription_hold,
     transcription_meter,
 )
 from tollway.pricing.engine import OutputBudget
@@ -102,28 +98,15 @@ class Transcriptions(EndpointHooks):
         prepared.extra["mode"] = "sse" if prepared.stream else ("json" if fmt in _JSON_FORMATS else "bytes")
         if kind == "tokens" and fmt == "text" and not prepared.stream:
             prepared.extra["mode"], prepared.extra["render_text"] = "json", True
+        if kind == "minutes" and prepared.extra["measured"] is None and prepared.extra["mode"] != "json":
+            raise InvalidRequest(
+                f"tollway cannot measure this audio file's duration, which response_format={fmt} needs "
+                "for billing: send WAV, MP3, FLAC, OGG, M4A or WebM, or ask for json.",
+                param="file",
+                code="unmeasurable_audio",
+            )
         seconds = self._seconds_bound(prepared)
-        fixed = price.per_call or Decimal(0)
-        if kind == "minutes":
-            if prepared.extra["measured"] is None and prepared.extra["mode"] != "json":
-                raise InvalidRequest(
-                    f"tollway cannot measure this audio file's duration, which response_format={fmt} needs "
-                    "for billing: send WAV, MP3, FLAC, OGG, M4A or WebM, or ask for json.",
-                    param="file",
-                    code="unmeasurable_audio",
-                )
-            fixed += seconds / 60 * (price.per_minute or 0)
-        elif kind == "tokens":
-            tp = price.tokens
-            if tp is None:
-                raise InvalidRequest(f"The model '{prepared.model}' has no price for audio.", code="unpriced_model")
-            audio_in = math.ceil(seconds * AUDIO_TOKENS_PER_S_BOUND)
-            text_out = math.ceil(seconds * TEXT_TOKENS_PER_S_BOUND) + TEXT_TOKENS_ALLOWANCE
-            fixed += Decimal(prepared.input_bound) * dearest(tp.input) / MILLION
-            fixed += Decimal(audio_in) * dearest(tp.audio_input, tp.input) / MILLION
-            fixed += Decimal(text_out) * dearest(tp.output, tp.text_output) / MILLION
-        else:
-            raise InvalidRequest(f"The model '{prepared.model}' is not an audio model.", param="model")
+        fixed = transcription_hold(price, model=prepared.model, seconds=seconds, input_bound=prepared.input_bound)
         return OutputBudget(fixed_usd=fixed * ratio, per_output_token_usd=Decimal(0))
 
     def response_mode(self, prepared: Prepared) -> ResponseMode:

@@ -9,8 +9,16 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from tollway.errors import InvalidRequest
 from tollway.metering.audio_clock import StreamClock
-from tollway.metering.speech import AUDIO_TOKENS_PER_S, SpeechBill, SpeechByteMeter, pricing_kind, speech_meter
+from tollway.metering.speech import (
+    AUDIO_TOKENS_PER_S,
+    SpeechBill,
+    SpeechByteMeter,
+    pricing_kind,
+    speech_hold,
+    speech_meter,
+)
 from tollway.metering.stream import StreamBroke
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
@@ -84,3 +92,20 @@ def test_the_sse_meter_takes_the_reported_usage_and_breaks_on_an_error() -> None
     assert meter.usage == Usage(input_tokens=1, output_tokens=2, audio_output_tokens=2)
     with pytest.raises(StreamBroke):
         speech_meter(bill("tokens"), StreamClock("mp3")).on_event(event({"type": "error", "error": {"x": 1}}))
+
+
+def test_the_hold_by_pricing_kind_checked_by_hand() -> None:
+    per_char = ModelPrice.model_validate({"per_million_characters": "15", "per_call": "0.001"})
+    assert speech_hold(per_char, model="m", characters=1000, input_bound=9, audio_tokens_bound=9) == Decimal("0.016")
+    per_minute = ModelPrice.model_validate({"per_minute": "0.6"})
+    # 1,250 audio tokens are a minute.
+    assert speech_hold(per_minute, model="m", characters=1, input_bound=1, audio_tokens_bound=1250) == Decimal("0.6")
+    tokens = ModelPrice.model_validate({"tokens": {"input": "0.6", "output": "2", "audio_output": "12"}})
+    hold = speech_hold(tokens, model="m", characters=1, input_bound=100, audio_tokens_bound=1000)
+    assert hold == (100 * Decimal("0.6") + 1000 * 12) / 1_000_000
+
+
+def test_a_token_model_without_token_prices_is_refused() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        speech_hold(ModelPrice.model_validate({}), model="m", characters=1, input_bound=1, audio_tokens_bound=1)
+    assert refused.value.code == "unpriced_model"

@@ -8,12 +8,15 @@ from typing import Any
 
 import orjson
 import pytest
+from tollway.errors import InvalidRequest
 from tollway.metering.transcription import (
     AUDIO_TOKENS_PER_S_ESTIMATE,
     TranscriptionBill,
     TranscriptionByteMeter,
+    transcription_hold,
     transcription_meter,
 )
+from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 from tollway.sse import SSEEvent, SSEParser
 
@@ -84,3 +87,23 @@ def test_the_stream_meter_takes_the_done_events_usage_else_the_measurement() -> 
     bare = transcription_meter(bill("tokens"))
     bare.on_event(event({"type": "transcript.text.done", "text": "x" * 8}))
     assert bare.usage == bill("tokens").measured_usage("x" * 8)
+
+
+def test_the_hold_by_pricing_kind_checked_by_hand() -> None:
+    per_minute = ModelPrice.model_validate({"per_minute": "0.006", "per_call": "0.01"})
+    assert transcription_hold(per_minute, model="m", seconds=Decimal(90), input_bound=5) == Decimal("0.019")
+    tokens = ModelPrice.model_validate({"tokens": {"input": "2.5", "audio_input": "6", "output": "10"}})
+    hold = transcription_hold(tokens, model="m", seconds=Decimal("10.5"), input_bound=40)
+    audio_in, text_out = 315, 210 + 512  # ceil(10.5 × 30); ceil(10.5 × 20) + the allowance
+    assert hold == (40 * Decimal("2.5") + audio_in * 6 + text_out * 10) / 1_000_000
+
+
+def test_what_cannot_be_held_is_refused() -> None:
+    with pytest.raises(InvalidRequest) as not_audio:
+        transcription_hold(
+            ModelPrice.model_validate({"per_million_characters": "15"}), model="m", seconds=Decimal(1), input_bound=0
+        )
+    assert not_audio.value.param == "model" and "not an audio model" in str(not_audio.value)
+    with pytest.raises(InvalidRequest) as unpriced:
+        transcription_hold(ModelPrice.model_validate({}), model="m", seconds=Decimal(1), input_bound=0)
+    assert unpriced.value.code == "unpriced_model"

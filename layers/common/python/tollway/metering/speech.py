@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from tollway.errors import InvalidRequest
 from tollway.metering.audio_clock import StreamClock
 from tollway.metering.events import EventMeter, TypedEvents
 from tollway.metering.fields import count
+from tollway.metering.prices import MILLION, dearest
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 from tollway.tokens import estimate_text_tokens
@@ -33,6 +35,7 @@ __all__ = [
     "SpeechBill",
     "SpeechByteMeter",
     "pricing_kind",
+    "speech_hold",
     "speech_meter",
 ]
 
@@ -48,6 +51,31 @@ def pricing_kind(price: ModelPrice) -> str:
     if price.per_minute is not None:
         return "minutes"
     return "tokens"
+
+
+def speech_hold(
+    price: ModelPrice, *, model: str, characters: int, input_bound: int, audio_tokens_bound: int
+) -> Decimal:
+    """The most a speech request may cost (USD, before the group's ratio): per character, exactly its
+    characters; per minute or token, ``audio_tokens_bound`` of audio (and ``input_bound`` input tokens).
+
+    Raises:
+        InvalidRequest: a token-billed model without token prices.
+    """
+    kind = pricing_kind(price)
+    fixed = price.per_call or Decimal(0)
+    if kind == "characters":
+        fixed += Decimal(characters) * (price.per_million_characters or 0) / MILLION
+    elif kind == "minutes":
+        seconds = Decimal(audio_tokens_bound) / AUDIO_TOKENS_PER_S
+        fixed += seconds / 60 * (price.per_minute or 0)
+    else:
+        tp = price.tokens
+        if tp is None:
+            raise InvalidRequest(f"The model '{model}' has no price for speech.", code="unpriced_model")
+        fixed += Decimal(input_bound) * dearest(tp.input) / MILLION
+        fixed += Decimal(audio_tokens_bound) * dearest(tp.audio_output, tp.output) / MILLION
+    return fixed
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from tollway.errors import InvalidRequest
 from tollway.metering.events import EventMeter, TypedEvents
 from tollway.metering.fields import count
+from tollway.metering.prices import MILLION, dearest
+from tollway.metering.speech import pricing_kind
+from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 from tollway.tokens import estimate_text_tokens
 
@@ -27,6 +31,7 @@ __all__ = [
     "TEXT_TOKENS_PER_S_BOUND",
     "TranscriptionBill",
     "TranscriptionByteMeter",
+    "transcription_hold",
     "transcription_meter",
 ]
 
@@ -39,6 +44,32 @@ TEXT_TOKENS_ALLOWANCE = 512
 _MAX_SECONDS = Decimal(10_000_000)
 #: Text of a text/srt/vtt answer kept for the output estimate (the rest is forwarded, not counted).
 _TEXT_LIMIT = 1 << 20
+
+
+def transcription_hold(price: ModelPrice, *, model: str, seconds: Decimal, input_bound: int) -> Decimal:
+    """The most a transcription of at most ``seconds`` of audio may cost (USD, before the group's ratio):
+    per minute, those seconds; per token, the prompt (``input_bound``), ``AUDIO_TOKENS_PER_S_BOUND``
+    audio tokens a second in and ``TEXT_TOKENS_PER_S_BOUND`` transcript tokens a second (plus an
+    allowance) out.
+
+    Raises:
+        InvalidRequest: not an audio model, or a token-billed one without token prices.
+    """
+    kind = pricing_kind(price)
+    fixed = price.per_call or Decimal(0)
+    if kind == "minutes":
+        return fixed + seconds / 60 * (price.per_minute or 0)
+    if kind != "tokens":
+        raise InvalidRequest(f"The model '{model}' is not an audio model.", param="model")
+    tp = price.tokens
+    if tp is None:
+        raise InvalidRequest(f"The model '{model}' has no price for audio.", code="unpriced_model")
+    audio_in = math.ceil(seconds * AUDIO_TOKENS_PER_S_BOUND)
+    text_out = math.ceil(seconds * TEXT_TOKENS_PER_S_BOUND) + TEXT_TOKENS_ALLOWANCE
+    fixed += Decimal(input_bound) * dearest(tp.input) / MILLION
+    fixed += Decimal(audio_in) * dearest(tp.audio_input, tp.input) / MILLION
+    fixed += Decimal(text_out) * dearest(tp.output, tp.text_output) / MILLION
+    return fixed
 
 
 @dataclass(frozen=True, slots=True)
