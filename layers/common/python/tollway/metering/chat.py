@@ -28,7 +28,9 @@ def usage_from_chat(usage: dict[str, Any], service_tier: str | None = None) -> U
 
 
 def _chat_output(choice: dict[str, Any]) -> bool:
-    delta = obj(choice.get("delta"))
+    delta = choice.get("delta")
+    if not isinstance(delta, dict):
+        return False
     return bool(delta.get("content") or delta.get("tool_calls") or delta.get("refusal") or delta.get("function_call"))
 
 

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 
 import orjson
 
-from tollway.metering.fields import dicts
 from tollway.metering.stream import OpenAIStreamEnd, StreamBroke, event_object, typed_event_kind
 from tollway.pricing.usage import Usage
 from tollway.sse import SSEEvent
@@ -80,7 +79,11 @@ class Chunks:
         if error:
             raise StreamBroke("upstream error mid-stream", error if isinstance(error, dict) else None)
         choices = chunk.get("choices") or []
-        meter.produced_output += sum(1 for choice in dicts(choices) if self.produced(choice))
+        if isinstance(choices, list):  # any other shape an upstream sends carries no output
+            produced = self.produced
+            for choice in choices:
+                if isinstance(choice, dict) and produced(choice):
+                    meter.produced_output += 1
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             meter.usage = self.usage(usage, chunk)
