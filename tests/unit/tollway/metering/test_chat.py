@@ -60,3 +60,12 @@ def test_completions_count_text_and_have_no_tier() -> None:
     assert meter.on_event(event({"choices": [], "usage": USAGE, "service_tier": "flex"})) is None
     assert meter.produced_output == 1
     assert meter.usage == usage_from_chat(USAGE)
+
+
+def test_a_choices_value_that_is_not_a_list_carries_no_output() -> None:
+    """Found by a differential run: the completions meter used to raise TypeError on ``"choices": -1``."""
+    for meter in (completions_meter(client_wants_usage=True), chat_meter(client_wants_usage=True, requested_tier=None)):
+        for odd in (-1, True, 2.5, "text", {"text": "a"}):
+            chunk = event({"choices": odd})
+            assert meter.on_event(chunk) == chunk.raw
+        assert meter.produced_output == 0
