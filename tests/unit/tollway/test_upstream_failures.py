@@ -46,9 +46,10 @@ def test_400_is_passed_through_cleaned() -> None:
     )
     assert failure.kind is FailureKind.TERMINAL
     assert isinstance(failure.error, UpstreamRejected)
-    out = failure.error.to_body()["error"]
-    assert out["code"] == "context_length_exceeded" and out["param"] == "messages"
-    assert "internal.example" not in out["message"]
+    error = failure.error  # its OpenAI body is relay.errors' (tests/unit/relay/test_errors.py)
+    assert error.upstream_code == "context_length_exceeded" and error.param == "messages"
+    assert error.upstream_type == "invalid_request_error"
+    assert "internal.example" not in error.message
 
 
 def test_504_is_a_timeout() -> None:

@@ -30,14 +30,14 @@ from relay.endpoints.moderations import Moderations
 from relay.endpoints.responses import ResponsesCreate
 from relay.endpoints.responses_tools import plan_tools
 from relay.multipart import FilePart, Form
-from tollway.errors import TollwayError
+from tollway.errors import InvalidRequest, TollwayError
 from tollway.pricing.engine import cost_of
 from tollway.pricing.schema import ModelPrice, load_price_file
 from tollway.pricing.usage import Usage
 from tollway.settings import Settings
 from tollway.sse import SSEEvent
 from tollway.stored_responses import MemoryResponseStore
-from tollway.suno.request import Refusal, parse_submit
+from tollway.suno.request import parse_submit
 from tollway.vision import image_parts, input_bound
 
 from tests.support.shapes import JSON, mutated
@@ -467,8 +467,8 @@ def test_suno_submits_take_any_json(action: str, body: Any) -> None:
     status = 0
     try:
         parse_submit(action, body)
-    except Refusal as refused:
-        status = refused.http_status
+    except InvalidRequest as refused:
+        status = refused.status
     assert status < 500
 
 
