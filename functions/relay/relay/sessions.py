@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx2
+from tollway.errors import UpstreamFailed
 from tollway.metering.claude import StreamBroke
 from tollway.pricing.usage import Usage
 from tollway.records import RecordStatus, UsageRecord
@@ -15,6 +15,7 @@ from tollway.upstream.client import UpstreamResponse
 
 from relay.calls import Exchange
 from relay.endpoints.base import BrokenStream, ByteMeter, StreamMeter
+from relay.errors import openai_body
 
 __all__ = ["ByteSession", "StreamSession"]
 
@@ -78,17 +79,16 @@ class StreamSession:
                     upstream_error = {**upstream_error, "message": scrub(str(upstream_error["message"]))}
                 await emit(broken(message, upstream_error))
                 return
-            message = "The upstream stream broke off; nothing was charged for this request."
-            body: dict[str, Any] = {
-                "error": {"message": message, "type": "upstream_error", "param": None, "code": "upstream_error"}
-            }
+            failure = UpstreamFailed("The upstream stream broke off; nothing was charged for this request.")
             if upstream_error:
                 from tollway.upstream.failures import scrub
 
-                body["error"]["message"] = scrub(str(upstream_error.get("message") or message))
-                body["error"]["code"] = upstream_error.get("code") or "upstream_error"
+                failure = UpstreamFailed(
+                    scrub(str(upstream_error.get("message") or failure.message)),
+                    code=upstream_error.get("code") or None,
+                )
             log.warning("stream %s broke: %s", self._call.request_id, self._broken)
-            await emit(encode_error(body))
+            await emit(encode_error(openai_body(failure)))  # the OpenAI table's body, as an SSE error event
 
     async def finish(self, client_closed: bool) -> None:
         if self._finished:
