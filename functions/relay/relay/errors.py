@@ -2,9 +2,9 @@
 raises is answered here — in OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``, or in
 Anthropic's for an Anthropic-format request (``relay.routes.anthropic_errors``). No internals.
 
-The HTTP status is the error's status class; the ``code`` is the error's; headers are the error's own
-(``retry-after`` of a rate limit). What OpenAI's shape adds is the ``type``, by class — the most
-specific class listed wins (:data:`OPENAI_TYPES`).
+The HTTP status is the error's status class and the ``code`` the error's; a rate limit sends its
+``retry-after``. What OpenAI's shape adds is the ``type``, by class — the most specific class listed wins
+(:data:`OPENAI_TYPES`).
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ def openai_body(error: TollwayError) -> dict[str, Any]:
 
 def openai_error(error: TollwayError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, headers) of ``error`` for an OpenAI-format client."""
-    return error.status, openai_body(error), dict(error.headers)
+    headers = {"retry-after": error.retry_after} if isinstance(error, RateLimited) and error.retry_after else {}
+    return error.status, openai_body(error), headers
 
 
 def error_response(error: TollwayError, request_id: str | None = None, request: Request | None = None) -> Response:

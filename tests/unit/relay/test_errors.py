@@ -67,7 +67,7 @@ def test_an_upstream_rejection_keeps_the_upstreams_type_code_and_extras() -> Non
 
 
 def test_a_rate_limit_carries_its_retry_after_and_an_instance_its_code_and_param() -> None:
-    status, body, headers = openai_error(e.RateLimited("slow down", headers={"retry-after": "3"}))
+    status, body, headers = openai_error(e.RateLimited("slow down", retry_after="3"))
     assert status == 429 and headers == {"retry-after": "3"}
     _, body, _ = openai_error(e.InvalidRequest("bad", code="invalid_json", param="model"))
     assert body["error"] == {

@@ -25,5 +25,6 @@ def test_each_class_has_its_own_code_and_a_status_class() -> None:
 
 
 def test_an_instance_may_name_its_own_code_and_status() -> None:
-    error = TollwayError("x", code="special", status_code=418, headers={"retry-after": "1"}, details=[1])
-    assert (error.code, error.status, error.headers, error.details) == ("special", 418, {"retry-after": "1"}, [1])
+    error = TollwayError("x", code="special", status_code=418, details=[1])
+    assert (error.code, error.status, error.details) == ("special", 418, [1])
+    assert tree.RateLimited("x", retry_after="3").retry_after == "3"

@@ -30,7 +30,7 @@ def test_out_of_credit_disables_the_channel(status: int, code: str | None) -> No
 def test_429_carries_retry_after() -> None:
     failure = classify_response(429, body(code="rate_limit_exceeded"), {"retry-after": "7"})
     assert failure.rate_limited and isinstance(failure.error, RateLimited)
-    assert failure.error.headers == {"Retry-After": "7"}
+    assert failure.error.retry_after == "7"
 
 
 def test_400_is_passed_through_cleaned() -> None:

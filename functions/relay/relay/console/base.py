@@ -189,9 +189,7 @@ class ConsoleBase:
         now_s = int(time.time())
         if not await self._run(lambda: store.allow(rule, who, limit=limit, window_s=window, now_s=now_s)):
             retry = window - now_s % window
-            raise RateLimited(
-                "Too many attempts; try again later.", code="too_many_attempts", headers={"retry-after": str(retry)}
-            )
+            raise RateLimited("Too many attempts; try again later.", code="too_many_attempts", retry_after=str(retry))
 
     async def _options(self, svc: Services) -> ConsoleOptions:
         return await self._run(load_options, svc.config, self.settings)

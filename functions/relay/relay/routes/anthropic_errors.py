@@ -1,10 +1,10 @@
 """The Anthropic wire format of the error tree: ``{"type":"error","error":{"type","message"},"request_id"}``.
 
 The HTTP status stays the error's status class; the ``error.type`` is Anthropic's name for its class (the
-most specific class listed wins, :data:`ANTHROPIC_TYPES`). An empty balance is 402 ``billing_error``
-with ``x-should-retry: false``: the SDKs and Claude Code retry 429s and 5xx many times, and must not
-retry a request only a top-up can fix. An upstream's own 4xx keeps its type when it is one of
-Anthropic's; otherwise its status names it (:data:`_BY_STATUS`).
+most specific class listed wins, :data:`ANTHROPIC_TYPES`); a rate limit sends its ``retry-after``. An
+empty balance is 402 ``billing_error`` with ``x-should-retry: false``: the SDKs and Claude Code retry
+429s and 5xx many times, and must not retry a request only a top-up can fix. An upstream's own 4xx
+keeps its type when it is one of Anthropic's; otherwise its status names it (:data:`_BY_STATUS`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def anthropic_error(error: TollwayError, request_id: str | None) -> tuple[int, d
     body: dict[str, Any] = {"type": "error", "error": {"type": etype, "message": error.message}}
     if request_id is not None:
         body["request_id"] = request_id
-    headers = dict(error.headers)
+    headers = {"retry-after": error.retry_after} if isinstance(error, RateLimited) and error.retry_after else {}
     if etype == "billing_error":
         headers["x-should-retry"] = "false"  # only a top-up helps: the SDKs must not retry
     return error.status, body, headers

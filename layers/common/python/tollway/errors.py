@@ -2,8 +2,8 @@
 
 An error carries what is true whatever the wire format: a stable ``code`` (what usage records and
 logs keep), a status class (the HTTP status it belongs to), a message for the customer, and optional
-``param``/``headers``/``details``. How it looks on the wire is each protocol adapter's business, in one
-mapping table per format (docs/architecture.md, "Errors"): ``relay.errors`` (OpenAI),
+``param``/``details`` (a rate limit also says when to retry). How it looks on the wire is each protocol
+adapter's business, in one mapping table per format (docs/architecture.md, "Errors"): ``relay.errors`` (OpenAI),
 ``relay.routes.anthropic_errors`` (Anthropic), ``relay.mj.errors`` (the Midjourney envelope),
 ``relay.suno.errors`` (new-api's task shape) and ``tollway.admin.errors`` (the admin envelope)::
 
@@ -24,7 +24,7 @@ mapping table per format (docs/architecture.md, "Errors"): ``relay.errors`` (Ope
     │   │   ├── RedeemConflict           409 code_used
     │   │   └── RedeemForbidden          403 code_group, account_disabled, key_disabled, key_expired
     │   ├── RequestTooLarge              413 request_too_large
-    │   └── RateLimited                  429 rate_limit_exceeded (Retry-After in ``headers``)
+    │   └── RateLimited                  429 rate_limit_exceeded (``retry_after``: the Retry-After value)
     ├── UpstreamFailed                   502 upstream_error: the upstream failed after retries
     │   ├── NoAvailableChannel           503 no_available_channel
     │   ├── Overloaded                   529 overloaded: every channel said 529
@@ -80,7 +80,6 @@ class TollwayError(Exception):
         *,
         code: str | None = None,
         param: str | None = None,
-        headers: dict[str, str] | None = None,
         status_code: int | None = None,
         details: Any = None,
     ) -> None:
@@ -88,7 +87,6 @@ class TollwayError(Exception):
         self.message = message
         self.code = code or self.default_code
         self.param = param
-        self.headers = headers or {}
         self.status = status_code or self.status_code
         self.details = details  # structured problems (an admin command's invalid fields); None for most
 
@@ -225,10 +223,17 @@ class RequestTooLarge(ClientError):
 
 
 class RateLimited(ClientError):
-    """Every channel answered 429, or the key's request-rate limit was hit (429, Retry-After)."""
+    """Every channel answered 429, or the key's request-rate limit was hit (429).
+
+    ``retry_after`` is the Retry-After value to send (seconds, or an upstream's HTTP date), if known.
+    """
 
     status_code = 429
     default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class UpstreamFailed(TollwayError):

@@ -49,8 +49,8 @@ def test_each_class_maps_to_its_status_and_type(cls: type[e.TollwayError]) -> No
 
 
 def test_a_rate_limit_keeps_its_retry_after() -> None:
-    _, _, headers = anthropic_error(e.RateLimited("x", headers={"Retry-After": "3"}), None)
-    assert headers == {"Retry-After": "3"}
+    _, _, headers = anthropic_error(e.RateLimited("x", retry_after="3"), None)
+    assert headers == {"retry-after": "3"}
 
 
 def test_an_anthropic_upstreams_own_type_passes_through() -> None:
