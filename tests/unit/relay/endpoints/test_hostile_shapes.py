@@ -27,7 +27,7 @@ from relay.endpoints.images import ImageEdits, ImageGenerations, ImageVariations
 from relay.endpoints.moderations import Moderations
 from relay.endpoints.responses import ResponsesCreate
 from relay.multipart import FilePart, Form
-from tollway.errors import TollwayError
+from tollway.errors import InvalidRequest, TollwayError
 from tollway.metering.audio_clock import StreamClock
 from tollway.metering.audio_probe import probe_duration
 from tollway.metering.responses_tools import plan_tools
@@ -38,7 +38,7 @@ from tollway.pricing.usage import Usage
 from tollway.settings import Settings
 from tollway.sse import SSEEvent
 from tollway.stored_responses import MemoryResponseStore
-from tollway.suno.request import Refusal, parse_submit
+from tollway.suno.request import parse_submit
 from tollway.vision import image_parts, input_bound
 
 from tests.support.shapes import JSON, mutated
@@ -466,8 +466,8 @@ def test_suno_submits_take_any_json(action: str, body: Any) -> None:
     status = 0
     try:
         parse_submit(action, body)
-    except Refusal as refused:
-        status = refused.http_status
+    except InvalidRequest as refused:
+        status = refused.status
     assert status < 500
 
 
