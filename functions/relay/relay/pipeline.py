@@ -156,7 +156,7 @@ class Pipeline:
             raise PermissionDenied(f"This API key may not use the model '{prepared.model}'.", code="model_not_allowed")
         catalog = await self.catalog(svc)
         price = catalog.price(prepared.model)
-        priced_as = getattr(spec, "priced_as", spec.name)
+        priced_as = spec.priced_as or spec.name
         if price is None or (price.endpoints is not None and priced_as not in price.endpoints):
             raise NotFound(
                 f"The model '{prepared.model}' does not exist or is not available on this endpoint.",

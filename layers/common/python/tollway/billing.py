@@ -52,13 +52,11 @@ def _status_error(reason: RejectReason) -> TollwayError | None:
 def _rate_error(rejected: HoldRejected) -> RateLimited | None:
     after = str(rejected.retry_after_s or 1)
     if rejected.reason is RejectReason.RATE_LIMIT:
-        return RateLimited(
-            f"This API key's request-rate limit is reached; retry in {after} s.", headers={"retry-after": after}
-        )
+        return RateLimited(f"This API key's request-rate limit is reached; retry in {after} s.", retry_after=after)
     if rejected.reason is RejectReason.CONCURRENCY:
         return RateLimited(
             "This API key has as many requests in flight as its concurrency limit allows; retry when one ends.",
-            headers={"retry-after": after},
+            retry_after=after,
         )
     return None
 
