@@ -75,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
         help="skip the passthrough floor cells (bench/floor_app.py) and the relay/floor ratios",
     )
     parser.add_argument(
+        "--settle-before-answer",
+        action="store_true",
+        help="the relay as the Lambda template configures it: a non-streaming answer waits for its settle",
+    )
+    parser.add_argument(
         "--emulator-copy-tables",
         action="store_true",
         help="the emulator's transactions as moto ships them (whole-table copies), for a before/after",
@@ -112,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         relay_rt=args.relay_rt,
         gc_watch=bool(args.gc_watch),
         emulator_copy_tables=bool(args.emulator_copy_tables),
+        settle_before_answer=bool(args.settle_before_answer),
         floor=not args.no_floor,
         log=sys.stderr,
     )

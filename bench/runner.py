@@ -76,6 +76,7 @@ class Options:
     gc_watch: bool = False  # run the main relay under bench.relay_gc and report its GC pauses
     emulator_copy_tables: bool = False  # the emulator's transactions as moto ships them (a before/after)
     floor: bool = True  # also measure the passthrough floor (bench/floor_app.py) beside the relay
+    settle_before_answer: bool = False  # the Lambda configuration: a non-streaming answer waits for its settle
     log: Any = None  # progress lines go here (stderr)
 
 
@@ -222,6 +223,7 @@ class Run:
             "model": MODEL,
             "emulator_transactions": "moto copies tables" if o.emulator_copy_tables else "undo log",
             "floor": o.floor,
+            "settle": "before the answer (Lambda)" if o.settle_before_answer else "after the answer",
         }
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
             os.environ.pop(name, None)
@@ -279,7 +281,14 @@ class Run:
         emulator.gc_freeze()
         self.results["seed"] = {"preloaded_items": items, "seconds": time.perf_counter() - started}
 
-        self.relay_env = {**base_env, "TOLLWAY_AWS_ENDPOINT_URL": emulator.endpoint, "PYTHONUNBUFFERED": "1"}
+        self.relay_env = {
+            **base_env,
+            "TOLLWAY_AWS_ENDPOINT_URL": emulator.endpoint,
+            # the relay's default (local stack, volume mode) answers before its settle; Lambda's template
+            # sets false, which --settle-before-answer measures
+            "TOLLWAY_SETTLE_AFTER_ANSWER": "false" if o.settle_before_answer else "true",
+            "PYTHONUNBUFFERED": "1",
+        }
         gc_out = self.workdir / "relay-gc.json"
         relay = self._start_relay(
             "relay",
