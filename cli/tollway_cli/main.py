@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tollway.admin.commands import load
-from tollway.admin.registry import USAGE_ERRORS, Command
+from tollway.admin.errors import USAGE_ERRORS
+from tollway.admin.registry import Command
 
 from tollway_cli.options import add_model_options, collect_args, flag_of
 from tollway_cli.output import render
