@@ -166,7 +166,7 @@ def test_every_record_after_pricing_carries_the_price_basis_as_token_priced_reco
         record = _record(job)
         assert record is not None and record.price_basis == {"markup": "2", "ratio": "0.8"}, job
     # At the plain list price there is no basis; nor before the submit was priced.
-    for job in (_job(env), _job(env, refusal=TaskRefused("no"))):
+    for job in (_job(env), _job(env, refusal=InvalidRequest("no", code="refused"))):
         run_submit(job)
         record = _record(job)
         assert record is not None and record.price_basis == {}
