@@ -7,6 +7,8 @@
 - Tables fit ``width`` columns (100): long cells are cut with ``…`` (never an id, a model name or a
   markup pattern: an operator copies those into the next command) and the columns that do not fit are
   named under the table; ``--wide`` shows every column and every cell whole.
+- A ``*_usd`` string beside the same amount in micro-USD (``balance_usd`` beside ``balance``) is not
+  repeated: the amount is shown once, as USD.
 - Nested values are summarised (``{input=12 output=40}``, ``[3 items]``).
 - Lists of plain values (a batch's codes) are printed one per line and never cut: a secret is shown
   once, at creation, so it is always printed whole.
@@ -107,7 +109,7 @@ def _scalar(key: str, value: Any) -> str | None:
     """A field shown the way a person reads it, or ``None`` if it is not money or a time."""
     if not _is_int(value):
         return None
-    if key in _MONEY or key.endswith("_micros"):
+    if _is_money_field(key):
         return usd_text(value)
     if key.endswith("_at") or key in _TIME_MS:
         if value == 0:
@@ -145,11 +147,22 @@ def cell(key: str, value: Any, *, wide: bool) -> str:
     return text[: _MAX_CELL - 1] + "…"
 
 
+def _is_money_field(key: str) -> bool:
+    return key in _MONEY or key.endswith("_micros")
+
+
+def _repeats_money(key: str, rows: list[dict[str, Any]]) -> bool:
+    """``balance_usd`` where every row also has ``balance`` in micro-USD (shown as USD): the same amount
+    twice. Where the micro-USD twin is missing or empty the ``*_usd`` string is the amount, and stays."""
+    base = key.removesuffix("_usd")
+    return key.endswith("_usd") and _is_money_field(base) and all(_is_int(row.get(base)) for row in rows)
+
+
 def _columns(rows: list[dict[str, Any]]) -> list[str]:
     columns: list[str] = []
     for row in rows:
         columns.extend(k for k in row if k not in columns)
-    return columns
+    return [c for c in columns if not _repeats_money(c, rows)]
 
 
 def _table(rows: list[dict[str, Any]], out: TextIO, *, wide: bool, width: int) -> None:
@@ -194,7 +207,7 @@ def _fields(result: dict[str, Any], out: TextIO, *, wide: bool, width: int, inde
     plain = {k: v for k, v in result.items() if _is_plain_list(v)}
     nested = {k: v for k, v in result.items() if isinstance(v, dict) and v and k not in tables}
     for key, value in result.items():
-        if key in tables or key in plain or key in nested or value is None:
+        if key in tables or key in plain or key in nested or value is None or _repeats_money(key, [result]):
             continue
         readable = _scalar(key, value)
         if readable is None:

@@ -99,3 +99,13 @@ def test_a_price_list_shows_whole_model_names_and_input_output_and_markup_first(
 def test_a_time_of_zero_reads_never() -> None:
     text = _render({"status_changed_at": 0, "created_at": 1_796_000_000_000})
     assert "status_changed_at: never" in text and "created_at: 2026-11-30T00:53:20Z" in text
+
+
+def test_an_amount_is_shown_once_not_also_as_its_usd_string() -> None:
+    text = _render({"balance": 10_000_000, "balance_usd": "10.00", "limit_usd": "5.00"})
+    assert "balance: $10.00" in text and "balance_usd" not in text
+    assert "limit_usd: 5.00" in text  # no micro-USD twin: kept
+    table = _render([{"day": "2026-12-06", "charge": 228, "charge_usd": "0.000228"}])
+    assert "$0.000228" in table and "charge_usd" not in table
+    assert "balance_usd: 10.00" in _render({"balance_usd": "10.00"})  # alone, it is the amount
+    assert "remaining_usd: 1.50" in _render({"remaining": None, "remaining_usd": "1.50"})
