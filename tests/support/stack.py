@@ -72,6 +72,9 @@ class LocalStack:
                 "TOLLWAY_MOCK_LATENCY_MS": "0",
                 "TOLLWAY_MOCK_TOKENS_PER_S": "0",
                 "TOLLWAY_PRICE_FILE": str(TEST_PRICES),
+                # Settle before answering, as on Lambda: a test reads the balance right after a call.
+                # tests/integration/relay/test_settle_after_answer.py runs the local default (after).
+                "TOLLWAY_SETTLE_AFTER_ANSWER": "false",
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -16,6 +16,7 @@ from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
 from tollway.auth import KeyContext
 from tollway.ids import account_id, key_id, movement_id, request_id
 from tollway.keys import display_prefix, generate_key, hash_key
+from tollway.ledger.model import HoldRequest
 from tollway.memory.backend import MemoryBackend
 from tollway.mj.model import ImageMode, Mode, StateUpdate, Task, TaskStatus
 from tollway.mj.runtime import MjRuntime
@@ -162,24 +163,38 @@ def charged_task(
         channel_id=channel_id,
         task_id=task.task_id,
     )
-    movement = svc.biller.settle(reservation.hold, price, record, now_ms=now)
-    assert movement is not None
     if close_submit:
+        movement = svc.biller.settle(reservation.hold, price, record, now_ms=now)
+        assert movement is not None
         svc.biller.finish(movement)
+        charge = movement.charge
     else:
-        svc.ledger.write_history(movement)  # history written, marker still open: as if close had not run
+        # the submit's settle could not land: its hold stays open for maintenance to settle at the price
+        UNSETTLED[task.task_id] = (reservation.hold, record)
+        charge = price
     if not accept:
         return task  # the process died before it recorded the upstream's answer
     accepted = rt.tasks.accept(
         task.task_id,
         upstream_id=upstream_id or f"up{task.task_id}",
         channel_id=channel_id,
-        charge=movement.charge,
+        charge=charge,
         update=StateUpdate(TaskStatus.SUBMITTED, "0%", {}),
         now=now,
     )
     assert accepted is not None
     return accepted
+
+
+# Submits left unsettled by ``charged_task(close_submit=False)``: task id -> (hold, record).
+UNSETTLED: dict[str, tuple[HoldRequest, UsageRecord]] = {}
+
+
+def settle_submit(env: Env, task: Task) -> None:
+    """Settle a submit ``charged_task`` left open, at its price (as maintenance settles a deferred one)."""
+    hold, record = UNSETTLED.pop(task.task_id)
+    movement = env.svc.biller.settle(hold, task.price, record, now_ms=now_ms())
+    assert movement is not None and movement.charge == task.price
 
 
 def audit_ok(svc: Services, account_id: str) -> bool:
