@@ -162,7 +162,8 @@ def _ratio_text(ratio: float | None, span: list[float | None] | None) -> str:
     text = f"{ratio:.2f}×"
     if span:
         low, high = span
-        text += f" ({_f(low, 1)}–{_f(high, 1) if high is not None else '∞'})"
+        # an upper bound past 100× says only that the floor's CPU could be ~0 in a cell this small
+        text += f" ({_f(low, 1)}–{_f(high, 1) if high is not None and high < 100 else '∞'})"
     return text
 
 
