@@ -36,9 +36,14 @@ local: $(STAMP)
 ## a real headless browser (Debian's chromium, driven by Playwright). Parallel: TEST_WORKERS
 ## pytest-xdist workers (default 2, one per core on the reference machine), each with its own local
 ## stack; `make test TEST_WORKERS=0` runs in one process. Claude Code (npm) for its integration tests.
+## Bytecode caching stays on for the run even where PYTHONDONTWRITEBYTECODE is set: the suite starts
+## over a hundred Python processes (stacks, emulators, `tollway admin`), each of which would otherwise
+## compile every tollway module again, and each worker would rewrite every test module's asserts again.
+## Where the CPU goes: `TOLLWAY_TEST_CPU_LOG=cpu.jsonl make test`, then
+## `.venv/bin/python -m tests.support.cpu_log cpu.jsonl` (per directory and per file).
 TEST_WORKERS ?= 2
 test: $(STAMP) browser $(CLAUDE_CODE_STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 ## Debian's chromium for the console's browser tests, and a CJK font for its Chinese pages: installed
 ## when missing and we are root (never `playwright install`: no browser download). Without chromium

@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--cells 1:200,16:1200,64:2400] [--no-stream | --stream-only] [--out PATH]`.
+"""`python -m bench [--quick] [--cells 1:200,16:1200,64:2400] [--no-stream | --stream-only] [--no-floor] [--out PATH]`.
 
 Prints the tables on stdout, progress on stderr, and writes the whole results document as JSON to
 `bench/results/bench-<UTC timestamp>.json` (or `--out`). Exit status 1 if any response or usage
@@ -70,6 +70,16 @@ def _parser() -> argparse.ArgumentParser:
         "--wait-quiet", type=float, default=0.0, metavar="S", help="wait up to S seconds for idle cores before starting"
     )
     parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="skip the passthrough floor cells (bench/floor_app.py) and the relay/floor ratios",
+    )
+    parser.add_argument(
+        "--settle-before-answer",
+        action="store_true",
+        help="the relay as the Lambda template configures it: a non-streaming answer waits for its settle",
+    )
+    parser.add_argument(
         "--emulator-copy-tables",
         action="store_true",
         help="the emulator's transactions as moto ships them (whole-table copies), for a before/after",
@@ -111,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         gc_watch=bool(args.gc_watch),
         emulator_copy_tables=bool(args.emulator_copy_tables),
         store_client=args.store_client,
+        settle_before_answer=bool(args.settle_before_answer),
+        floor=not args.no_floor,
         log=sys.stderr,
     )
     if quick:

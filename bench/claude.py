@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from relay.endpoints.chat import ChatMeter
 from tollway.admin.commands import load as load_commands
 from tollway.admin.registry import AdminContext
+from tollway.metering.chat import chat_meter
 from tollway.metering.claude import ChatToClaudeMeter, ClaudeMeter, ClaudeToChatMeter, claude_event
 from tollway.services import Services
 from tollway.settings import Settings
@@ -259,7 +259,7 @@ def meter_costs(tokens: int, streams: int = 2000) -> dict[str, float]:
     """µs of CPU per stream for the SSE parser + each cell's meter (best of three runs)."""
     chat, claude = _chat_stream(tokens), _claude_stream(tokens)
     meters: dict[str, tuple[Callable[[], Any], list[bytes]]] = {
-        "openai": (lambda: ChatMeter(True, None), chat),
+        "openai": (lambda: chat_meter(True, None), chat),
         "claude native": (ClaudeMeter, claude),
         "chat→claude": (lambda: ClaudeToChatMeter(model="m", created=1, client_wants_usage=True), claude),
         "messages→openai": (lambda: ChatToClaudeMeter(model="m", message_id="msg", input_estimate=1), chat),

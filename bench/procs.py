@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 __all__ = [
+    "CLOCK_TICKS_PER_S",
     "CoreTimes",
     "RelayProcess",
     "core_times",
@@ -24,7 +25,9 @@ __all__ = [
     "memory_bytes",
 ]
 
-_TICK = float(os.sysconf("SC_CLK_TCK"))
+#: /proc counts CPU time in these (100 on Linux): a process's utime + stime moves 10 ms at a time.
+CLOCK_TICKS_PER_S = float(os.sysconf("SC_CLK_TCK"))
+_TICK = CLOCK_TICKS_PER_S
 _PR_SET_PDEATHSIG = 1
 
 

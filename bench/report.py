@@ -156,6 +156,74 @@ def _latency_section(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def _ratio_text(ratio: float | None, span: list[float | None] | None) -> str:
+    if ratio is None:
+        return "–"
+    text = f"{ratio:.2f}×"
+    if span:
+        low, high = span
+        # an upper bound past 100× says only that the floor's CPU could be ~0 in a cell this small
+        text += f" ({_f(low, 1)}–{_f(high, 1) if high is not None and high < 100 else '∞'})"
+    return text
+
+
+def _floor_section(results: dict[str, Any]) -> list[str]:
+    comparison = results.get("floor_comparison")
+    if not comparison or not comparison.get("cpu"):
+        return []
+    out = [
+        "",
+        "Relay against the passthrough floor (bench/floor_app.py: bearer check + forward, no billing), same run: "
+        "CPU ms per request of each process on CPU 1; (range) = the ratio if each process's CPU over the window "
+        f"were off by the 2 clock ticks of /proc's resolution ({2 * comparison.get('cpu_tick_ms', 10.0):g} ms)",
+    ]
+    rows = []
+    for row in comparison["cpu"]:
+        target = row.get("target")
+        met = row.get("target_met")
+        rows.append(
+            [
+                "non-stream" if row["mode"] == "ns" else "stream",
+                str(row["concurrency"]),
+                str(row["requests"]),
+                _f(row["floor_cpu_ms_per_request"], 2),
+                _f(row["relay_cpu_ms_per_request"], 2),
+                _ratio_text(row["relay_over_floor"], row.get("relay_over_floor_range")),
+                (f"≤ {target:g}× " + ("met" if met else "NOT met" if met is not None else "–")) if target else "",
+                _f(row["floor_throughput_per_s"]),
+                _f(row["relay_throughput_per_s"]),
+                f"{_f(row['floor_core1_other'], 3)} / {_f(row['relay_core1_other'], 3)}",
+            ]
+        )
+    out += _table(
+        [
+            "mode",
+            "C",
+            "N",
+            "floor CPU ms",
+            "relay CPU ms",
+            "relay/floor (range)",
+            "target",
+            "floor/s",
+            "relay/s",
+            "CPU1 other floor/relay",
+        ],
+        rows,
+    )
+    labels = {
+        ("ns", "total_ms"): "non-stream answer",
+        ("stream", "ttft_ms"): "stream TTFT",
+        ("stream", "total_ms"): "stream end",
+    }
+    for row in comparison.get("added_latency", []):
+        out.append(
+            f"  added p50 at C={row['concurrency']}, {labels.get((row['mode'], row['metric']), row['metric'])}: "
+            f"floor {row['floor_added_p50_ms']:+.1f} ms, relay {row['relay_added_p50_ms']:+.1f} ms "
+            f"(direct {row['direct_p50_ms']:.1f}, floor {row['floor_p50_ms']:.1f}, relay {row['relay_p50_ms']:.1f} ms)"
+        )
+    return out
+
+
 def _store_section(results: dict[str, Any]) -> list[str]:
     store = results.get("store")
     if not store:
@@ -306,15 +374,18 @@ def render(results: dict[str, Any]) -> str:
         f"{o.get('preloaded_items')} items preloaded",
     ]
     pre = m.get("preflight") or {}
-    others = [c["costs"].get("core1_foreign_util", 0.0) for c in results.get("cells", []) if c["target"] == "relay"]
+    others = [
+        c["costs"].get("core1_foreign_util", 0.0) for c in results.get("cells", []) if c["target"] in ("relay", "floor")
+    ]
     lines.append(
         f"noise: before the run CPU0 {pre.get('core0_busy_before', 0):.0%} / "
-        f"CPU1 {pre.get('core1_busy_before', 0):.0%} busy with other work; during relay cells other work "
+        f"CPU1 {pre.get('core1_busy_before', 0):.0%} busy with other work; during relay and floor cells other work "
         f"took up to {max(others, default=0):.0%} of CPU 1"
         + (f"; benchmark niceness {o['nice']}" if o.get("nice") is not None else "")
         + (f"; relay SCHED_FIFO priority {o['relay_rt']}" if o.get("relay_rt") is not None else "")
     )
     lines += _latency_section(results)
+    lines += _floor_section(results)
     lines += _chunk_section(results)
     lines += _store_section(results)
     lines += _cold_section(results)

@@ -25,14 +25,15 @@ from bench import coldstart
 from bench.capacity import TableSchema
 from bench.costmodel import cost_per_1000, prices_json
 from bench.ddbtap import DynamoTap, analyse, by_phase
+from bench.floor import compare as compare_with_floor
 from bench.load import STOP, LoadClient, Sample, Target, chat_payload, check, latency_figures
 from bench.measure import Probe, quiesce
-from bench.procs import RelayProcess, core_times, memory_bytes
+from bench.procs import CLOCK_TICKS_PER_S, RelayProcess, core_times, memory_bytes
 from bench.relay_profile import summarize as summarize_profile
 from bench.seed import MODEL, Seeded, preload_history, seed_lanes, services_for
 from bench.tcptap import TcpTap, chunk_delays, listening_socket
 
-__all__ = ["BenchError", "Options", "Run"]
+__all__ = ["BenchError", "Options", "Run", "floor_costs"]
 
 ROOT = Path(__file__).resolve().parents[1]
 RELAY_CPU = 1
@@ -75,6 +76,8 @@ class Options:
     gc_watch: bool = False  # run the main relay under bench.relay_gc and report its GC pauses
     emulator_copy_tables: bool = False  # the emulator's transactions as moto ships them (a before/after)
     store_client: str | None = None  # the relay's TOLLWAY_STORE_CLIENT (None: the setting's default)
+    floor: bool = True  # also measure the passthrough floor (bench/floor_app.py) beside the relay
+    settle_before_answer: bool = False  # the Lambda configuration: a non-streaming answer waits for its settle
     log: Any = None  # progress lines go here (stderr)
 
 
@@ -123,6 +126,12 @@ def gc_summary(path: Path) -> dict[str, Any]:
             "over_10ms": sum(1 for p in pauses if p > 10),
         }
     return out
+
+
+def floor_costs(costs: dict[str, Any]) -> dict[str, Any]:
+    """A floor cell's costs under the floor's name: the probe measured the floor's process as it measures
+    the relay's (`relay_cpu_ms_per_request` → `floor_cpu_ms_per_request`, and so on)."""
+    return {("floor_" + k[len("relay_") :] if k.startswith("relay_") else k): v for k, v in costs.items()}
 
 
 def machine_info() -> dict[str, Any]:
@@ -215,6 +224,8 @@ class Run:
             "model": MODEL,
             "emulator_transactions": "moto copies tables" if o.emulator_copy_tables else "undo log",
             "store_client": o.store_client or "default",
+            "floor": o.floor,
+            "settle": "before the answer (Lambda)" if o.settle_before_answer else "after the answer",
         }
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
             os.environ.pop(name, None)
@@ -272,7 +283,14 @@ class Run:
         emulator.gc_freeze()
         self.results["seed"] = {"preloaded_items": items, "seconds": time.perf_counter() - started}
 
-        self.relay_env = {**base_env, "TOLLWAY_AWS_ENDPOINT_URL": emulator.endpoint, "PYTHONUNBUFFERED": "1"}
+        self.relay_env = {
+            **base_env,
+            "TOLLWAY_AWS_ENDPOINT_URL": emulator.endpoint,
+            # the relay's default (local stack, volume mode) answers before its settle; Lambda's template
+            # sets false, which --settle-before-answer measures
+            "TOLLWAY_SETTLE_AFTER_ANSWER": "false" if o.settle_before_answer else "true",
+            "PYTHONUNBUFFERED": "1",
+        }
         if o.store_client is not None:
             self.relay_env["TOLLWAY_STORE_CLIENT"] = o.store_client
         gc_out = self.workdir / "relay-gc.json"
@@ -282,15 +300,29 @@ class Run:
             wrapper="bench.relay_gc" if o.gc_watch else None,
         )
         self.relay = relay
+        self.floor = self._start_floor() if o.floor else None
         self.targets = self._targets()
         self._warm_up()
 
+        # Direct, floor and relay back to back for each C: the ratios compare neighbours in time.
+        kinds = ("direct", "floor", "relay") if self.floor else ("direct", "relay")
         for concurrency, count in o.cells:
             for mode in o.modes:
-                self._cell(mode, concurrency, count, "direct")
-                self._cell(mode, concurrency, count, "relay")
+                for kind in kinds:
+                    self._cell(mode, concurrency, count, kind)
         memory = memory_bytes(relay.pid)
         self.results["relay_memory"] = {"peak_vmhwm_bytes": memory.get("VmHWM"), "end_vmrss_bytes": memory.get("VmRSS")}
+        if self.floor:
+            memory = memory_bytes(self.floor.pid)
+            self.results["floor"] = {
+                "app": "bench.floor_app",
+                "start_to_ready_s": self.floor.ready_s,
+                "peak_vmhwm_bytes": memory.get("VmHWM"),
+                "end_vmrss_bytes": memory.get("VmRSS"),
+            }
+            self.results["floor_comparison"] = compare_with_floor(
+                self.results.get("cells", []), tick_ms=1000 / CLOCK_TICKS_PER_S
+            )
 
         if "stream" in o.modes:
             self._chunk_cells()
@@ -314,6 +346,30 @@ class Run:
         self._stack.callback(relay.stop)
         return relay
 
+    def _start_floor(self) -> RelayProcess:
+        """The passthrough floor on the relay's core, started and pinned exactly as the relay is."""
+        self.floor_key = "sk-floor-bench"
+        env = {
+            **self.relay_env,
+            "FLOOR_KEY": self.floor_key,
+            "FLOOR_UPSTREAM": self.mock.base_url,
+            "FLOOR_UPSTREAM_KEY": "k",
+            "FLOOR_STREAM_HEADERS": json.dumps({"x-mock-tokens-per-s": f"{self.o.stream_tokens_per_s:g}"}),
+        }
+        floor = RelayProcess(
+            env,
+            cpu=RELAY_CPU,
+            log_path=self.workdir / "floor.log",
+            rt_priority=self.o.relay_rt,
+            factory="bench.floor_app:app_from_env",
+        )
+        try:
+            floor.start()
+        except RuntimeError as exc:
+            raise BenchError(f"floor: {exc}\n{floor.log_tail()}") from exc
+        self._stack.callback(floor.stop)
+        return floor
+
     # ---- load ------------------------------------------------------------------------------------
 
     def relay_target(self, lane: str, *, limited: bool = False, url: str | None = None) -> Target:
@@ -327,12 +383,17 @@ class Run:
         mock_headers = {"authorization": "Bearer k", "content-type": "application/json"}
         stream_pace = {"x-mock-tokens-per-s": f"{self.o.stream_tokens_per_s:g}"}
         url = f"{self.mock.base_url}/chat/completions"
-        return {
+        targets = {
             ("direct", "ns"): Target("direct", url, mock_headers),
             ("direct", "stream"): Target("direct", url, {**mock_headers, **stream_pace}),
             ("relay", "ns"): self.relay_target("ns"),
             ("relay", "stream"): self.relay_target("st"),
         }
+        if self.floor:
+            floor_url = f"{self.floor.url}/v1/chat/completions"
+            floor_headers = {"authorization": f"Bearer {self.floor_key}", "content-type": "application/json"}
+            targets[("floor", "ns")] = targets[("floor", "stream")] = Target("floor", floor_url, floor_headers)
+        return targets
 
     def _lane_of(self, mode: str) -> str:
         return "st" if mode == "stream" else "ns"
@@ -352,12 +413,16 @@ class Run:
 
     def _warm_up(self) -> None:
         client = LoadClient(4)
+        servers = [("relay", self.relay)] + ([("floor", self.floor)] if self.floor else [])
         try:
             for mode in self.o.modes:
-                samples = self._load(client, self.targets[("relay", mode)], mode, 8)
-                errors, examples = self._errors(samples, mode)
-                if errors:
-                    raise BenchError(f"warm-up {mode} failed: {examples}\nrelay log (tail):\n{self.relay.log_tail()}")
+                for kind, process in servers:
+                    samples = self._load(client, self.targets[(kind, mode)], mode, 8)
+                    errors, examples = self._errors(samples, mode)
+                    if errors:
+                        raise BenchError(
+                            f"warm-up {kind} {mode} failed: {examples}\n{kind} log (tail):\n{process.log_tail()}"
+                        )
         finally:
             self.arun(client.aclose())
 
@@ -365,20 +430,22 @@ class Run:
         o = self.o
         target = self.targets[(kind, mode)]
         relayed = kind == "relay"
+        # The floor is measured exactly as the relay: its process's CPU over the same kind of window.
+        measured = self.relay if relayed else self.floor if kind == "floor" else None
         probe = Probe(
             mock_pid=self.mock.pid,
             emulator_stats=self.emulator.stats,
-            relay_pid=self.relay.pid if relayed else None,
-            relay_log=self.relay.log_path if relayed else None,
+            relay_pid=measured.pid if measured else None,
+            relay_log=measured.log_path if measured else None,
         )
         client = LoadClient(concurrency)
         try:
             self._load(client, target, mode, concurrency + o.warmup_extra)  # opens connections, starts threads
-            if relayed:
+            if measured:
                 quiesce(lambda: int(self.emulator.stats()["requests"]))
             start = probe.read()
             samples = self._load(client, target, mode, count)
-            if relayed:
+            if measured:
                 quiesce(lambda: int(self.emulator.stats()["requests"]))
             end = probe.read()
         finally:
@@ -396,8 +463,10 @@ class Run:
             "throughput_per_s": count / (last - first),
             "response_bytes_mean": sum(len(s.body) + sum(len(c) for _, c in s.chunks) for s in samples) / count,
             "latency": latency_figures(samples, stream=mode == "stream"),
-            "costs": Probe.delta(start, end, count),
+            "costs": floor_costs(Probe.delta(start, end, count)) if kind == "floor" else Probe.delta(start, end, count),
         }
+        if kind == "floor" and self.floor:
+            cell["floor_rss_bytes"] = memory_bytes(self.floor.pid).get("VmRSS")
         if relayed:
             cell["relay_rss_bytes"] = memory_bytes(self.relay.pid).get("VmRSS")
             good = [s for s in samples if s.request_id and s.status == 200]
@@ -412,6 +481,7 @@ class Run:
             f"{kind:6} {mode:6} C={concurrency:<3} N={count:<5} {cell['throughput_per_s']:7.1f}/s "
             f"{key} p50 {lat[key]['p50']:.1f} p99 {lat[key]['p99']:.1f}"
             + (f" relay CPU {cell['costs']['relay_cpu_ms_per_request']:.2f} ms/req" if relayed else "")
+            + (f" floor CPU {cell['costs']['floor_cpu_ms_per_request']:.2f} ms/req" if kind == "floor" else "")
             + (f"  ERRORS {errors}" if errors else ""),
         )
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tollway.admin.commands import load
-from tollway.admin.registry import USAGE_ERRORS, Command
+from tollway.admin.errors import USAGE_ERRORS
+from tollway.admin.registry import Command
 
 from tollway_cli.options import add_model_options, collect_args, flag_of
 from tollway_cli.output import render
@@ -82,7 +83,8 @@ def _admin_parser(sub: Any) -> None:
                 type=Path,
                 default=None,
                 metavar="FILE",
-                help="Also write the new secrets to FILE as CSV (created with mode 600, never overwritten).",
+                help="Write the new secrets to FILE as CSV instead of printing them (created with mode 600, never "
+                "overwritten: if FILE exists they are printed); --json prints them as well.",
             )
         verb.set_defaults(command=command)
 
@@ -157,7 +159,7 @@ def _write_secrets(ns: argparse.Namespace, envelope: dict[str, Any], err: TextIO
     except OSError as exc:
         err.write(f"tollway admin: could not write {path}: {exc.strerror or exc}; the secrets are printed below.\n")
         return False
-    what = "codes" if ns.command.name == "redeem.create" else "key"
+    what = {"redeem.create": "codes", "console.invite": "invite codes"}.get(ns.command.name, "key")
     err.write(f"wrote {len(rows)} {what} to {path} (mode 600); they are not shown again.\n")
     return True
 

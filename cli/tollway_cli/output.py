@@ -3,9 +3,12 @@
 - Money kept as integer micro-USD (``balance``, ``charge``, …) is shown as USD with every decimal it
   needs to be exact: ``61`` → ``$0.000061``, ``10000000`` → ``$10.00``.
 - Times kept as epoch milliseconds or seconds (``created_at``, ``expires_at``, …) are shown as ISO-8601
-  UTC (``2026-12-06T03:25:00Z``).
-- Tables fit ``width`` columns (100): long cells are cut with ``…`` and the columns that do not fit are
+  UTC (``2026-12-06T03:25:00Z``); a time of 0 (a channel whose status never changed) as ``never``.
+- Tables fit ``width`` columns (100): long cells are cut with ``…`` (never an id, a model name or a
+  markup pattern: an operator copies those into the next command) and the columns that do not fit are
   named under the table; ``--wide`` shows every column and every cell whole.
+- A ``*_usd`` string beside the same amount in micro-USD (``balance_usd`` beside ``balance``) is not
+  repeated: the amount is shown once, as USD.
 - Nested values are summarised (``{input=12 output=40}``, ``[3 items]``).
 - Lists of plain values (a batch's codes) are printed one per line and never cut: a secret is shown
   once, at creation, so it is always printed whole.
@@ -50,6 +53,10 @@ _MONEY = frozenset(
 # Epoch-millisecond fields that do not end in ``_at``.
 _TIME_MS = frozenset({"since_ms", "last_run_ms", "now_ms", "at"})
 
+# Cells never cut besides ids: what an operator copies into the next command (``price set --model``,
+# ``price markup-remove --pattern``); two models cut to the same prefix would read as one.
+_WHOLE = frozenset({"model", "pattern"})
+
 # Columns shown first when a table is too wide (identity, then what happened, then money).
 _FIRST = (
     "time",
@@ -61,6 +68,10 @@ _FIRST = (
     "value",
     "amount",
     "remaining",
+    "input_per_1m",  # a price list: what a model costs, before its cache and limit columns
+    "output_per_1m",
+    "per_call",
+    "markup",
     "name",
     "request_id",
     "entry_id",
@@ -98,9 +109,11 @@ def _scalar(key: str, value: Any) -> str | None:
     """A field shown the way a person reads it, or ``None`` if it is not money or a time."""
     if not _is_int(value):
         return None
-    if key in _MONEY or key.endswith("_micros"):
+    if _is_money_field(key):
         return usd_text(value)
     if key.endswith("_at") or key in _TIME_MS:
+        if value == 0:
+            return "never"  # the store's "not yet" (e.g. status_changed_at of a channel never switched)
         # Expiries are kept in epoch seconds, everything else in epoch milliseconds.
         return _iso(value, ms=value > 100_000_000_000)
     return None
@@ -129,16 +142,27 @@ def cell(key: str, value: Any, *, wide: bool) -> str:
         text = value[: -len("+00:00")] + "Z"  # ISO-8601 UTC, written the short way
     else:
         text = "" if value is None else str(value)
-    if wide or len(text) <= _MAX_CELL or key == "id" or key.endswith("_id"):
-        return text  # ids are never cut: an operator copies them into the next command
+    if wide or len(text) <= _MAX_CELL or key == "id" or key.endswith("_id") or key in _WHOLE:
+        return text  # ids (and model names) are never cut: an operator copies them into the next command
     return text[: _MAX_CELL - 1] + "…"
+
+
+def _is_money_field(key: str) -> bool:
+    return key in _MONEY or key.endswith("_micros")
+
+
+def _repeats_money(key: str, rows: list[dict[str, Any]]) -> bool:
+    """``balance_usd`` where every row also has ``balance`` in micro-USD (shown as USD): the same amount
+    twice. Where the micro-USD twin is missing or empty the ``*_usd`` string is the amount, and stays."""
+    base = key.removesuffix("_usd")
+    return key.endswith("_usd") and _is_money_field(base) and all(_is_int(row.get(base)) for row in rows)
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:
     columns: list[str] = []
     for row in rows:
         columns.extend(k for k in row if k not in columns)
-    return columns
+    return [c for c in columns if not _repeats_money(c, rows)]
 
 
 def _table(rows: list[dict[str, Any]], out: TextIO, *, wide: bool, width: int) -> None:
@@ -183,7 +207,7 @@ def _fields(result: dict[str, Any], out: TextIO, *, wide: bool, width: int, inde
     plain = {k: v for k, v in result.items() if _is_plain_list(v)}
     nested = {k: v for k, v in result.items() if isinstance(v, dict) and v and k not in tables}
     for key, value in result.items():
-        if key in tables or key in plain or key in nested or value is None:
+        if key in tables or key in plain or key in nested or value is None or _repeats_money(key, [result]):
             continue
         readable = _scalar(key, value)
         if readable is None:

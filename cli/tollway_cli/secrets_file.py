@@ -1,4 +1,4 @@
-"""``--out FILE``: the secrets a command creates (a batch's codes, a new key) written as CSV.
+"""``--out FILE``: the secrets a command creates (a batch's codes, sign-up invites, a new key) written as CSV.
 
 A secret is shown once, at creation, so the file is created, never overwritten (an existing file is
 refused and the secrets are printed instead), and readable by its owner only.
@@ -16,7 +16,7 @@ from tollway.money import format_usd
 __all__ = ["SECRET_COMMANDS", "secret_rows", "write_csv"]
 
 # The commands whose result holds a secret, and the field that holds it.
-SECRET_COMMANDS = {"redeem.create": "codes", "key.create": "key", "key.rotate": "key"}
+SECRET_COMMANDS = {"redeem.create": "codes", "console.invite": "invites", "key.create": "key", "key.rotate": "key"}
 
 
 def _expiry(value: Any) -> str:
@@ -39,6 +39,8 @@ def secret_rows(command: str, result: dict[str, Any]) -> list[dict[str, str]]:
             }
             for code in result.get("codes", [])
         ]
+    if command == "console.invite":
+        return [{"invite": str(code)} for code in result.get("invites", [])]
     return [
         {
             "key": str(result.get("key", "")),

@@ -9,18 +9,23 @@ are the ones that run on AWS; only endpoints differ.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pydantic import SecretStr
 from tollway.money import format_usd
 from tollway.services import LazyServices, Services
 from tollway.settings import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = ["PortInUse", "find_template", "run_local"]
 
@@ -84,6 +89,20 @@ def _topic_arn(endpoint: str, name: str) -> str:
 
     sns = boto3.session.Session().client("sns", endpoint_url=endpoint, region_name="us-east-1")
     return str(sns.create_topic(Name=name)["TopicArn"])
+
+
+def _announcing_server(config: uvicorn.Config, announce: Callable[[], None]) -> uvicorn.Server:
+    """uvicorn's server, printing the banner once it serves — after it has taken over SIGINT and
+    SIGTERM, so a Ctrl-C (or a test's stop) right after the banner always shuts everything down."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                announce()
+
+    return Server(config)
 
 
 def run_local(
@@ -151,7 +170,8 @@ def run_local(
                 json.dumps({"url": url, "emulator": emulator.endpoint, "mock": mock.url, "pid": os.getpid()})
             )
             balance = services.ledger.balance(boot.demo_account_id) or 0
-            _banner(
+            banner = functools.partial(
+                _banner,
                 sys.stdout,
                 url,
                 boot.demo_key,
@@ -169,7 +189,7 @@ def run_local(
                 timeout_keep_alive=75,
                 lifespan="on",
             )
-            uvicorn.Server(config).run(sockets=[sock])
+            _announcing_server(config, banner).run(sockets=[sock])
     finally:
         sock.close()
         with contextlib.suppress(FileNotFoundError):

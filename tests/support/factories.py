@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import itertools
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,27 +56,69 @@ def memory_stores(settings: Settings | None = None) -> Stores:
     )
 
 
+@functools.cache
+def template_tables(template: Path) -> dict[str, object]:
+    """The template's DynamoDB tables as `create_resources` takes them; parsed once per process (every
+    in-process moto test creates them, and template.yaml does not change during a run)."""
+    from tollway_local.emulator.template import load_template
+
+    return _only_tables(load_template(template))
+
+
+@functools.cache
+def _boto_session() -> Any:
+    """One boto3 session for every in-process moto bundle: a new session re-reads botocore's service
+    models from disk (most of a bundle's set-up), while clients made from one session share them."""
+    import boto3
+
+    return boto3.session.Session()
+
+
+@contextlib.contextmanager
+def shared_boto_session() -> Iterator[None]:
+    """While open, ``boto3.session.Session()`` answers the shared session: code that builds each client
+    from a session of its own (``Services.on_aws``, once per Lambda cold start) then reuses the service
+    models and endpoint data botocore has already read, instead of reading them again for every test."""
+    from unittest import mock
+
+    import boto3.session
+
+    shared = _boto_session()
+
+    def session(*args: object, **kwargs: object) -> Any:
+        assert not args and not kwargs, "shared_boto_session covers Session() without arguments only"
+        return shared
+
+    with mock.patch.object(boto3.session, "Session", session):
+        yield
+
+
 @contextlib.contextmanager
 def moto_stores(template: Path, settings: Settings | None = None) -> Iterator[Stores]:
     """In-process moto with the template's tables (sequential use only: moto is not thread-safe)."""
-    import boto3
     from moto import mock_aws
     from tollway.accounts.dynamodb import DynamoAccounts
     from tollway.config.dynamodb import DynamoConfig, SecretsManagerStore
-    from tollway.dynamo import make_client
+    from tollway.dynamo import boto_config
     from tollway.ledger.dynamodb import DynamoLedger
     from tollway.tables import Tables
     from tollway.usage.dynamodb import DynamoUsage
     from tollway_local.emulator.resources import create_resources
-    from tollway_local.emulator.template import load_template
 
     settings = settings or Settings()
     with mock_aws():
-        client = make_client(settings)
-        create_resources({"dynamodb": client}, _only_tables(load_template(template)))
+        # tollway.dynamo.make_client's client (same endpoint and config), from the shared session.
+        session = _boto_session()
+        client = session.client("dynamodb", endpoint_url=settings.aws_endpoint_url, config=boto_config(settings))
+        if wire_chosen() and settings.aws_endpoint_url is None:
+            from tollway.dynamo_wire import WireClient
+
+            served = session.client("dynamodb", endpoint_url=loopback_endpoint(), config=boto_config(settings))
+            client = WireClient(served, session.get_credentials())  # type: ignore[assignment]
+        create_resources({"dynamodb": client}, copy.deepcopy(template_tables(template)))
         tables = Tables.from_settings(settings)
         ledger = DynamoLedger(client, tables, usage_shards=settings.usage_day_shards)
-        sm = boto3.client("secretsmanager", region_name=settings.region)
+        sm = session.client("secretsmanager", region_name=settings.region)
         yield Stores(
             name="dynamodb",
             ledger=ledger,
@@ -84,6 +129,40 @@ def moto_stores(template: Path, settings: Settings | None = None) -> Iterator[St
             usage=DynamoUsage(client, tables.usage, shards=settings.usage_day_shards, keys_table=tables.keys),
             client=client,
         )
+
+
+_loopback: Any = None  # moto's threaded server, once per process, for TOLLWAY_STORE_CLIENT=wire
+
+
+def wire_chosen() -> bool:
+    """``TOLLWAY_STORE_CLIENT=wire``: the in-process moto's clients are tollway.dynamo_wire's."""
+    return os.environ.get("TOLLWAY_STORE_CLIENT") == "wire"
+
+
+def loopback_endpoint() -> str:
+    """The in-process moto on a loopback port, for the wire client (which speaks HTTP).
+
+    moto's threaded server shares the backends ``mock_aws`` uses (each test's ``mock_aws`` resets them),
+    so a test's boto3 clients and wire clients see the same tables; calls stay sequential.
+    """
+    global _loopback
+    if _loopback is None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        _loopback = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        _loopback.start()
+    host, port = _loopback.get_host_and_port()
+    return f"http://{host}:{port}"
+
+
+def stop_loopback() -> None:
+    global _loopback
+    if _loopback is not None:
+        _loopback.stop()
+        _loopback = None
 
 
 def _only_tables(template: dict[str, object]) -> dict[str, object]:

@@ -62,6 +62,8 @@ class LocalStack:
         self.info: dict[str, Any] = {}
         self.added_channels: list[str] = []
         self.open_clients: list[openai.OpenAI] = []
+        self._dynamodb: Any = None
+        self._dynamodb_endpoint = ""
 
     def start(self, timeout_s: float = 90.0) -> LocalStack:
         env = dict(os.environ)
@@ -70,6 +72,9 @@ class LocalStack:
                 "TOLLWAY_MOCK_LATENCY_MS": "0",
                 "TOLLWAY_MOCK_TOKENS_PER_S": "0",
                 "TOLLWAY_PRICE_FILE": str(TEST_PRICES),
+                # Settle before answering, as on Lambda: a test reads the balance right after a call.
+                # tests/integration/relay/test_settle_after_answer.py runs the local default (after).
+                "TOLLWAY_SETTLE_AFTER_ANSWER": "false",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -181,13 +186,17 @@ class LocalStack:
     # ---- behind the relay's back ----
 
     def dynamodb(self) -> Any:
-        return boto3.client(
-            "dynamodb",
-            endpoint_url=self.info["emulator"],
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        """A boto3 client on the emulator; one per stack (clients are thread-safe, and slow to build)."""
+        if self._dynamodb is None or self._dynamodb_endpoint != self.info["emulator"]:
+            self._dynamodb = boto3.client(
+                "dynamodb",
+                endpoint_url=self.info["emulator"],
+                region_name="us-east-1",
+                aws_access_key_id="local",
+                aws_secret_access_key="local",
+            )
+            self._dynamodb_endpoint = self.info["emulator"]
+        return self._dynamodb
 
     def other_process_accounts(self) -> DynamoAccounts:
         """The account store as another function (e.g. the admin Lambda on AWS) has it: the same tables,

@@ -21,11 +21,13 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tollway.admin.commands import load
-from tollway.admin.registry import AdminContext, Registry, http_status_of
+from tollway.admin.errors import admin_failure, admin_status
+from tollway.admin.registry import AdminContext, Registry
+from tollway.errors import InvalidArguments
 from tollway.services import Services
 from tollway.settings import get_settings
 
-__all__ = ["configure", "dispatch_event", "lambda_handler", "services"]
+__all__ = ["answer_event", "configure", "dispatch_event", "lambda_handler", "services"]
 
 logger = Logger(service="tollway-admin")
 app = APIGatewayRestResolver()
@@ -56,7 +58,12 @@ def registry() -> Registry:
 
 
 def dispatch_event(command: str, args: Any, actor: str) -> dict[str, Any]:
-    return registry().dispatch(command, args, AdminContext(services=services(), actor=actor))
+    return answer_event(command, args, actor)[1]
+
+
+def answer_event(command: str, args: Any, actor: str) -> tuple[int, dict[str, Any]]:
+    """The envelope and the HTTP status it travels with on the admin route."""
+    return registry().answer(command, args, AdminContext(services=services(), actor=actor))
 
 
 @app.post("/admin/<command>")
@@ -67,14 +74,11 @@ def admin_route(command: str) -> Response[str]:
     try:
         args = json.loads(raw)
     except json.JSONDecodeError:
-        envelope: dict[str, Any] = {
-            "ok": False,
-            "command": command,
-            "error": {"code": "invalid_args", "message": "The body is not valid JSON."},
-        }
+        error = InvalidArguments("The body is not valid JSON.")
+        status, envelope = admin_status(error), admin_failure(command, error)
     else:
-        envelope = dispatch_event(command, args, actor)
-    return Response(status_code=http_status_of(envelope), content_type="application/json", body=json.dumps(envelope))
+        status, envelope = answer_event(command, args, actor)
+    return Response(status_code=status, content_type="application/json", body=json.dumps(envelope))
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -156,7 +156,7 @@ class Pipeline:
             raise PermissionDenied(f"This API key may not use the model '{prepared.model}'.", code="model_not_allowed")
         catalog = await self.catalog(svc)
         price = catalog.price(prepared.model)
-        priced_as = getattr(spec, "priced_as", spec.name)
+        priced_as = spec.priced_as or spec.name
         if price is None or (price.endpoints is not None and priced_as not in price.endpoints):
             raise NotFound(
                 f"The model '{prepared.model}' does not exist or is not available on this endpoint.",
@@ -280,7 +280,7 @@ class Pipeline:
     # ---- non-streaming ---------------------------------------------------------------------------
 
     async def _complete(self, ex: Exchange) -> Response:
-        spec, svc, call, prepared = ex.spec, ex.svc, ex.call, ex.prepared
+        spec, call, prepared = ex.spec, ex.call, ex.prepared
         answer = spec.local_answer(prepared)
         try:
             with anyio.fail_after(self._settings.non_stream_deadline_s):
@@ -311,19 +311,23 @@ class Pipeline:
         call.ttft_ms = call.elapsed_ms()
         cost = ex.charge(usage)
         record = call.record(RecordStatus.OK, 200, usage=usage, usage_source=source)
-        hold = ex.billing.hold
-        movement = await self.blocking(lambda: svc.biller.settle(hold, cost, record, now_ms=svc.clock_ms()))
+        if self._settings.settle_after_answer:
+            # The hold already covers the charge (an overrun takes what the balance holds): the client
+            # need not wait for the settle. It runs shielded once the body is out, before the response
+            # ends; a settle the store refuses is left, with its due charge, to maintenance.
+            await ex.succeeded(record)
+            body, media_type = spec.render(prepared, parsed, body)
+            return CompletedResponse(
+                body, 200, lambda: ex.settle_metered(lambda: (record, cost)), media_type=media_type
+            )
+        # On Lambda the environment may freeze once the answer is sent: settle first.
+        await ex.settle(cost, record)
         await ex.succeeded(record)
         body, media_type = spec.render(prepared, parsed, body)
-
-        async def after() -> None:
-            if movement is not None:
-                await self.blocking(svc.biller.finish, movement)
-
-        return CompletedResponse(body, 200, after, media_type=media_type)
+        return CompletedResponse(body, 200, _nothing, media_type=media_type)
 
     def _settler(self, svc: Services, billing: Billing) -> Settle:
-        """The request's one settle: the hold at ``cost`` with its record, then the hold closed (blocking)."""
+        """The request's one settle: the hold at ``cost`` with its record, closed at once (blocking)."""
 
         async def settle(cost: int, record: UsageRecord) -> None:
             def run() -> None:
@@ -358,3 +362,7 @@ class Pipeline:
             drain_s=self._settings.max_request_duration_s if meter.drain_on_disconnect else 0.25,
             headers=headers,
         )
+
+
+async def _nothing() -> None:
+    """Nothing left after the body: the settle ran before it."""

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx2
-from tollway.metering.claude import StreamBroke
+from tollway.metering.stream import ByteMeter, StreamBroke, StreamMeter
 from tollway.pricing.usage import Usage
 from tollway.records import RecordStatus, UsageRecord
-from tollway.sse import SSEError, SSEParser, encode_error
+from tollway.sse import SSEError, SSEParser
 from tollway.upstream.client import UpstreamResponse
+from tollway.upstream.failures import scrub
 
 from relay.calls import Exchange
-from relay.endpoints.base import BrokenStream, ByteMeter, StreamMeter
 
 __all__ = ["ByteSession", "StreamSession"]
 
 log = logging.getLogger("tollway.relay")
+
+_BROKEN_MESSAGE = "The upstream stream broke off; nothing was charged for this request."
 
 
 class StreamSession:
@@ -62,33 +63,18 @@ class StreamSession:
                 await emit(b"".join(tail))
             if not meter.done:
                 if meter.usage is None:
-                    raise BrokenStream("the upstream ended the stream early")
-                ending = getattr(meter, "tail", None)
-                await emit(b"data: [DONE]\n\n" if ending is None else ending())
-        except (BrokenStream, StreamBroke, SSEError, httpx2.HTTPError) as exc:
+                    raise StreamBroke("the upstream ended the stream early")
+                await emit(meter.tail())
+        except (StreamBroke, SSEError, httpx2.HTTPError) as exc:
             self._broken = str(exc) or type(exc).__name__
-            upstream_error = exc.error if isinstance(exc, BrokenStream | StreamBroke) else None
-            broken = getattr(meter, "broken", None)
-            if broken is not None:
-                log.warning("stream %s broke: %s", self._call.request_id, self._broken)
-                message = "The upstream stream broke off; nothing was charged for this request."
-                if upstream_error and upstream_error.get("message"):
-                    from tollway.upstream.failures import scrub
-
-                    upstream_error = {**upstream_error, "message": scrub(str(upstream_error["message"]))}
-                await emit(broken(message, upstream_error))
-                return
-            message = "The upstream stream broke off; nothing was charged for this request."
-            body: dict[str, Any] = {
-                "error": {"message": message, "type": "upstream_error", "param": None, "code": "upstream_error"}
-            }
-            if upstream_error:
-                from tollway.upstream.failures import scrub
-
-                body["error"]["message"] = scrub(str(upstream_error.get("message") or message))
-                body["error"]["code"] = upstream_error.get("code") or "upstream_error"
+            upstream_error = exc.error if isinstance(exc, StreamBroke) else None
             log.warning("stream %s broke: %s", self._call.request_id, self._broken)
-            await emit(encode_error(body))
+            if upstream_error and upstream_error.get("message"):
+                # An upstream's message may name its URLs or keys: scrubbed before any client sees it.
+                upstream_error = {**upstream_error, "message": scrub(str(upstream_error["message"]))}
+            await emit(
+                meter.broken("The upstream stream broke off; nothing was charged for this request.", upstream_error)
+            )
 
     async def finish(self, client_closed: bool) -> None:
         if self._finished:

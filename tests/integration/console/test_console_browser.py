@@ -281,3 +281,32 @@ def test_every_key_setting_can_be_set_and_changed_in_the_browser(
     assert (stored["name"], stored["remaining_usd"], stored["cidrs"]) == ("renamed", None, None)
     assert stored["guards"]["daily_cap_usd"] is None and stored["guards"]["rpm"] == 30
     assert "mj_mode" not in stored["settings"] and stored["models"] == ["gpt-5.4-mini", "gpt-5.4-nano"]
+
+
+def test_the_price_list_shows_the_marked_up_price_and_its_markup(
+    browser: Any, console_stack: LocalStack, screens: Path
+) -> None:
+    """``price markup-set``: the console's "Models & prices" shows the price the customer pays (list
+    price × markup × group ratio) with a ×N tag, as /api/pricing shows a key; removing it restores both."""
+    set_ = console_stack.admin("price.markup-set", pattern="gpt-5.4-mini", multiplier="2", note="browser test")
+    try:
+        assert set_["models"] == ["gpt-5.4-mini"]
+        page = _page(browser, console_stack, locale="en-US")
+        _sign_up(page, f"prices-{uuid.uuid4().hex[:8]}@example.com")
+        page.click("nav a[data-page=models]")
+        row = page.wait_for_selector("tr[data-model='gpt-5.4-mini']")
+        assert row.query_selector(".badge.markup").inner_text() == "×2"
+        cells = [c.inner_text() for c in row.query_selector_all("td.num")]
+        assert cells[0] == "1.50" and cells[3] == "9.00"  # $0.75 and $4.50 per 1M tokens at list price, ×2
+        assert page.is_visible("#markup-note")
+        other = page.query_selector("tr[data-model='gpt-5.4-nano']")
+        assert other is not None and other.query_selector(".badge.markup") is None  # at list price
+        public = page.request.get("/api/pricing", headers={"Authorization": f"Bearer {console_stack.demo_key}"})
+        (entry,) = [m for m in public.json()["data"] if m["model"] == "gpt-5.4-mini"]
+        assert (entry["markup"], entry["per_million_tokens"]["input"]) == ("2", cells[0])
+        _shot(page, screens, "en-models-markup")
+    finally:
+        console_stack.admin("price.markup-remove", pattern="gpt-5.4-mini")
+    page.reload()
+    row = page.wait_for_selector("tr[data-model='gpt-5.4-mini']")
+    assert row.query_selector(".badge.markup") is None and not page.is_visible("#markup-note")

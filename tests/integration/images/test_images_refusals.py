@@ -146,6 +146,8 @@ def test_a_balance_below_the_reservation_is_402_before_any_upstream_call(stack: 
     error = response.json()["error"]
     assert (error["type"], error["code"]) == ("insufficient_quota", "insufficient_quota")
     assert format_usd(hold) in error["message"]
+    # An image request has no output limit to lower: it is told to add credit, never to lower max_tokens.
+    assert error["message"].endswith("Add credit.") and "max_tokens" not in error["message"]
     assert mock.stats()["requests"] == {}  # refused before any upstream call
     assert_free(stack, poor, hold - 1, "refused", 402)
     # Exactly the hold is enough.

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from relay.endpoints.audio_probe import probe_duration
+from tollway.metering.audio_probe import probe_duration
 from tollway_local.mock import MockConfig, MockServer
 from tollway_local.mock.surface_usage import MP3_FRAME_SECONDS, speech_plan, transcription_plan
 

@@ -68,6 +68,28 @@ def test_api_gateway_route_dispatches_with_status_codes() -> None:
     assert unknown["statusCode"] == 404
 
 
+def test_api_gateway_route_answers_each_failure_with_the_admin_tables_status() -> None:
+    def call(command: str, args: dict[str, object]) -> tuple[int, dict[str, object]]:
+        result = handler.lambda_handler(api_event(command, json.dumps(args), "arn"), CONTEXT)
+        return result["statusCode"], json.loads(result["body"])
+
+    status, created = call("account.create", {"name": "C", "credit_usd": "1"})
+    account_id = created["result"]["account_id"]  # type: ignore[index]
+    assert status == 200
+    status, envelope = call("account.debit", {"account_id": account_id, "amount_usd": "5", "reason": "x"})
+    assert (status, envelope["error"]["code"]) == (409, "insufficient_balance")  # type: ignore[index]
+    status, envelope = call("account.credit", {"account_id": "acct_missing", "amount_usd": "5", "reason": "x"})
+    assert (status, envelope["error"]["code"]) == (404, "not_found")  # type: ignore[index]
+    status, envelope = call("account.create", {"name": "D", "account_id": account_id})
+    assert (status, envelope["error"]["code"]) == (409, "conflict")  # type: ignore[index]
+    bad = handler.lambda_handler(api_event("account.create", "{not json", "arn"), CONTEXT)
+    assert json.loads(bad["body"]) == {
+        "ok": False,
+        "command": "account.create",
+        "error": {"code": "invalid_args", "message": "The body is not valid JSON."},
+    }
+
+
 def test_the_schedule_event_runs_maintenance() -> None:
     result = handler.lambda_handler({"command": "maintenance.sweep", "args": {}, "actor": "schedule"}, CONTEXT)
     assert result["ok"] and result["result"]["refunded"] == 0

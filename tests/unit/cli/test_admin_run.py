@@ -81,6 +81,18 @@ def test_out_never_overwrites_and_then_prints_the_codes(transport: RegistryTrans
     assert out.count("rdm-") == 2  # printed whole instead
 
 
+def test_invite_codes_are_printed_whole_and_can_go_to_a_file(transport: RegistryTransport, tmp_path: Path) -> None:
+    code, out, _ = admin("console", "invite", "--count", "7")
+    invites = [line.strip() for line in out.splitlines() if line.startswith("  ")]
+    assert code == 0 and len(set(invites)) == 7 and all("…" not in i for i in invites)
+    target = tmp_path / "invites.csv"
+    code, out, err = admin("console", "invite", "--count", "3", "--out", str(target))
+    rows = list(csv.DictReader(target.read_text().splitlines()))
+    assert code == 0 and "wrote 3 invite codes" in err and len(rows) == 3
+    assert all(r["invite"] and r["invite"] not in out for r in rows)
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
 def test_a_new_key_is_printed_whole_and_can_go_to_a_file(transport: RegistryTransport, tmp_path: Path) -> None:
     _, out, _ = admin("account", "create", "--name", "a", "--credit-usd", "10", "--json")
     account_id = json.loads(out)["result"]["account_id"]

@@ -72,3 +72,9 @@ def test_local_options_are_described() -> None:
     text = _help(["local"])
     assert "--port PORT" in text and "another" not in text.split("--port PORT", 1)[0][-5:]
     assert "0: any free port" in text
+
+
+def test_out_says_what_it_does_with_the_secrets() -> None:
+    """--out puts the secrets in the file *instead of* the screen (test_admin_run checks the behaviour)."""
+    text = " ".join(_help(["admin", "redeem", "create"]).split())
+    assert "instead of printing them" in text and "never overwritten" in text

@@ -882,6 +882,9 @@ def test_volume_task_is_arm64_fargate_running_run_sh_with_the_relays_settings(vo
     variables = {v["Name"]: v["Value"] for v in container["Environment"]}
     relay = {k: v for k, v in env(volume, "RelayFunction").items() if k.startswith("TOLLWAY_")}
     relay.pop("TOLLWAY_AWS_ENDPOINT_URL")  # sam local only
+    # a Lambda environment may freeze once its answer is sent; the task outlives its responses
+    assert relay.pop("TOLLWAY_SETTLE_AFTER_ANSWER") == "false"
+    assert variables["TOLLWAY_SETTLE_AFTER_ANSWER"] == "true"
     assert {k: v for k, v in variables.items() if k in relay} == relay
     assert variables["RELAY_HOST"] == "0.0.0.0"
     assert container["PortMappings"] == [{"ContainerPort": 8080, "Protocol": "tcp"}]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from tollway.admin.commands import load
-from tollway.admin.registry import AdminContext, http_status_of
+from tollway.admin.registry import AdminContext
 from tollway.services import Services
 
 from tests.support.factories import Stores
@@ -21,10 +21,10 @@ def context(stores: Stores) -> AdminContext:
 
 def test_unknown_command_and_invalid_args_are_usage_errors(memory: Stores) -> None:
     registry = load()
-    unknown = registry.dispatch("account.nope", {}, context(memory))
-    assert unknown["error"]["code"] == "unknown_command" and http_status_of(unknown) == 404
-    invalid = registry.dispatch("account.create", {"name": "", "bogus": 1}, context(memory))
-    assert invalid["error"]["code"] == "invalid_args" and http_status_of(invalid) == 400
+    status, unknown = registry.answer("account.nope", {}, context(memory))
+    assert unknown["error"]["code"] == "unknown_command" and status == 404
+    status, invalid = registry.answer("account.create", {"name": "", "bogus": 1}, context(memory))
+    assert invalid["error"]["code"] == "invalid_args" and status == 400
     fields = {p["field"] for p in invalid["error"]["details"]}
     assert {"name", "bogus"} <= fields
 

@@ -8,6 +8,7 @@ import dataclasses
 
 from tollway.billing import Biller
 from tollway.maintenance import sweep_holds
+from tollway.records import RecordStatus
 
 from tests.support.factories import Stores, make_account, make_key, now_ms
 from tests.unit.tollway.ledger.test_ledger_contract import hold_for, record_for
@@ -23,7 +24,9 @@ def test_a_submit_that_outlived_its_hold_was_charged_nothing(stores: Stores) -> 
 
     movement = biller.settle(hold, 400, record_for(hold), now_ms=now_ms())  # the submit comes back late
 
-    assert movement is None
+    # the answer is what maintenance's refund left: the orphaned record, nothing taken
+    assert movement is not None and movement.closed and movement.charge == 0
+    assert movement.record is not None and movement.record.status is RecordStatus.ORPHANED
     assert biller.charged(hold, movement) == 0  # not the price: a refund of it would be money never taken
     assert stores.ledger.balance(account.account_id) == 10_000
 
@@ -40,5 +43,8 @@ def test_a_settled_and_closed_submit_reports_its_real_charge(stores: Stores) -> 
 
     again = biller.settle(hold, 400, record_for(hold), now_ms=now_ms())  # a repeat after the close
 
-    assert again is None and biller.charged(hold, again) == 250
+    # the settle's own record answers the repeat: what was taken, not the repeat's price
+    assert again is not None and again.closed and again.charge == 250
+    assert biller.charged(hold, again) == 250
+    assert biller.charged(hold, None) == 250  # and the ledger says the same when asked directly
     assert biller.charged(hold, first) == 250

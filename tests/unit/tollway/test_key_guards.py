@@ -179,7 +179,8 @@ def test_concurrency_lease_is_taken_and_released_at_settle(stores: Stores) -> No
     second = reserve(stores, key, 100, DAY2)
     settle(stores, second, 50, DAY2)
     record = UsageRecord(second.hold_id, DAY2, account.account_id, key.key_id, "chat.completions", RecordStatus.OK, 200)
-    assert stores.ledger.settle(second, 50, record, now=DAY2) is None  # a repeat (closed): releases nothing more
+    again = stores.ledger.settle(second, 50, record, now=DAY2)  # a repeat (closed): releases nothing more
+    assert again is not None and again.closed and again.charge == 50
     assert state(stores, key)["inflight"] == 0
     audit_clean(stores, account)
 

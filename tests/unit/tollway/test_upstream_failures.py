@@ -30,7 +30,7 @@ def test_out_of_credit_disables_the_channel(status: int, code: str | None) -> No
 def test_429_carries_retry_after() -> None:
     failure = classify_response(429, body(code="rate_limit_exceeded"), {"retry-after": "7"})
     assert failure.rate_limited and isinstance(failure.error, RateLimited)
-    assert failure.error.headers == {"Retry-After": "7"}
+    assert failure.error.retry_after == "7"
 
 
 def test_400_is_passed_through_cleaned() -> None:
@@ -46,9 +46,10 @@ def test_400_is_passed_through_cleaned() -> None:
     )
     assert failure.kind is FailureKind.TERMINAL
     assert isinstance(failure.error, UpstreamRejected)
-    out = failure.error.to_body()["error"]
-    assert out["code"] == "context_length_exceeded" and out["param"] == "messages"
-    assert "internal.example" not in out["message"]
+    error = failure.error  # its OpenAI body is relay.errors' (tests/unit/relay/test_errors.py)
+    assert error.upstream_code == "context_length_exceeded" and error.param == "messages"
+    assert error.upstream_type == "invalid_request_error"
+    assert "internal.example" not in error.message
 
 
 def test_504_is_a_timeout() -> None:

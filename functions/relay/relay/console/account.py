@@ -1,20 +1,18 @@
 """What a signed-in customer reads: balance and totals, usage rows and CSV, credit history, prices; and
 redemption. The same records, arithmetic and transaction as the key-authenticated views:
 ``public_record``, ``tollway.usage.totals.spend``, ``tollway.exports.write_usage_csv``, ``redeem_code``,
-``_priced`` and ``mj.pricing.price_of``.
+and the price list of ``GET /api/pricing`` (``relay.price_list``: markups and group ratio included).
 """
 
 from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from tollway.accounts.model import Account, ApiKey
-from tollway.config.catalog import Catalog
 from tollway.errors import (
     InvalidRequest,
     NotFound,
@@ -33,7 +31,8 @@ from relay.console.base import (
     text_field,
 )
 from relay.console.web import SECURITY_HEADERS
-from relay.routes.customer import _priced, _time_ms, public_record
+from relay.price_list import mj_price_list, price_list
+from relay.routes.customer import _time_ms, public_record
 from relay.routes.redeem import redeem_code
 
 __all__ = ["AccountViews"]
@@ -196,14 +195,9 @@ class AccountViews(ConsoleBase):
     async def models(self, request: Request) -> Response:
         svc, _, account = await self._session(request, write=False)
         catalog = await self.pipeline.catalog(svc)
-        ratio = catalog.group_ratio(account.group)
-        data = []
-        for name in catalog.models_for(account.group):
-            price = catalog.price(name)
-            if price is not None:
-                data.append({"model": name, **_priced(price, ratio)})
-        body = {"object": "list", "group": account.group, "ratio": str(ratio), "currency": "USD", "data": data}
-        body["midjourney"] = _mj_prices(catalog, account.group, ratio)
+        # Exactly what /api/pricing shows a key of this account's group (a session has no model limit).
+        body = price_list(catalog, account.group)
+        body["midjourney"] = mj_price_list(catalog, account.group)
         return json_response(body)
 
 
@@ -214,25 +208,3 @@ def _credit_reason(reason: str) -> str:
     if reason.startswith("redeem "):
         return reason.split(" (batch", 1)[0]
     return reason
-
-
-def _mj_prices(catalog: Catalog, group: str, ratio: Decimal) -> list[dict[str, Any]]:
-    """What each Midjourney action the group is served costs at each speed — ``mj.pricing.price_of``, the
-    price a submit is charged (channels list an action's base key; type-1 prices are per mode)."""
-    from tollway.mj.actions import ACTIONS
-    from tollway.mj.model import Mode
-    from tollway.mj.pricing import price_of
-
-    served = {m for c in catalog.channels if c.status.value == "enabled" and group in c.groups for m in c.models}
-    rows: dict[str, dict[str, Any]] = {}
-    for spec in ACTIONS.values():
-        if spec.base_key not in served or spec.price_name in rows:
-            continue
-        modes = {}
-        for mode in Mode:
-            priced = price_of(spec, mode, catalog, ratio)
-            if priced is not None:
-                modes[mode.value] = format_usd(priced.micros)
-        if modes:
-            rows[spec.price_name] = {"action": spec.price_name, "by_mode": spec.by_mode, "usd": modes}
-    return [rows[k] for k in sorted(rows)]

@@ -16,11 +16,11 @@ from tollway.accounts.model import Account, AccountStatus
 from tollway.admin.commands._common import micros_of
 from tollway.admin.commands.accounts import open_account
 from tollway.console.mail import is_local, send_mail
-from tollway.console.passwords import PasswordProblem, check_password_rules
+from tollway.console.passwords import check_password_rules
 from tollway.console.store import ConsoleStore, InviteRefused, Login, LoginExists
 from tollway.errors import (
     AuthenticationFailed,
-    ClientError,
+    Conflict,
     InvalidRequest,
     NotFound,
     PermissionDenied,
@@ -61,10 +61,7 @@ class AuthViews(ConsoleBase):
         data = await self._body(request)
         email = normalize_email(data.get("email"))
         password = text_field(data, "password", max_len=10_000) or ""
-        try:
-            check_password_rules(password, email)
-        except PasswordProblem as exc:
-            raise InvalidRequest(str(exc), param="password", code="weak_password") from None
+        check_password_rules(password, email)
         invite = text_field(data, "invite", required=options.signup == "invite", max_len=100)
         store = self._store(svc)
         await self._limit(store, "signup-ip", self._client_ip(request))
@@ -86,9 +83,7 @@ class AuthViews(ConsoleBase):
                 # Same answer as a new address: only the address's owner learns, by mail, that it is taken.
                 await self._run(self._mail_taken, svc, store, email, request)
                 return json_response({"status": "verify_email"}, status=202)
-            raise ClientError(
-                "An account with this e-mail address exists; sign in instead.", code="email_taken", status_code=409
-            ) from None
+            raise Conflict("An account with this e-mail address exists; sign in instead.", code="email_taken") from None
         await self._run(self._open, svc, login)
         if options.email_verification:
             await self._run(self._mail_verification, svc, store, email, request)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
-from tollway.admin.registry import AdminContext, CommandError
+from tollway.admin.registry import AdminContext
 from tollway.console.mail import is_local
 from tollway.console.options import ConsoleOptions, load_options
 from tollway.console.passwords import passwords_for
@@ -28,7 +28,6 @@ from tollway.console.store import ConsoleStore, console_store
 from tollway.console.tokens import Session, SessionSigner
 from tollway.errors import (
     AuthenticationFailed,
-    ClientError,
     InvalidRequest,
     NotFound,
     PermissionDenied,
@@ -42,7 +41,7 @@ from relay.asgi import read_body
 from relay.console.web import SECURITY_HEADERS
 from relay.pipeline import Pipeline
 
-__all__ = ["ConsoleBase", "command_error", "display", "json_response", "normalize_email", "parse_args", "text_field"]
+__all__ = ["ConsoleBase", "display", "json_response", "normalize_email", "parse_args", "text_field"]
 
 
 T = TypeVar("T")
@@ -83,14 +82,6 @@ def text_field(data: dict[str, Any], name: str, *, required: bool = True, max_le
     if not isinstance(value, str) or len(value) > max_len:
         raise InvalidRequest(f"'{name}' must be text of at most {max_len} characters.", param=name)
     return value
-
-
-def command_error(exc: CommandError) -> TollwayError:
-    if exc.code == "not_found":
-        return NotFound(exc.message, code="not_found")
-    if exc.code == "conflict":
-        return ClientError(exc.message, code="conflict", status_code=409)
-    return InvalidRequest(exc.message, code=exc.code)
 
 
 def parse_args(model: type[BaseModel], data: dict[str, Any]) -> Any:
@@ -198,9 +189,7 @@ class ConsoleBase:
         now_s = int(time.time())
         if not await self._run(lambda: store.allow(rule, who, limit=limit, window_s=window, now_s=now_s)):
             retry = window - now_s % window
-            raise RateLimited(
-                "Too many attempts; try again later.", code="too_many_attempts", headers={"retry-after": str(retry)}
-            )
+            raise RateLimited("Too many attempts; try again later.", code="too_many_attempts", retry_after=str(retry))
 
     async def _options(self, svc: Services) -> ConsoleOptions:
         return await self._run(load_options, svc.config, self.settings)

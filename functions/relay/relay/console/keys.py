@@ -12,15 +12,11 @@ from starlette.responses import Response
 from tollway.accounts.model import ApiKey, KeyStatus
 from tollway.admin.commands import keys as key_commands
 from tollway.admin.commands import mj as mj_commands
-from tollway.admin.registry import AdminContext, CommandError
-from tollway.errors import (
-    ClientError,
-    NotFound,
-)
+from tollway.admin.registry import AdminContext
+from tollway.errors import Conflict, NotFound
 
 from relay.console.base import (
     ConsoleBase,
-    command_error,
     json_response,
     parse_args,
 )
@@ -49,15 +45,11 @@ class KeyViews(ConsoleBase):
         def run() -> dict[str, Any]:
             live = [k for k in svc.accounts.list_keys(account.account_id) if k.status is not KeyStatus.REVOKED]
             if len(live) >= _MAX_KEYS:
-                raise ClientError(
-                    f"An account may have at most {_MAX_KEYS} keys.", code="too_many_keys", status_code=409
-                )
-            try:
-                created = key_commands.create_key(args, context)
-                if mj_args is not None:
-                    mj_commands.key_settings(mj_args.model_copy(update={"key_id": created["key_id"]}), context)
-            except CommandError as exc:
-                raise command_error(exc) from None
+                raise Conflict(f"An account may have at most {_MAX_KEYS} keys.", code="too_many_keys")
+            # A command's refusal (a tree error) is answered as it is: 400, 404 or 409 in the OpenAI shape.
+            created = key_commands.create_key(args, context)
+            if mj_args is not None:
+                mj_commands.key_settings(mj_args.model_copy(update={"key_id": created["key_id"]}), context)
             key = svc.accounts.get_key_by_id(str(created["key_id"]))
             if key is None:  # pragma: no cover - just created
                 raise NotFound("No such key.", code="key_not_found")
@@ -75,12 +67,9 @@ class KeyViews(ConsoleBase):
         context = self._context(svc, account)
 
         def run() -> dict[str, Any]:
-            try:
-                key_commands.update_key(args, context)
-                if mj_args is not None:
-                    mj_commands.key_settings(mj_args, context)
-            except CommandError as exc:
-                raise command_error(exc) from None
+            key_commands.update_key(args, context)
+            if mj_args is not None:
+                mj_commands.key_settings(mj_args, context)
             fresh = svc.accounts.get_key_by_id(key.key_id)
             if fresh is None:  # pragma: no cover - owner-checked above
                 raise NotFound("No such key.", code="key_not_found")
@@ -94,10 +83,7 @@ class KeyViews(ConsoleBase):
         context = self._context(svc, account)
 
         def run() -> dict[str, Any]:
-            try:
-                command(key_commands.KeyRef(key_id=key.key_id), context)
-            except CommandError as exc:
-                raise command_error(exc) from None
+            command(key_commands.KeyRef(key_id=key.key_id), context)
             fresh = svc.accounts.get_key_by_id(key.key_id)
             return {} if fresh is None else _key_row(fresh)
 

@@ -5,9 +5,13 @@ only says how to read its request, how to bound its cost, what to send upstream,
 answer, in one of three response modes:
 
 - ``json``: a complete JSON answer (held in memory; small answers such as chat completions);
-- ``sse``: an event stream, forwarded event by event through a :class:`StreamMeter`;
-- ``bytes``: any body (audio, large JSON), forwarded chunk by chunk through a :class:`ByteMeter` with
+- ``sse``: an event stream, forwarded event by event through a ``StreamMeter``;
+- ``bytes``: any body (audio, large JSON), forwarded chunk by chunk through a ``ByteMeter`` with
   a bounded buffer (e.g. usage read from the tail of a multi-megabyte image answer).
+
+The meters and usage parsers are pure domain code (``tollway.metering``): an endpoint here only picks
+and configures them. This module and its neighbours keep the wire: validating the client's request,
+building the upstream one, and the routes.
 
 Optional hooks live on :class:`EndpointHooks`, which every endpoint inherits: each has a no-op default,
 so the pipeline calls them directly and mypy checks every override:
@@ -25,16 +29,16 @@ so the pipeline calls them directly and mypy checks every override:
 - ``render(prepared, parsed, raw) -> tuple[bytes, str]`` — json mode: the body and media type the
   client gets (default: the upstream's JSON as it came).
 
-The two blocking hooks are switched on by a class flag rather than run as no-ops, because a worker
-thread hop per request is measurable relay CPU.
 - ``priced_as`` (attribute, default None: the endpoint's ``name``) — the name the model's price entry
   must list in ``endpoints`` (e.g. Claude's Messages served by a GPT model is priced as chat completions).
 - ``local_answer(prepared) -> bytes | None`` — json mode: an answer tollway gives itself instead of
   calling upstream (e.g. a token count estimated when no Anthropic channel can count); default None.
 
-A stream meter may define ``tail() -> bytes`` (what ends the client's stream when the upstream ended
-after its usage but without its terminator; default ``data: [DONE]``) and ``broken(message, error) ->
-bytes`` (how the client learns the upstream broke; default an OpenAI error event).
+The two blocking hooks are switched on by a class flag rather than run as no-ops, because a worker
+thread hop per request is measurable relay CPU.
+
+Every stream meter says how its client's stream ends (``tail``) and breaks (``broken``): see
+``tollway.metering.stream``.
 """
 
 from __future__ import annotations
@@ -43,62 +47,28 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-import orjson
 from tollway.auth import KeyContext
+from tollway.metering.stream import ByteMeter, StreamMeter
 from tollway.pricing.engine import OutputBudget, cost_of
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 from tollway.records import UsageRecord
-from tollway.sse import SSEEvent
 
 if TYPE_CHECKING:
     from relay.multipart import Form
 
 __all__ = [
     "BodyKind",
-    "BrokenStream",
-    "ByteMeter",
     "EndpointHooks",
     "EndpointSpec",
     "Prepared",
     "RequestBody",
     "ResponseMode",
-    "StreamMeter",
     "UpstreamBody",
-    "event_object",
-    "typed_event_kind",
 ]
 
 BodyKind = Literal["json", "multipart"]
 ResponseMode = Literal["json", "sse", "bytes"]
-
-
-class BrokenStream(Exception):
-    """The upstream stream broke (malformed event, mid-stream error); ``error`` is for the client."""
-
-    def __init__(self, message: str, error: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.error = error
-
-
-def event_object(data: bytes) -> dict[str, Any]:
-    """One SSE event's data as a JSON object; anything else breaks the stream (it is not charged)."""
-    try:
-        chunk = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise BrokenStream("malformed event from upstream") from exc
-    if not isinstance(chunk, dict):
-        raise BrokenStream("malformed event from upstream")
-    return chunk
-
-
-def typed_event_kind(chunk: dict[str, Any], event: SSEEvent) -> str | None:
-    """A typed event's kind (its ``type``, else the SSE event name); an error event breaks the stream."""
-    kind = chunk.get("type") or event.event
-    if kind == "error" or chunk.get("error"):
-        error = chunk.get("error")
-        raise BrokenStream("upstream error mid-stream", error if isinstance(error, dict) else None)
-    return str(kind) if kind is not None else None
 
 
 @dataclass(frozen=True)
@@ -141,33 +111,6 @@ class Prepared:
     format: str | None = None  # "native" | "converted", for the usage record
 
 
-class StreamMeter(Protocol):
-    usage: Usage | None
-    done: bool
-    produced_output: int
-
-    def on_event(self, event: SSEEvent) -> bytes | None:
-        """Bytes to forward for this event (possibly rewritten), or None to drop it.
-
-        Raises:
-            BrokenStream: the event is malformed or reports an upstream error.
-        """
-
-
-class ByteMeter(Protocol):
-    """Meters a body forwarded byte for byte (never holding more than a bounded buffer)."""
-
-    drain_on_disconnect: bool  # keep reading (without forwarding) after the client left, to learn usage
-    # The record's usage_source when set (a meter that measures what it forwards, e.g. speech audio, says
-    # "estimated"); None: "upstream" for a complete body, "estimated" for a cut one.
-    usage_source: str | None
-
-    def feed(self, chunk: bytes) -> None: ...
-
-    def usage(self, complete: bool) -> Usage | None:
-        """The usage of what was forwarded; ``complete`` tells whether the upstream body ended normally."""
-
-
 class EndpointHooks:
     """The optional hooks of an endpoint, each a no-op by default (see the module docstring)."""
 
@@ -175,6 +118,8 @@ class EndpointHooks:
     resolves: ClassVar[bool] = False
     #: ``succeeded`` stores state a follow-up needs: run it (in a worker thread) after each success.
     stores_on_success: ClassVar[bool] = False
+    #: The name the model's price entry must list in ``endpoints`` (None: the endpoint's ``name``).
+    priced_as: str | None = None
 
     def resolve(self, prepared: Prepared, context: KeyContext) -> None:
         """Read stored state that bounds or routes the request (blocking). Raises TollwayError."""
@@ -233,6 +178,9 @@ class EndpointSpec(Protocol):
 
     @property
     def stores_on_success(self) -> bool: ...
+
+    @property
+    def priced_as(self) -> str | None: ...
 
     def resolve(self, prepared: Prepared, context: KeyContext) -> None: ...
 

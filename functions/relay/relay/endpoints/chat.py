@@ -7,56 +7,18 @@ from typing import Any
 
 import orjson
 from tollway.errors import InvalidRequest
+from tollway.metering.chat import chat_meter, usage_from_chat
+from tollway.metering.fields import dicts, obj
+from tollway.metering.stream import ByteMeter, StreamMeter
 from tollway.pricing.engine import OutputBudget, output_budget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
-from tollway.sse import SSEEvent
 from tollway.tokens import estimate_text_tokens
 from tollway.vision import input_bound
 
-from relay.endpoints.base import (
-    BodyKind,
-    BrokenStream,
-    ByteMeter,
-    EndpointHooks,
-    Prepared,
-    RequestBody,
-    ResponseMode,
-    UpstreamBody,
-    event_object,
-)
+from relay.endpoints.base import BodyKind, EndpointHooks, Prepared, RequestBody, ResponseMode, UpstreamBody
 
-__all__ = ["ChatCompletions", "usage_from_chat"]
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def _details(value: Any) -> dict[str, Any]:
-    """A usage breakdown; any other shape an upstream sends counts as none."""
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    """The objects of a list (``choices``), skipping anything else an upstream might send."""
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def usage_from_chat(usage: dict[str, Any], service_tier: str | None = None) -> Usage:
-    """OpenAI ``CompletionUsage`` → :class:`Usage` (details default to 0; totals include them)."""
-    prompt = _details(usage.get("prompt_tokens_details"))
-    completion = _details(usage.get("completion_tokens_details"))
-    return Usage(
-        input_tokens=_int(usage.get("prompt_tokens")),
-        cached_tokens=_int(prompt.get("cached_tokens")),
-        cache_write_tokens=_int(prompt.get("cache_write_tokens")),
-        audio_input_tokens=_int(prompt.get("audio_tokens")),
-        output_tokens=_int(usage.get("completion_tokens")),
-        reasoning_tokens=_int(completion.get("reasoning_tokens")),
-        audio_output_tokens=_int(completion.get("audio_tokens")),
-        service_tier=service_tier,
-    )
+__all__ = ["ChatCompletions"]
 
 
 def _texts(content: Any) -> list[str]:
@@ -171,51 +133,13 @@ class ChatCompletions(EndpointHooks):
 
     def output_of(self, response: dict[str, Any]) -> int:
         texts: list[str] = []
-        for choice in _dicts(response.get("choices")):
-            texts.extend(_texts(_details(choice.get("message")).get("content")))
+        for choice in dicts(response.get("choices")):
+            texts.extend(_texts(obj(choice.get("message")).get("content")))
         return estimate_text_tokens(texts)
 
     def estimate(self, prepared: Prepared, output_tokens: int) -> Usage:
         prompt = estimate_text_tokens(prepared.prompt_texts, per_item_overhead=0, base=3 + 4 * prepared.messages)
         return Usage(input_tokens=prompt, output_tokens=output_tokens, service_tier=prepared.service_tier)
 
-    def meter(self, prepared: Prepared) -> ChatMeter:
-        return ChatMeter(prepared.client_wants_usage, prepared.service_tier)
-
-
-class ChatMeter:
-    """Reads each chat chunk once: finds usage, counts produced tokens, hides the forced usage chunk."""
-
-    def __init__(self, client_wants_usage: bool, requested_tier: str | None) -> None:
-        self.usage: Usage | None = None
-        self.done = False
-        self.produced_output = 0
-        self._wants_usage = client_wants_usage
-        self._tier = requested_tier
-
-    def on_event(self, event: SSEEvent) -> bytes | None:
-        data = event.data
-        if data is None:
-            return None  # upstream comments; tollway sends its own heartbeats
-        if data == b"[DONE]":
-            self.done = True
-            return event.raw
-        chunk = event_object(data)
-        error = chunk.get("error")
-        if error:
-            raise BrokenStream("upstream error mid-stream", error if isinstance(error, dict) else None)
-        choices = chunk.get("choices") or []
-        for choice in _dicts(choices):
-            delta = _details(choice.get("delta"))
-            if delta.get("content") or delta.get("tool_calls") or delta.get("refusal") or delta.get("function_call"):
-                self.produced_output += 1
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            tier = chunk.get("service_tier")
-            self.usage = usage_from_chat(usage, tier if isinstance(tier, str) else self._tier)
-            if not self._wants_usage:
-                if not choices:
-                    return None  # the usage chunk tollway asked for on the client's behalf
-                chunk.pop("usage", None)
-                return b"data: " + orjson.dumps(chunk) + b"\n\n"
-        return event.raw
+    def meter(self, prepared: Prepared) -> StreamMeter:
+        return chat_meter(prepared.client_wants_usage, prepared.service_tier)

@@ -13,27 +13,17 @@ from typing import Any
 
 import orjson
 from tollway.errors import InvalidRequest
+from tollway.metering.chat import completions_meter, usage_from_chat
+from tollway.metering.stream import ByteMeter, StreamMeter
 from tollway.pricing.engine import OutputBudget, output_budget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
-from tollway.sse import SSEEvent
 from tollway.tokens import estimate_text_tokens
 
-from relay.endpoints.base import (
-    BodyKind,
-    BrokenStream,
-    ByteMeter,
-    EndpointHooks,
-    Prepared,
-    RequestBody,
-    ResponseMode,
-    UpstreamBody,
-    event_object,
-)
-from relay.endpoints.chat import usage_from_chat
+from relay.endpoints.base import BodyKind, EndpointHooks, Prepared, RequestBody, ResponseMode, UpstreamBody
 from relay.endpoints.fields import json_object, optional_bool, optional_int, require_model, text_inputs
 
-__all__ = ["Completions", "CompletionsMeter"]
+__all__ = ["Completions"]
 
 #: The legacy API's default ``max_tokens``.
 LEGACY_DEFAULT_MAX_TOKENS = 16
@@ -107,8 +97,8 @@ class Completions(EndpointHooks):
         prompt = estimate_text_tokens(prepared.prompt_texts) + int(prepared.extra["array_tokens"])
         return Usage(input_tokens=prompt, output_tokens=output_tokens)
 
-    def meter(self, prepared: Prepared) -> CompletionsMeter:
-        return CompletionsMeter(prepared.client_wants_usage)
+    def meter(self, prepared: Prepared) -> StreamMeter:
+        return completions_meter(prepared.client_wants_usage)
 
     def byte_meter(self, prepared: Prepared) -> ByteMeter:
         raise NotImplementedError("completions answer in json or sse mode")
@@ -119,36 +109,3 @@ def _prompt_count(prompt: Any) -> int:
     if isinstance(prompt, list) and prompt and all(isinstance(p, str | list) for p in prompt):
         return len(prompt)
     return 1
-
-
-class CompletionsMeter:
-    """Reads each ``text_completion`` chunk once: usage, produced tokens, the forced usage chunk hidden."""
-
-    def __init__(self, client_wants_usage: bool) -> None:
-        self.usage: Usage | None = None
-        self.done = False
-        self.produced_output = 0
-        self._wants_usage = client_wants_usage
-
-    def on_event(self, event: SSEEvent) -> bytes | None:
-        data = event.data
-        if data is None:
-            return None
-        if data == b"[DONE]":
-            self.done = True
-            return event.raw
-        chunk = event_object(data)
-        if chunk.get("error"):
-            error = chunk["error"]
-            raise BrokenStream("upstream error mid-stream", error if isinstance(error, dict) else None)
-        choices = chunk.get("choices") or []
-        self.produced_output += sum(1 for c in choices if isinstance(c, dict) and c.get("text"))
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            self.usage = usage_from_chat(usage)
-            if not self._wants_usage:
-                if not choices:
-                    return None  # the usage chunk tollway asked for on the client's behalf
-                chunk.pop("usage", None)
-                return b"data: " + orjson.dumps(chunk) + b"\n\n"
-        return event.raw

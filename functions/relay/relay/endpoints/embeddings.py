@@ -12,21 +12,14 @@ from typing import Any
 
 import orjson
 from tollway.errors import InvalidRequest
+from tollway.metering.embeddings import usage_from_embeddings
+from tollway.metering.stream import ByteMeter, StreamMeter
 from tollway.pricing.engine import OutputBudget, output_budget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 
-from relay.endpoints.base import (
-    BodyKind,
-    ByteMeter,
-    EndpointHooks,
-    Prepared,
-    RequestBody,
-    ResponseMode,
-    StreamMeter,
-    UpstreamBody,
-)
-from relay.endpoints.fields import count, json_object, optional_int, require_model, text_inputs
+from relay.endpoints.base import BodyKind, EndpointHooks, Prepared, RequestBody, ResponseMode, UpstreamBody
+from relay.endpoints.fields import json_object, optional_int, require_model, text_inputs
 
 __all__ = ["Embeddings"]
 
@@ -68,10 +61,7 @@ class Embeddings(EndpointHooks):
         return UpstreamBody(orjson.dumps({**prepared.body, "model": upstream_model}))
 
     def usage_of(self, response: dict[str, Any]) -> Usage | None:
-        usage = response.get("usage")
-        if not isinstance(usage, dict):
-            return None
-        return Usage(input_tokens=count(usage.get("prompt_tokens")))
+        return usage_from_embeddings(response)
 
     def output_of(self, response: dict[str, Any]) -> int:
         return 0

@@ -6,12 +6,7 @@ from typing import Any
 
 from tollway.errors import InvalidRequest
 
-__all__ = ["count", "json_object", "optional_bool", "optional_int", "require_model", "text_inputs"]
-
-
-def count(value: Any) -> int:
-    """A usage count: a non-negative int, anything else (missing, null, wrong type) 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+__all__ = ["json_object", "optional_bool", "optional_int", "require_model", "text_inputs"]
 
 
 def json_object(data: Any) -> dict[str, Any]:

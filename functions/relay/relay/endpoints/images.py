@@ -17,11 +17,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from tollway.errors import InvalidRequest
+from tollway.metering.images_billing import (
+    ImageRequest,
+    image_budget,
+    image_variant,
+    output_tokens_per_image,
+    usage_from_images,
+)
+from tollway.metering.images_meters import Estimator, ImagesByteMeter, image_estimator, images_stream_meter
+from tollway.metering.stream import ByteMeter, StreamMeter
 from tollway.pricing.engine import OutputBudget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 from tollway.settings import Settings
-from tollway.tokens import estimate_text_tokens
 from tollway.vision import image_model_input_bound
 
 from relay.endpoints.base import (
@@ -33,14 +41,6 @@ from relay.endpoints.base import (
     ResponseMode,
     UpstreamBody,
 )
-from relay.endpoints.images_billing import (
-    ImageRequest,
-    image_budget,
-    image_variant,
-    output_tokens_per_image,
-    usage_from_images,
-)
-from relay.endpoints.images_meters import Estimator, ImagesByteMeter, ImagesStreamMeter
 from relay.multipart import FilePart, Form, encode_multipart
 
 if TYPE_CHECKING:
@@ -143,20 +143,8 @@ class _Images(EndpointHooks):
         return "sse" if prepared.stream else "bytes"
 
     def _estimator(self, prepared: Prepared) -> Estimator:
-        request = self.request(prepared)
-        per_image = int(prepared.extra.get("per_image_tokens", 0)) * request.frames
-        text = estimate_text_tokens(prepared.prompt_texts, base=6)
-
-        def estimate(images: int, partials: int) -> Usage:
-            output = images * per_image + partials * self._partial_tokens
-            return Usage(
-                input_tokens=text + request.image_input_bound,
-                image_input_tokens=request.image_input_bound,
-                output_tokens=output,
-                image_output_tokens=output,
-            )
-
-        return estimate
+        per_image = int(prepared.extra.get("per_image_tokens", 0))
+        return image_estimator(self.request(prepared), per_image, prepared.prompt_texts, self._partial_tokens)
 
     def estimate(self, prepared: Prepared, output_tokens: int) -> Usage:
         """A stream that ended without usage: the prompt and the partial images it relayed."""
@@ -168,13 +156,13 @@ class _Images(EndpointHooks):
             image_output_tokens=output_tokens,
         )
 
-    def meter(self, prepared: Prepared) -> ImagesStreamMeter:
+    def meter(self, prepared: Prepared) -> StreamMeter:
         request = self.request(prepared)
-        return ImagesStreamMeter(
+        return images_stream_meter(
             request.n, prepared.extra.get("variant"), self._partial_tokens, self._estimator(prepared)
         )
 
-    def byte_meter(self, prepared: Prepared) -> ImagesByteMeter:
+    def byte_meter(self, prepared: Prepared) -> ByteMeter:
         return ImagesByteMeter(prepared.extra.get("variant"), self._estimator(prepared))
 
     # json mode is not used (answers go through the byte path); kept for the protocol.

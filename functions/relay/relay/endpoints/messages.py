@@ -26,22 +26,14 @@ from tollway.config.model import ChannelStatus
 from tollway.errors import InvalidRequest
 from tollway.ids import request_id
 from tollway.metering.claude import ChatToClaudeMeter, ClaudeMeter, ClaudeToChatMeter
+from tollway.metering.stream import ByteMeter, StreamMeter
 from tollway.pricing.engine import OutputBudget, output_budget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 from tollway.tokens import estimate_text_tokens
 from tollway.upstream.client import ANTHROPIC_VERSION
 
-from relay.endpoints.base import (
-    BodyKind,
-    ByteMeter,
-    EndpointHooks,
-    Prepared,
-    RequestBody,
-    ResponseMode,
-    StreamMeter,
-    UpstreamBody,
-)
+from relay.endpoints.base import BodyKind, EndpointHooks, Prepared, RequestBody, ResponseMode, UpstreamBody
 from relay.endpoints.chat import ChatCompletions
 
 __all__ = ["ChatOrClaude", "CountTokens", "Messages", "protocol_headers"]

@@ -12,22 +12,14 @@ from typing import Any
 
 import orjson
 from tollway.errors import InvalidRequest
+from tollway.metering.stream import ByteMeter, StreamMeter
 from tollway.pricing.engine import OutputBudget, output_budget
 from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
 from tollway.tokens import estimate_text_tokens
 from tollway.vision import input_bound
 
-from relay.endpoints.base import (
-    BodyKind,
-    ByteMeter,
-    EndpointHooks,
-    Prepared,
-    RequestBody,
-    ResponseMode,
-    StreamMeter,
-    UpstreamBody,
-)
+from relay.endpoints.base import BodyKind, EndpointHooks, Prepared, RequestBody, ResponseMode, UpstreamBody
 from relay.endpoints.fields import json_object, require_model
 
 __all__ = ["DEFAULT_MODERATION_MODEL", "Moderations"]

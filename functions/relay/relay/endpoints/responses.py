@@ -29,6 +29,19 @@ from typing import Any
 import orjson
 from tollway.auth import KeyContext
 from tollway.errors import InvalidRequest, NotFound
+from tollway.metering.fields import count
+from tollway.metering.prices import MILLION, dearest
+from tollway.metering.responses_meter import ResponsesMeter
+from tollway.metering.responses_tools import (
+    IMAGE_TOOL,
+    image_call_bound,
+    image_tables,
+    image_tool_usage,
+    plan_tools,
+    tool_calls_of,
+    usage_from_response,
+)
+from tollway.metering.stream import ByteMeter
 from tollway.money import ceil_micros
 from tollway.pricing.engine import OutputBudget, cost_of, output_budget, tier_multiplier
 from tollway.pricing.schema import ModelPrice
@@ -39,23 +52,10 @@ from tollway.stored_responses import ResponseStore, StoredResponse
 from tollway.tokens import estimate_text_tokens
 from tollway.vision import input_bound
 
-from relay.endpoints.base import BodyKind, ByteMeter, EndpointHooks, Prepared, RequestBody, ResponseMode, UpstreamBody
-from relay.endpoints.fields import count, json_object, optional_bool, optional_int, require_model
-from relay.endpoints.responses_meter import ResponsesMeter
-from relay.endpoints.responses_tools import (
-    IMAGE_TOOL,
-    dearest,
-    image_usage_of,
-    plan_tools,
-    tool_calls_of,
-    usage_from_response,
-)
+from relay.endpoints.base import BodyKind, EndpointHooks, Prepared, RequestBody, ResponseMode, UpstreamBody
+from relay.endpoints.fields import json_object, optional_bool, optional_int, require_model
 
 __all__ = ["ResponsesCreate"]
-
-_MILLION = Decimal(1_000_000)
-#: Image output tokens each streamed partial image adds (reference §1.5).
-PARTIAL_IMAGE_TOKENS = 100
 
 
 def _texts(value: Any, out: list[str]) -> None:
@@ -201,7 +201,7 @@ class ResponsesCreate(EndpointHooks):
         lc = price.long_context
         if lc is not None:
             reread *= max(lc.multipliers.get("input", Decimal(1)), lc.multipliers.get("cache_write", Decimal(1)))
-        extra = reread / _MILLION * calls * tier_multiplier(price, prepared.service_tier) * ratio
+        extra = reread / MILLION * calls * tier_multiplier(price, prepared.service_tier) * ratio
         return OutputBudget(budget.fixed_usd, budget.per_output_token_usd + extra)
 
     def _tool_fees(self, prepared: Prepared, price: ModelPrice, calls: int) -> Decimal:
@@ -227,7 +227,7 @@ class ResponsesCreate(EndpointHooks):
                 param="tools",
                 code="unpriced_tool",
             )
-        if not _image_tables(price):
+        if not image_tables(price):
             raise InvalidRequest(
                 f"The image_generation tool's model '{model}' has no output bound on this relay.",
                 param="tools",
@@ -243,23 +243,10 @@ class ResponsesCreate(EndpointHooks):
         for tool in tools:
             model, price = self._image_price(tool)
             partial = count(tool.get("partial_images")) if prepared.stream else 0
-            usage = self.image_call_bound(price, per_turn, partial)
+            usage = image_call_bound(price, per_turn, partial)
             worst = max(worst, cost_of(price, usage).usd)
             prepared.extra.setdefault("image_models", []).append(model)
         return worst * calls
-
-    @staticmethod
-    def image_call_bound(price: ModelPrice, input_tokens: int, partial_images: int) -> Usage:
-        """One image call at its worst: the largest image, its partial images, the whole turn as input."""
-        out = max(_image_tables(price), default=0) + PARTIAL_IMAGE_TOKENS * partial_images
-        tp = price.tokens
-        image_in = tp is not None and tp.image_input is not None and tp.image_input > (tp.input or Decimal(0))
-        return Usage(
-            input_tokens=input_tokens,
-            image_input_tokens=input_tokens if image_in else 0,
-            output_tokens=out,
-            image_output_tokens=out,
-        )
 
     # ---- upstream --------------------------------------------------------------------------------
 
@@ -324,15 +311,8 @@ class ResponsesCreate(EndpointHooks):
         if models and (answer is not None or usage.images):
             image_price = self._prices(models[0])
             if image_price is not None:
-                worst = self.image_call_bound(image_price, usage.input_tokens, 0)
-                image = image_usage_of(answer, worst) if answer is not None else None
-                if image is None and usage.images:
-                    image = Usage(
-                        input_tokens=worst.input_tokens * usage.images,
-                        image_input_tokens=worst.image_input_tokens * usage.images,
-                        output_tokens=worst.output_tokens * usage.images,
-                        image_output_tokens=worst.image_output_tokens * usage.images,
-                    )
+                worst = image_call_bound(image_price, usage.input_tokens, 0)
+                image = image_tool_usage(answer, worst, usage.images)
                 if image is not None:
                     total += cost_of(image_price, image, ratio).usd
         return ceil_micros(total)
@@ -359,12 +339,3 @@ class ResponsesCreate(EndpointHooks):
             ),
             self._settings.responses_store_ttl_days,
         )
-
-
-def _image_tables(price: ModelPrice) -> list[int]:
-    """Every per-image output token count the price file gives (published sizes and worst cases)."""
-    tables: list[int] = list((price.image_output_tokens_worst_case or {}).values())
-    published = getattr(price, "image_output_tokens", None)  # the images area's table, when present
-    if isinstance(published, dict):
-        tables.extend(int(v) for v in published.values())
-    return tables

@@ -14,7 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 from tollway.auth import KeyContext
-from tollway.errors import NotFound, PermissionDenied
+from tollway.errors import (
+    InvalidRequest,
+    NoAvailableChannel,
+    NotFound,
+    PermissionDenied,
+    TaskNotFound,
+    UpstreamFailed,
+)
 from tollway.mj.images import ImageUnavailable
 from tollway.mj.model import ImageMode, Phase, StateUpdate, Task
 from tollway.mj.modes import resolve_image_mode
@@ -29,6 +36,7 @@ from tollway.tasks.reads import refresh as refresh_tasks
 from tollway.upstream.failures import scrub
 
 from relay.mj.auth import MjCall, owned_task
+from relay.mj.errors import mj_error
 
 __all__ = ["MAX_LIST_IDS", "Read", "fetch", "image", "image_seed", "list_tasks", "notify_secret", "refresh"]
 
@@ -73,7 +81,7 @@ def refresh(rt: MjRuntime, tasks: list[Task], now: int) -> tuple[list[Task], lis
 def fetch(call: MjCall, task_id: str) -> Read:
     task = owned_task(call, task_id)
     if task is None:
-        return 404, envelope(3, f"task {task_id} not found"), None
+        return (*mj_error(TaskNotFound(f"task {task_id} not found"), business=False), None)
     rt = call.rt
     now = rt.svc.clock_ms()
     (fresh,), moved = refresh(rt, [task], now)
@@ -88,9 +96,9 @@ def _ids(data: Any) -> list[str] | None:
 def list_tasks(call: MjCall, data: Any) -> Read:
     ids = _ids(data)
     if ids is None:
-        return 400, envelope(4, 'the body must be {"ids": [task ids]}'), None
+        return (*mj_error(InvalidRequest('the body must be {"ids": [task ids]}'), business=False), None)
     if len(ids) > MAX_LIST_IDS:
-        return 400, envelope(4, f"at most {MAX_LIST_IDS} ids per request"), None
+        return (*mj_error(InvalidRequest(f"at most {MAX_LIST_IDS} ids per request"), business=False), None)
     rt = call.rt
     account_id = call.context.account.account_id
     found = [
@@ -107,15 +115,15 @@ def list_tasks(call: MjCall, data: Any) -> Read:
 def image_seed(call: MjCall, task_id: str) -> Read:
     task = owned_task(call, task_id)
     if task is None or not task.upstream_id:
-        return 200, envelope(3, f"task {task_id} not found"), None
+        return (*mj_error(TaskNotFound(f"task {task_id} not found"), business=True), None)
     rt = call.rt
     channel = rt.channel(task.channel_id)
     if channel is None:
-        return 200, envelope(3, f"the channel of task {task_id} is unavailable"), None
+        return (*mj_error(NoAvailableChannel(f"the channel of task {task_id} is unavailable"), business=True), None)
     try:
         answer = rt.upstream.image_seed(channel, rt.svc.channel_secrets.get(channel.channel_id), task.upstream_id)
     except UpstreamDown:
-        return 200, envelope(9, "The Midjourney upstream is unavailable."), None
+        return (*mj_error(UpstreamFailed("The Midjourney upstream is unavailable."), business=True), None)
     result = answer.result if isinstance(answer.result, (str, int)) else None
     return 200, envelope(answer.code, scrub(answer.description), None if result is None else str(result)), None
 

@@ -15,22 +15,30 @@ from typing import Any
 
 from tollway.config.catalog import Catalog
 from tollway.config.model import Channel, ChannelStatus
-from tollway.errors import InsufficientQuota, TollwayError
+from tollway.errors import (
+    InvalidRequest,
+    NoAvailableChannel,
+    NotFound,
+    PermissionDenied,
+    TollwayError,
+    UpstreamFailed,
+)
 from tollway.mj.model import Mode, StateUpdate, Task, TaskStatus
 from tollway.mj.modes import ModeError, apply_mode_flag, resolve_image_mode, resolve_mode
 from tollway.mj.ports import TaskStore
 from tollway.mj.pricing import ActionPrice, price_of
 from tollway.mj.render import envelope
-from tollway.mj.request import Refusal, SubmitPlan, prepare
+from tollway.mj.request import SubmitPlan, prepare
 from tollway.mj.upstream import SubmitAnswer, UpstreamDown
 from tollway.records import RecordStatus
 from tollway.routing import order_channels
 from tollway.services import Services
 from tollway.ssrf import Blocked
-from tollway.tasks.submit import Admitted, Sent, TaskRefused, pending_task, run_submit, task_record
+from tollway.tasks.submit import Admitted, Sent, pending_task, run_submit, task_record
 from tollway.upstream.failures import scrub
 
 from relay.mj.auth import MjCall, owned_task
+from relay.mj.errors import mj_envelope, mj_error
 
 __all__ = ["Outcome", "submit"]
 
@@ -93,23 +101,15 @@ class _Submit:
 
     # ---- before any money moves ------------------------------------------------------------------
 
-    def refuse(self, cause: TaskRefused | TollwayError) -> Outcome:
-        """Write the refused request's one usage record; the envelope to answer."""
-        if isinstance(cause, Refusal):
-            code, description, error_code, http_status = cause.code, cause.description, cause.error_code, 200
-        elif isinstance(cause, TollwayError):
-            # Insufficient quota is a business answer (code 4); other errors keep their real HTTP status.
-            quota = isinstance(cause, InsufficientQuota)
-            code, description, error_code = 4, cause.message, "insufficient_quota" if quota else cause.code
-            http_status = 200 if quota else cause.status
-        else:
-            raise TypeError(f"not a Midjourney refusal: {cause!r}")
-        self.svc.biller.record_refusal(task_record(self, RecordStatus.REFUSED, http_status, error_code=error_code))
-        return Outcome(envelope(code, description))
+    def refuse(self, cause: TollwayError) -> Outcome:
+        """Write the refused request's one usage record; the envelope to answer (HTTP 200)."""
+        status, body = mj_error(cause, business=True)
+        self.svc.biller.record_refusal(task_record(self, RecordStatus.REFUSED, status, error_code=cause.code))
+        return Outcome(body)
 
     def admit(self) -> Admitted:
         if not self._is_object:
-            raise Refusal(4, "the body must be a JSON object", "invalid_body")
+            raise InvalidRequest("the body must be a JSON object")
         call = self.call
         plan = self.plan = prepare(lambda task_id: owned_task(call, task_id), self.path, self.data)
         catalog = self.svc.catalog.get()
@@ -130,13 +130,13 @@ class _Submit:
                     allowed=allowed if isinstance(allowed, list) else None,
                 )
             except ModeError as exc:
-                raise Refusal(4, str(exc), "mode_not_allowed") from None
+                raise PermissionDenied(str(exc), code="mode_not_allowed") from None
         price = price_of(plan.spec, self.mode, catalog, catalog.group_ratio(call.context.group))
         if price is None:
-            raise Refusal(4, f"{plan.spec.base_key} is not available on this relay (no price)", "model_not_found")
+            raise NotFound(f"{plan.spec.base_key} is not available on this relay (no price)", code="model_not_found")
         self.price = price
         if not (key.allows_model(plan.spec.base_key) or key.allows_model(price.key)):
-            raise Refusal(4, f"This API key may not use {plan.spec.base_key}.", "model_not_allowed")
+            raise PermissionDenied(f"This API key may not use {plan.spec.base_key}.", code="model_not_allowed")
         self.hook = self._hook(options.notify_enabled)
         return Admitted(self._channels(plan, catalog, self.mode), price)
 
@@ -145,11 +145,11 @@ class _Submit:
         if value in (None, "") or not enabled:
             return None
         if not isinstance(value, str) or len(value) > 2000:
-            raise Refusal(4, "notifyHook must be a URL of at most 2000 characters", "invalid_body")
+            raise InvalidRequest("notifyHook must be a URL of at most 2000 characters")
         try:
             self.rt.policy.check_url(value)
         except Blocked as blocked:
-            raise Refusal(4, f"notifyHook refused: {blocked.reason}", "notify_hook_refused") from None
+            raise InvalidRequest(f"notifyHook refused: {blocked.reason}", code="notify_hook_refused") from None
         return value
 
     def _channels(self, plan: SubmitPlan, catalog: Catalog, mode: Mode) -> list[Channel]:
@@ -158,7 +158,7 @@ class _Submit:
             # Follow-ups stay on the parent's channel: the same Discord account must press the button.
             channel = next((c for c in catalog.channels if c.channel_id == bound.channel_id), None)
             if channel is None or channel.status is not ChannelStatus.ENABLED:
-                raise Refusal(3, f"the channel of task {bound.task_id} is unavailable", "no_available_channel")
+                raise NoAvailableChannel(f"the channel of task {bound.task_id} is unavailable")
             return [channel]
         candidates = [
             c
@@ -166,7 +166,7 @@ class _Submit:
             if c.type == "midjourney" and mode.value in c.settings.get("modes", [m.value for m in Mode])
         ]
         if not candidates:
-            raise Refusal(3, f"no channel serves {plan.spec.base_key} in {mode.value} mode", "no_available_channel")
+            raise NoAvailableChannel(f"no channel serves {plan.spec.base_key} in {mode.value} mode")
         return order_channels(candidates)
 
     # ---- the task and the upstream ---------------------------------------------------------------
@@ -241,11 +241,9 @@ class _Submit:
     def rejected(self) -> tuple[Outcome, int, str]:
         answer = self.answer
         if answer is None:
-            return (
-                Outcome(envelope(9, "The Midjourney upstream is unavailable; nothing was charged.")),
-                200,
-                ("upstream_unavailable"),
-            )
+            down = UpstreamFailed("The Midjourney upstream is unavailable; nothing was charged.")
+            return Outcome(mj_envelope(down)), 200, "upstream_unavailable"
+        # The upstream's own envelope code and description, passed on (cleaned).
         return (
             Outcome(envelope(answer.code, scrub(answer.description) or "submit failed")),
             200,

@@ -27,12 +27,12 @@ from starlette.routing import BaseRoute, Route
 from tollway.auth import KeyContext
 from tollway.errors import InvalidRequest, NotFound, PermissionDenied
 from tollway.money import format_usd
-from tollway.pricing.schema import ModelPrice
 from tollway.records import UsageRecord
 from tollway.usage.query import UsageFilter
 from tollway.usage.totals import Spend, spend
 
 from relay.pipeline import Pipeline
+from relay.price_list import price_list
 from relay.routes.access import customer_context
 
 __all__ = ["customer_routes", "public_record"]
@@ -221,16 +221,7 @@ class CustomerViews:
         context = await customer_context(self.pipeline, request)
         svc = await self.pipeline.services()
         catalog = await self.pipeline.catalog(svc)
-        ratio = catalog.group_ratio(context.group)
-        data = []
-        for name in catalog.models_for(context.group):
-            price = catalog.price(name)
-            if price is not None and context.key.allows_model(name):
-                entry = {"model": name, **_priced(price, ratio)}
-                if catalog.markup(name) != 1:  # the operator's markup on the list price, already included
-                    entry["markup"] = str(catalog.markup(name))
-                data.append(entry)
-        return _json({"object": "list", "group": context.group, "ratio": str(ratio), "currency": "USD", "data": data})
+        return _json(price_list(catalog, context.group, context.key.allows_model))
 
     async def logs(self, request: Request) -> Response:
         context = await customer_context(self.pipeline, request)
@@ -300,38 +291,6 @@ def _date(value: str | None, name: str, default: date) -> date:
 
 def _midnight_ms(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
-
-
-def _scaled(value: Decimal, ratio: Decimal) -> str:
-    return format(value * ratio, "f")
-
-
-def _priced(price: ModelPrice, ratio: Decimal) -> dict[str, Any]:
-    """A model's prices as this group pays them (USD; per 1M tokens where tokens are priced)."""
-    out: dict[str, Any] = {"endpoints": price.endpoints}
-    if price.tokens is not None:
-        tokens = {k: _scaled(v, ratio) for k, v in price.tokens.model_dump().items() if v is not None}
-        out["per_million_tokens"] = tokens
-    for name in ("per_call", "per_minute", "per_million_characters"):
-        value = getattr(price, name)
-        if value is not None:
-            out[name] = _scaled(value, ratio)
-    if price.per_image:
-        out["per_image"] = {k: _scaled(v, ratio) for k, v in price.per_image.items()}
-    if price.tools:
-        out["tools_per_call"] = {k: _scaled(v, ratio) for k, v in price.tools.items()}
-    if price.long_context is not None:
-        out["long_context"] = {
-            "threshold_input_tokens": price.long_context.threshold_input_tokens,
-            "multipliers": {k: str(v) for k, v in price.long_context.multipliers.items()},
-        }
-    if price.service_tiers:
-        out["service_tiers"] = {k: str(v) for k, v in price.service_tiers.items()}
-    for name in ("context_window", "max_input_tokens", "max_output_tokens"):
-        if getattr(price, name) is not None:
-            out[name] = getattr(price, name)
-    out["free"] = price.is_free()
-    return out
 
 
 def customer_routes(pipeline: Pipeline) -> list[BaseRoute]:

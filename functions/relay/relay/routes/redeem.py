@@ -3,7 +3,8 @@
 Body: ``{"code": "rdm-…"}`` (``"key"`` is accepted too, the name one-api uses). The credit is a ledger
 entry like any other, written by the same transaction that marks the code used, so a code credits
 exactly once however many requests race for it (``tollway/redeem/dynamodb.py``). Not a billable
-endpoint: no usage record. Errors use the OpenAI error shape.
+endpoint: no usage record. Refusals are the tree's ``RedeemRefused`` classes, answered in the OpenAI
+error shape by ``relay.errors``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from tollway.errors import ClientError, InvalidRequest, PermissionDenied, TollwayError
+from tollway.errors import InvalidRequest
 from tollway.ids import movement_id
 from tollway.money import format_usd
-from tollway.redeem.model import RedeemRefused, hash_code, is_well_formed
+from tollway.redeem.model import hash_code, is_well_formed, refused
 
 from relay.asgi import read_body
 from relay.pipeline import Pipeline
@@ -25,36 +26,18 @@ __all__ = ["redeem_code", "redeem_routes"]
 _MAX_BODY = 4096
 
 
-def _error(reason: str) -> TollwayError:
-    match reason:
-        case "used":
-            return ClientError("This redemption code has already been used.", code="code_used", status_code=409)
-        case "disabled":
-            return ClientError("This redemption code has been disabled.", code="code_disabled")
-        case "expired":
-            return ClientError("This redemption code has expired.", code="code_expired")
-        case "group":
-            return PermissionDenied("This redemption code is not valid for your account's group.", code="code_group")
-        case "account_disabled":
-            return PermissionDenied("This account is disabled.", code="account_disabled")
-        case "key_disabled":
-            return PermissionDenied("This API key is disabled.", code="key_disabled")
-        case "key_expired":
-            return PermissionDenied("This API key has expired.", code="key_expired")
-    return ClientError("This redemption code is not valid.", code="code_invalid")
-
-
 async def redeem_code(
     pipeline: Pipeline, code: str, *, account_id: str, key_hash: str | None, key_id: str | None
 ) -> dict[str, object]:
     """Redeem ``code`` for the account (with a key, or from the console without one); the answer body.
 
     Raises:
-        TollwayError: the code is malformed or refused (the reason in the OpenAI error shape).
+        RedeemRefused: the code is malformed or cannot be redeemed by this caller (the tree's class
+            says the status: 400, 403 or 409).
     """
     code = code.strip()
     if not is_well_formed(code):
-        raise _error("invalid")
+        raise refused("invalid")
     svc = await pipeline.services()
     now = svc.clock_ms()
 
@@ -81,10 +64,7 @@ async def redeem_code(
             "entry_id": redemption.movement.entries[0].entry_id,
         }
 
-    try:
-        return await pipeline.blocking(run)
-    except RedeemRefused as refused:
-        raise _error(refused.reason) from None
+    return await pipeline.blocking(run)
 
 
 def redeem_routes(pipeline: Pipeline) -> list[BaseRoute]:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from tollway.errors import InvalidRequest, TaskNotFound
 from tollway.mj.model import Phase
 from tollway.suno.model import KIND, is_task_id
 from tollway.suno.poll import refresh
-from tollway.suno.render import error, render_task, success
+from tollway.suno.render import render_task, success
 from tollway.tasks.reads import parse_ids
 
 from relay.suno.call import Answer, SunoCall, owned_task
+from relay.suno.errors import suno_error
 
 __all__ = ["MAX_IDS", "fetch_many", "fetch_one"]
 
@@ -26,7 +28,7 @@ MAX_IDS = 200
 def fetch_one(call: SunoCall, task_id: str) -> Answer:
     task = owned_task(call, task_id)
     if task is None:
-        return Answer(404, error("task_not_exist", "task_not_exist"))
+        return Answer(*suno_error(TaskNotFound("task_not_exist", code="task_not_exist")))
     srt = call.srt
     (fresh,), moved = refresh(srt, [task], srt.svc.clock_ms())
     return Answer(200, success(render_task(fresh)), srt.engine.later(moved))
@@ -46,9 +48,9 @@ def _ids(data: Any) -> list[str] | None:
 def fetch_many(call: SunoCall, data: Any) -> Answer:
     ids = _ids(data)
     if ids is None:
-        return Answer(400, error("invalid_request", 'the body must be {"ids": [task ids]}'))
+        return Answer(*suno_error(InvalidRequest('the body must be {"ids": [task ids]}')))
     if len(ids) > MAX_IDS:
-        return Answer(400, error("invalid_request", f"at most {MAX_IDS} ids per request"))
+        return Answer(*suno_error(InvalidRequest(f"at most {MAX_IDS} ids per request")))
     srt = call.srt
     account_id = call.context.account.account_id
     found = {

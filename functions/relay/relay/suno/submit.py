@@ -11,7 +11,15 @@ import logging
 from typing import Any
 
 from tollway.config.model import Channel, ChannelStatus
-from tollway.errors import InsufficientQuota, TollwayError
+from tollway.errors import (
+    ClientError,
+    NoAvailableChannel,
+    NotFound,
+    PermissionDenied,
+    TollwayError,
+    UpstreamFailed,
+    UpstreamRejected,
+)
 from tollway.mj.model import ImageMode, Mode, StateUpdate, Task, TaskStatus
 from tollway.mj.ports import TaskStore
 from tollway.mj.pricing import ActionPrice
@@ -20,13 +28,14 @@ from tollway.routing import order_channels
 from tollway.services import Services
 from tollway.suno.model import KIND, PRICE_KEYS, action_of, mint_task_id
 from tollway.suno.pricing import price_of
-from tollway.suno.render import error, success
-from tollway.suno.request import Refusal, SunoSubmit, parse_submit
+from tollway.suno.render import success
+from tollway.suno.request import SunoSubmit, parse_submit
 from tollway.suno.upstream import SubmitAnswer, UpstreamDown
-from tollway.tasks.submit import Admitted, Sent, TaskRefused, pending_task, run_submit, task_record
+from tollway.tasks.submit import Admitted, Sent, pending_task, run_submit, task_record
 from tollway.upstream.failures import scrub
 
 from relay.suno.call import Answer, SunoCall, owned_task
+from relay.suno.errors import suno_error
 
 __all__ = ["submit"]
 
@@ -69,19 +78,11 @@ class _Submit:
 
     # ---- before any money moves ------------------------------------------------------------------
 
-    def refuse(self, cause: TaskRefused | TollwayError) -> Answer:
+    def refuse(self, cause: TollwayError) -> Answer:
         """Write the refused request's one usage record; the error to answer."""
-        if isinstance(cause, InsufficientQuota):
-            refusal = Refusal("quota_not_enough", cause.message, 403, error_code="insufficient_quota")
-        elif isinstance(cause, TollwayError):
-            refusal = Refusal(cause.code, cause.message, cause.status)
-        elif isinstance(cause, Refusal):
-            refusal = cause
-        else:
-            raise TypeError(f"not a Suno refusal: {cause!r}")
-        record = task_record(self, RecordStatus.REFUSED, refusal.http_status, error_code=refusal.error_code)
-        self.svc.biller.record_refusal(record)
-        return Answer(refusal.http_status, error(refusal.code, refusal.message))
+        status, body = suno_error(cause)
+        self.svc.biller.record_refusal(task_record(self, RecordStatus.REFUSED, status, error_code=cause.code))
+        return Answer(status, body)
 
     def admit(self) -> Admitted:
         request = self.request = parse_submit(self.action_text, self.data)
@@ -90,22 +91,22 @@ class _Submit:
         key_name = PRICE_KEYS[request.action]
         price = price_of(request.action, catalog, catalog.group_ratio(context.group))
         if price is None:
-            raise Refusal("model_not_found", f"{key_name} is not available on this relay (no price)", 404)
+            raise NotFound(f"{key_name} is not available on this relay (no price)", code="model_not_found")
         self.price = price
         if not context.key.allows_model(key_name):
-            raise Refusal("model_not_allowed", f"This API key may not use {key_name}.", 403)
+            raise PermissionDenied(f"This API key may not use {key_name}.", code="model_not_allowed")
         if request.origin_task_id is not None:
             origin = self.origin = owned_task(self.call, request.origin_task_id)
             if origin is None or not origin.upstream_id:
-                raise Refusal("task_not_exist", "task_origin_not_exist", 400)
+                raise ClientError("task_origin_not_exist", code="task_not_exist")  # new-api: 400, not 404
             # A continuation stays on its origin's channel: only that upstream knows its clips.
             channel = next((c for c in catalog.channels if c.channel_id == origin.channel_id), None)
             if channel is None or channel.status is not ChannelStatus.ENABLED:
-                raise Refusal("task_channel_disable", f"the channel of task {origin.task_id} is unavailable", 400)
+                raise ClientError(f"the channel of task {origin.task_id} is unavailable", code="task_channel_disable")
             return Admitted([channel], price)
         candidates = [c for c in catalog.channels_for(key_name, context.group) if c.type == KIND]
         if not candidates:
-            raise Refusal("no_available_channel", f"no channel serves {key_name} for group {context.group}", 503)
+            raise NoAvailableChannel(f"no channel serves {key_name} for group {context.group}")
         return Admitted(order_channels(candidates), price)
 
     # ---- the task and the upstream ---------------------------------------------------------------
@@ -178,10 +179,16 @@ class _Submit:
 
 def _refused(answer: SubmitAnswer | None, secret: str) -> tuple[Answer, str]:
     """The client's answer to a submit the upstream did not accept, and the usage record's error code."""
+    failure, record_code = _failure(answer, secret)
+    status, body = suno_error(failure)
+    return Answer(status, body), record_code
+
+
+def _failure(answer: SubmitAnswer | None, secret: str) -> tuple[TollwayError, str]:
+    """What the upstream's refusal is in the error tree, and the usage record's error code."""
     if answer is None:
-        return Answer(502, error("do_request_failed", "The Suno upstream is unavailable; nothing was charged.")), (
-            "upstream_unavailable"
-        )
+        down = UpstreamFailed("The Suno upstream is unavailable; nothing was charged.", code="do_request_failed")
+        return down, "upstream_unavailable"
     message = answer.message.replace(secret, "[redacted]") if secret else answer.message
     message = scrub(message) or f"the upstream refused the submit (HTTP {answer.status})"
     if answer.status != 200:
@@ -189,13 +196,19 @@ def _refused(answer: SubmitAnswer | None, secret: str) -> tuple[Answer, str]:
         # the channel's key or the upstream itself may not (401/403/5xx): those are a gateway error.
         client_fault = 400 <= answer.status < 500 and answer.status not in (401, 403, 407)
         text = f"{answer.code}: {message}" if answer.code else message
-        return Answer(answer.status if client_fault else 502, error("fail_to_fetch_task", text)), (
-            f"suno_http_{answer.status}"
-        )
+        failure: TollwayError
+        if client_fault:
+            failure = UpstreamRejected(
+                text, status_code=answer.status, error_type="invalid_request_error", code="fail_to_fetch_task",
+                param=None,
+            )  # fmt: skip
+        else:
+            failure = UpstreamFailed(text, code="fail_to_fetch_task")
+        return failure, f"suno_http_{answer.status}"
     code = scrub(answer.code, 64)
     if code in ("", "success"):  # no envelope, or "success" without a task id: never shown as a success
         code, message = "upstream_error", "the upstream answered without a task id"
-    return Answer(502, error(code, message)), f"suno_{code}"
+    return UpstreamFailed(message, code=code), f"suno_{code}"
 
 
 def submit(call: SunoCall, action_text: str, data: Any) -> Answer:

@@ -52,13 +52,11 @@ def _status_error(reason: RejectReason) -> TollwayError | None:
 def _rate_error(rejected: HoldRejected) -> RateLimited | None:
     after = str(rejected.retry_after_s or 1)
     if rejected.reason is RejectReason.RATE_LIMIT:
-        return RateLimited(
-            f"This API key's request-rate limit is reached; retry in {after} s.", headers={"retry-after": after}
-        )
+        return RateLimited(f"This API key's request-rate limit is reached; retry in {after} s.", retry_after=after)
     if rejected.reason is RejectReason.CONCURRENCY:
         return RateLimited(
             "This API key has as many requests in flight as its concurrency limit allows; retry when one ends.",
-            headers={"retry-after": after},
+            retry_after=after,
         )
     return None
 
@@ -210,7 +208,8 @@ class Biller:
             raise error from rejected
 
     def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now_ms: int) -> Movement | None:
-        """Settle at ``cost`` (blocking). The returned movement still needs :meth:`finish`.
+        """Settle at ``cost`` (blocking): the hold closed, the balance settled, the record (which is
+        also the ledger debit) written — at once. :meth:`finish` on the movement is then a no-op.
 
         ``None`` also when the settle was deferred: the store kept failing, but the charge and record
         are stored on the hold and maintenance settles them (the served request is paid for).
@@ -229,7 +228,10 @@ class Biller:
 
     def finish(self, movement: Movement) -> None:
         """Write a settled movement's history and close it (blocking). A failure here is repaired by
-        maintenance from the settled marker, so it is logged, not raised."""
+        maintenance from the settled marker, so it is logged, not raised. A request's settle already
+        did both in its one transaction (``movement.closed``): nothing to do."""
+        if movement.closed:
+            return
         try:
             self._ledger.write_history(movement)
             self._ledger.close(movement.movement_id)

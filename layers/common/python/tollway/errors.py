@@ -1,26 +1,40 @@
-"""The one error tree of tollway, and its mapping to the OpenAI error shape.
+"""The one error tree of tollway: every failure a client can see is one of these classes.
 
-Every failure a client can see is one of these classes. Each carries the HTTP status and the
-OpenAI ``type``/``code`` it maps to, so the relay maps errors to responses in exactly one place
-(``relay.errors``) and never string-matches messages::
+An error carries what is true whatever the wire format: a stable ``code`` (what usage records and
+logs keep), a status class (the HTTP status it belongs to), a message for the customer, and optional
+``param``/``details`` (a rate limit also says when to retry). How it looks on the wire is each protocol
+adapter's business, in one mapping table per format (docs/architecture.md, "Errors"): ``relay.errors`` (OpenAI),
+``relay.routes.anthropic_errors`` (Anthropic), ``relay.mj.errors`` (the Midjourney envelope),
+``relay.suno.errors`` (new-api's task shape) and ``tollway.admin.errors`` (the admin envelope)::
 
-    TollwayError
-    ├── ClientError                      4xx: the request cannot be served as sent
-    │   ├── InvalidRequest               400 invalid_request_error / invalid_json, invalid_body, …
-    │   ├── UpstreamRejected             400 (and other upstream 4xx) passed through, cleaned
-    │   ├── AuthenticationFailed         401 invalid_request_error / invalid_api_key
-    │   ├── InsufficientQuota            402 insufficient_quota / insufficient_quota
-    │   ├── PermissionDenied             403 permission_error / key_disabled, key_expired, …
-    │   ├── NotFound                     404 invalid_request_error / model_not_found, unsupported_endpoint
-    │   ├── RequestTooLarge              413 invalid_request_error / request_too_large
-    │   └── RateLimited                  429 rate_limit_error / rate_limit_exceeded
-    ├── UpstreamFailed                   502 upstream_error / upstream_error
-    │   ├── NoAvailableChannel           503 upstream_error / no_available_channel
-    │   ├── Overloaded                   529 overloaded_error / overloaded (every channel said 529)
-    │   └── UpstreamTimeout              504 upstream_error / upstream_timeout
-    └── StoreUnavailable                 503 api_error / store_unavailable (our own storage failed)
+    TollwayError                         500 internal_error
+    ├── ClientError                      400 invalid_request: the request cannot be served as sent
+    │   ├── InvalidRequest               400 invalid_body (invalid_json, unsupported_parameter, …)
+    │   │   └── InvalidArguments         400 invalid_args: an admin command's arguments
+    │   ├── UpstreamRejected             the upstream's own 4xx, passed through cleaned of secrets
+    │   ├── AuthenticationFailed         401 invalid_api_key
+    │   ├── InsufficientQuota            402 insufficient_quota: the balance or a key limit cannot pay
+    │   ├── PermissionDenied             403 permission_denied (key_disabled, model_not_allowed, …)
+    │   ├── NotFound                     404 not_found (model_not_found, unknown_route, …)
+    │   │   ├── TaskNotFound             404 task_not_found: also another account's task
+    │   │   └── UnknownCommand           404 unknown_command: no such admin command
+    │   ├── Conflict                     409 conflict: the state forbids it (code used, e-mail taken, …)
+    │   │   └── InsufficientBalance      409 insufficient_balance: an operator debit the balance cannot take
+    │   ├── RedeemRefused                400 code_invalid/code_disabled/code_expired: nothing credited
+    │   │   ├── RedeemConflict           409 code_used
+    │   │   └── RedeemForbidden          403 code_group, account_disabled, key_disabled, key_expired
+    │   ├── RequestTooLarge              413 request_too_large
+    │   └── RateLimited                  429 rate_limit_exceeded (``retry_after``: the Retry-After value)
+    ├── UpstreamFailed                   502 upstream_error: the upstream failed after retries
+    │   ├── NoAvailableChannel           503 no_available_channel
+    │   ├── Overloaded                   529 overloaded: every channel said 529
+    │   └── UpstreamTimeout              504 upstream_timeout
+    └── StoreUnavailable                 503 store_unavailable: tollway's own storage failed
 
-Messages are written for the customer. They never contain upstream URLs, keys or stack traces.
+A new error goes under the class whose status class it shares, with its own ``default_code``; give it a
+class of its own only when some wire format answers it differently (the mapping tests walk this tree
+and fail for a class no table can answer). Messages are written for the customer: never upstream URLs,
+keys or stack traces.
 """
 
 from __future__ import annotations
@@ -30,16 +44,24 @@ from typing import Any, ClassVar
 __all__ = [
     "AuthenticationFailed",
     "ClientError",
+    "Conflict",
+    "InsufficientBalance",
     "InsufficientQuota",
+    "InvalidArguments",
     "InvalidRequest",
     "NoAvailableChannel",
     "NotFound",
     "Overloaded",
     "PermissionDenied",
     "RateLimited",
+    "RedeemConflict",
+    "RedeemForbidden",
+    "RedeemRefused",
     "RequestTooLarge",
     "StoreUnavailable",
+    "TaskNotFound",
     "TollwayError",
+    "UnknownCommand",
     "UpstreamFailed",
     "UpstreamRejected",
     "UpstreamTimeout",
@@ -50,7 +72,6 @@ class TollwayError(Exception):
     """Base of every error a client of tollway can see."""
 
     status_code: ClassVar[int] = 500
-    error_type: ClassVar[str] = "api_error"
     default_code: ClassVar[str] = "internal_error"
 
     def __init__(
@@ -59,19 +80,15 @@ class TollwayError(Exception):
         *,
         code: str | None = None,
         param: str | None = None,
-        headers: dict[str, str] | None = None,
         status_code: int | None = None,
+        details: Any = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.param = param
-        self.headers = headers or {}
         self.status = status_code or self.status_code
-
-    def to_body(self) -> dict[str, Any]:
-        """The OpenAI error shape: ``{"error": {"message", "type", "param", "code"}}``."""
-        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
+        self.details = details  # structured problems (an admin command's invalid fields); None for most
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status}, code={self.code!r}, message={self.message!r})"
@@ -81,18 +98,28 @@ class ClientError(TollwayError):
     """A 4xx: the request cannot be served as sent."""
 
     status_code = 400
-    error_type = "invalid_request_error"
     default_code = "invalid_request"
 
 
 class InvalidRequest(ClientError):
-    """Malformed JSON, wrong types, broken multipart (400)."""
+    """Malformed JSON, wrong types, broken multipart, a submit's body the protocol refuses (400)."""
 
     default_code = "invalid_body"
 
 
+class InvalidArguments(InvalidRequest):
+    """An admin command's arguments are not valid (400; the CLI exits 2 for it)."""
+
+    default_code = "invalid_args"
+
+
 class UpstreamRejected(ClientError):
-    """An upstream 4xx the client must see (context too long, content policy), cleaned of secrets."""
+    """An upstream 4xx the client must see (context too long, content policy), cleaned of secrets.
+
+    Keeps the upstream's own ``type``, ``code`` and extra fields for the wire formats that pass them on.
+    """
+
+    default_code = "upstream_rejected"
 
     def __init__(
         self,
@@ -104,20 +131,10 @@ class UpstreamRejected(ClientError):
         param: str | None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message, code=code or "upstream_rejected", param=param, status_code=status_code)
+        super().__init__(message, code=code, param=param, status_code=status_code)
         self.upstream_type = error_type
         self.upstream_code = code
         self.extra = extra or {}
-
-    def to_body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {
-            "message": self.message,
-            "type": self.upstream_type,
-            "param": self.param,
-            "code": self.upstream_code,
-        }
-        error.update(self.extra)
-        return {"error": error}
 
 
 class AuthenticationFailed(ClientError):
@@ -131,7 +148,6 @@ class InsufficientQuota(ClientError):
     """The balance or the key's limit cannot pay for the request (402, so SDKs do not retry)."""
 
     status_code = 402
-    error_type = "insufficient_quota"
     default_code = "insufficient_quota"
 
 
@@ -139,7 +155,6 @@ class PermissionDenied(ClientError):
     """The key or account may not do this (403): key_disabled, key_expired, account_disabled, …"""
 
     status_code = 403
-    error_type = "permission_error"
     default_code = "permission_denied"
 
 
@@ -150,6 +165,56 @@ class NotFound(ClientError):
     default_code = "not_found"
 
 
+class TaskNotFound(NotFound):
+    """No such task of the caller's (404): another account's task looks exactly the same."""
+
+    default_code = "task_not_found"
+
+
+class UnknownCommand(NotFound):
+    """No admin command of that name (404; the CLI exits 2 for it)."""
+
+    default_code = "unknown_command"
+
+
+class Conflict(ClientError):
+    """The current state forbids the change (409): a key limit reached, an e-mail address taken, …"""
+
+    status_code = 409
+    default_code = "conflict"
+
+
+class InsufficientBalance(Conflict):
+    """An operator debit larger than what the account or key holds (409); nothing was moved."""
+
+    default_code = "insufficient_balance"
+
+
+class RedeemRefused(ClientError):
+    """A redemption code this caller cannot redeem (400: invalid, disabled, expired); nothing was credited.
+
+    ``reason`` is the store's word for why (``tollway.redeem.model.refused`` builds the right class).
+    """
+
+    default_code = "code_invalid"
+
+    def __init__(self, message: str, *, reason: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.reason = reason
+
+
+class RedeemConflict(RedeemRefused, Conflict):
+    """The code was already used (409)."""
+
+    default_code = "code_used"
+
+
+class RedeemForbidden(RedeemRefused, PermissionDenied):
+    """The caller may not redeem: the code's group, or a disabled account or key (403)."""
+
+    default_code = "code_group"
+
+
 class RequestTooLarge(ClientError):
     """The body is over tollway's request limit (413); the message states the limit."""
 
@@ -158,18 +223,23 @@ class RequestTooLarge(ClientError):
 
 
 class RateLimited(ClientError):
-    """Every channel answered 429, or the key's request-rate limit was hit (429, Retry-After)."""
+    """Every channel answered 429, or the key's request-rate limit was hit (429).
+
+    ``retry_after`` is the Retry-After value to send (seconds, or an upstream's HTTP date), if known.
+    """
 
     status_code = 429
-    error_type = "rate_limit_error"
     default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class UpstreamFailed(TollwayError):
     """The upstream failed after retries (502)."""
 
     status_code = 502
-    error_type = "upstream_error"
     default_code = "upstream_error"
 
 
@@ -184,7 +254,6 @@ class Overloaded(UpstreamFailed):
     """Every channel tried answered 529 (Anthropic's "overloaded"): passed through as 529 so clients back off."""
 
     status_code = 529
-    error_type = "overloaded_error"
     default_code = "overloaded"
 
 
@@ -199,5 +268,4 @@ class StoreUnavailable(TollwayError):
     """tollway's own storage failed after retries (503); nothing was charged."""
 
     status_code = 503
-    error_type = "api_error"
     default_code = "store_unavailable"

@@ -1,9 +1,11 @@
 """Maintenance: finish what a crash interrupted (invariant 6), and tell the operator what changed.
 
-- A *settled* marker older than a grace period lost its history writes: write them and close it.
+- A *settled* marker older than a grace period lost its history writes: write them and close it. Only
+  movements born settled leave markers (credits, redemptions, task refunds, and requests settled by an
+  older version); a request's settle writes its history and closes its hold in one transaction.
 - An *open* hold older than the function timeout belongs to a request that never settled: refund it
-  (settle at zero — which also gives back a key's concurrency lease), record it as ``orphaned`` for
-  the operator, and close it.
+  (settle at zero — which also gives back a key's concurrency lease, writes its ``orphaned`` record
+  for the operator and closes it, in one transaction).
 - ``run_maintenance`` (``maintenance.run``, the EventBridge schedule) adds a report of the channels
   disabled automatically and the accounts that fell under the low-balance threshold since the last
   run, published to the alerts topic when there is something to say.
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tollway.accounts.model import AccountStatus
 from tollway.config.model import ChannelStatus
 from tollway.errors import StoreUnavailable
-from tollway.ledger.model import Hold, HoldState, SettleDeferred
+from tollway.ledger.model import Hold, HoldState, Movement, SettleDeferred
 from tollway.ledger.ports import LedgerStore
 from tollway.money import format_usd
 from tollway.records import RecordStatus, UsageRecord
@@ -86,8 +88,7 @@ def _sweep_one(
         # at that charge with its own record (the request was served)
         movement = ledger.settle(hold.request(), hold.due_charge, hold.due_record, now=now_ms)
         if movement is not None:
-            ledger.write_history(movement)
-            ledger.close(hold.hold_id)
+            _finish(ledger, movement)
             report.settled_due.append(hold.hold_id)
         return
     if now_ms - hold.created_at < hold_timeout_s * 1000:
@@ -107,12 +108,19 @@ def _sweep_one(
     movement = ledger.settle(hold.request(), 0, record, now=now_ms)
     if movement is None:
         return  # the request settled it meanwhile and it was closed
-    ledger.write_history(movement)
-    ledger.close(hold.hold_id)
+    _finish(ledger, movement)
     if movement.record is not None and movement.record.status is RecordStatus.ORPHANED:
         report.refunded.append(hold.hold_id)
         report.refunded_micros += hold.amount
         log.warning("refunded orphaned hold %s of %s (%d micro-USD)", hold.hold_id, hold.account_id, hold.amount)
+
+
+def _finish(ledger: LedgerStore, movement: Movement) -> None:
+    """The history and close of a settle an older version left as a marker (a settle today writes
+    both itself: ``movement.closed``)."""
+    if not movement.closed:
+        ledger.write_history(movement)
+        ledger.close(movement.movement_id)
 
 
 STATE_NAME = "maintenance"

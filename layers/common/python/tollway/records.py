@@ -1,8 +1,12 @@
 """The usage record: exactly one per authenticated request to a billable endpoint.
 
 Refusals are recorded too (a 402 or 403 after authentication has an account to attribute it to);
-read-only calls (model lists, usage views, pricing, task fetches) write none. Records may expire by
-TTL: the ledger, not the records, is the book of account.
+read-only calls (model lists, usage views, pricing, task fetches) write none.
+
+A settled request's record is also its ledger debit (``debit``): the settle writes one item that is
+both, in the same transaction as the balance (``tollway/ledger/settle.py``). When records expire by
+TTL the settle writes the debit as its own ledger entry instead, and the record carries no ``debit``:
+the ledger is kept forever, records need not be.
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ class UsageRecord:
     # What the charge was priced on, when it is not the plain list price: {"markup": "2"} (the operator's
     # markup on the shipped price) and/or {"ratio": "0.8"} (the group's ratio). Decimal strings.
     price_basis: dict[str, str] = field(default_factory=dict)
+    # The request's charge entry when this record is the ledger's book of it (micro-USD taken; the
+    # entry ``<request_id>#charge`` is then stored in this record, not in the ledger table). Set by
+    # the settle only; never rewritten, so a task refund that lowers ``charge`` leaves it as taken.
+    debit: int | None = None
 
     def replace(self, **changes: Any) -> UsageRecord:
         """A copy with some fields changed."""

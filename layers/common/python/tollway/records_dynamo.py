@@ -25,7 +25,7 @@ _OPTIONAL_STR = (
     "group",
     "task_id",
 )
-_OPTIONAL_NUM = ("latency_ms", "ttft_ms")
+_OPTIONAL_NUM = ("latency_ms", "ttft_ms", "debit")
 
 
 def day_of(created_at_ms: int) -> str:

@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     signup_credit_usd: str = "0.20"
     usage_ttl_days: int = Field(default=0, description="0 keeps usage records forever.")
     usage_day_shards: int = 8
+    settle_after_answer: bool = Field(
+        default=True,
+        description=(
+            "Non-streaming answers go out before their settle transaction (one store round trip less "
+            "for the client). Only where the process outlives its responses (local stack, volume mode): "
+            "a Lambda function may be frozen as soon as its answer is sent, so the template sets false."
+        ),
+    )
 
     # Caches (seconds).
     key_cache_ttl_s: float = 60.0

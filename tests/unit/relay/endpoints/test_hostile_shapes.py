@@ -18,26 +18,27 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from relay.endpoints.audio import Speech
-from relay.endpoints.audio_clock import StreamClock
-from relay.endpoints.audio_probe import probe_duration
 from relay.endpoints.audio_transcriptions import Transcriptions
-from relay.endpoints.base import BrokenStream, EndpointSpec, Prepared, RequestBody
+from relay.endpoints.base import EndpointSpec, Prepared, RequestBody
 from relay.endpoints.chat import ChatCompletions
 from relay.endpoints.completions import Completions
 from relay.endpoints.embeddings import Embeddings
 from relay.endpoints.images import ImageEdits, ImageGenerations, ImageVariations
 from relay.endpoints.moderations import Moderations
 from relay.endpoints.responses import ResponsesCreate
-from relay.endpoints.responses_tools import plan_tools
 from relay.multipart import FilePart, Form
-from tollway.errors import TollwayError
+from tollway.errors import InvalidRequest, TollwayError
+from tollway.metering.audio_clock import StreamClock
+from tollway.metering.audio_probe import probe_duration
+from tollway.metering.responses_tools import plan_tools
+from tollway.metering.stream import StreamBroke
 from tollway.pricing.engine import cost_of
 from tollway.pricing.schema import ModelPrice, load_price_file
 from tollway.pricing.usage import Usage
 from tollway.settings import Settings
 from tollway.sse import SSEEvent
 from tollway.stored_responses import MemoryResponseStore
-from tollway.suno.request import Refusal, parse_submit
+from tollway.suno.request import parse_submit
 from tollway.vision import image_parts, input_bound
 
 from tests.support.shapes import JSON, mutated
@@ -308,9 +309,7 @@ def test_any_answer_shape_is_metered(case: Case, data: st.DataObject) -> None:
     if usage is None:
         usage = spec.estimate(prepared, spec.output_of(answer))
     _charge(price, usage)
-    cost = getattr(spec, "cost", None)
-    if cost is not None:
-        assert cost(prepared, price, usage, ONE) >= 0
+    assert spec.cost(prepared, price, usage, ONE) >= 0  # every spec has the hook (EndpointHooks)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.events], ids=str)
@@ -326,7 +325,7 @@ def test_any_event_shape_is_metered_or_breaks_the_stream(case: Case, data: st.Da
     try:
         for event in events if isinstance(events, list) else [events]:
             meter.on_event(_event(event))
-    except BrokenStream:
+    except StreamBroke:
         return  # a malformed or failed stream: nothing is charged
     _charge(price, meter.usage or spec.estimate(prepared, meter.produced_output))
 
@@ -467,8 +466,8 @@ def test_suno_submits_take_any_json(action: str, body: Any) -> None:
     status = 0
     try:
         parse_submit(action, body)
-    except Refusal as refused:
-        status = refused.http_status
+    except InvalidRequest as refused:
+        status = refused.status
     assert status < 500
 
 
@@ -507,9 +506,7 @@ def test_answers_that_raised(name: str, answer: dict[str, Any]) -> None:
     prepared, price = admitted
     usage = spec.usage_of(answer) or spec.estimate(prepared, spec.output_of(answer))
     _charge(price, usage)
-    cost = getattr(spec, "cost", None)
-    if cost is not None:
-        assert cost(prepared, price, usage, ONE) >= 0
+    assert spec.cost(prepared, price, usage, ONE) >= 0  # every spec has the hook (EndpointHooks)
 
 
 FOUND_EVENTS = [
@@ -529,7 +526,7 @@ def test_events_that_raised(name: str, events: list[Any]) -> None:
     try:
         for event in events:
             meter.on_event(_event(event))
-    except BrokenStream:
+    except StreamBroke:
         pass
 
 

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import anyio
-from relay.endpoints.images_meters import ImagesByteMeter
 from relay.sessions import ByteSession
+from tollway.metering.images_meters import ImagesByteMeter
 from tollway.pricing.usage import Usage
 
 CHUNK = 64 * 1024

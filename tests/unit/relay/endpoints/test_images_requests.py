@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from relay.endpoints.base import RequestBody
 from relay.endpoints.images import ImageEdits, ImageGenerations, ImageVariations
-from relay.endpoints.images_billing import ImageRequest
 from relay.multipart import FilePart, encode_multipart, parse_multipart
 from tollway.errors import InvalidRequest
+from tollway.metering.images_billing import ImageRequest
 from tollway.pricing.schema import shipped_prices
 from tollway.vision import IMAGE_MODEL_TEXT_ALLOWANCE_PER_INPUT, IMAGE_MODEL_TOKENS_PER_INPUT
 

@@ -9,12 +9,13 @@ from typing import Any
 
 import orjson
 import pytest
-from relay.endpoints.base import BrokenStream, RequestBody
+from relay.endpoints.base import RequestBody
 from relay.endpoints.responses import ResponsesCreate
-from relay.endpoints.responses_tools import tool_calls_of, usage_from_response
 from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
 from tollway.auth import KeyContext
 from tollway.errors import InvalidRequest, NotFound
+from tollway.metering.responses_tools import tool_calls_of, usage_from_response
+from tollway.metering.stream import StreamBroke
 from tollway.money import ceil_micros
 from tollway.pricing.engine import cost_of
 from tollway.pricing.schema import load_price_file
@@ -209,7 +210,7 @@ def test_meter_counts_deltas_and_takes_usage_from_the_terminal_event() -> None:
 def test_failures_break_the_stream(data: dict[str, Any]) -> None:
     s = spec()
     meter = s.meter(s.prepare(body(stream=True)))
-    with pytest.raises(BrokenStream):
+    with pytest.raises(StreamBroke):
         meter.on_event(event(data))
 
 

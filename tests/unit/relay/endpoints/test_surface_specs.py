@@ -10,19 +10,16 @@ from typing import Any
 
 import orjson
 import pytest
-from relay.endpoints.audio import AUDIO_TOKENS_PER_S, MIN_CHARS_PER_S, Speech
-from relay.endpoints.audio_transcriptions import (
-    AUDIO_TOKENS_PER_S_BOUND,
-    TEXT_TOKENS_ALLOWANCE,
-    TEXT_TOKENS_PER_S_BOUND,
-    Transcriptions,
-)
+from relay.endpoints.audio import Speech
+from relay.endpoints.audio_transcriptions import Transcriptions
 from relay.endpoints.base import RequestBody
 from relay.endpoints.completions import Completions
 from relay.endpoints.embeddings import Embeddings
 from relay.endpoints.moderations import DEFAULT_MODERATION_MODEL, Moderations
 from relay.multipart import FilePart, encode_multipart, parse_multipart
 from tollway.errors import InvalidRequest
+from tollway.metering.speech import AUDIO_TOKENS_PER_S, MIN_CHARS_PER_S
+from tollway.metering.transcription import AUDIO_TOKENS_PER_S_BOUND, TEXT_TOKENS_ALLOWANCE, TEXT_TOKENS_PER_S_BOUND
 from tollway.pricing.engine import cost_of
 from tollway.pricing.schema import load_price_file
 from tollway.pricing.usage import Usage

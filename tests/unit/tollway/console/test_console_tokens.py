@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 from tollway.console.options import ConsoleOptions, load_options, save_options
-from tollway.console.passwords import PasswordProblem, Passwords, check_password_rules
+from tollway.console.passwords import Passwords, check_password_rules
 from tollway.console.tokens import SessionSigner
+from tollway.errors import InvalidRequest
 from tollway.exports import COLUMNS, CUSTOMER_COLUMNS
 from tollway.settings import Settings
 
@@ -45,9 +46,10 @@ def test_passwords_hash_with_argon2id_and_an_unknown_login_is_still_verified() -
     assert not passwords.verify(stored, "wrong horse battery")
     assert not passwords.verify(None, "correct horse battery")
     assert not passwords.verify("not a hash", "x")
-    with pytest.raises(PasswordProblem):
+    with pytest.raises(InvalidRequest) as short:
         check_password_rules("short", "a@example.com")
-    with pytest.raises(PasswordProblem):
+    assert (short.value.code, short.value.param) == ("weak_password", "password")
+    with pytest.raises(InvalidRequest):
         check_password_rules("A@Example.com", "a@example.com")
     check_password_rules("long enough password", "a@example.com")
 

@@ -62,12 +62,45 @@ def test_repeated_reserve_settle_history_and_close_change_nothing(
     assert stores.ledger.balance(account.account_id) == 700
     assert stores.accounts.get_key(key.key_hash).remaining == 500  # type: ignore[union-attr]
     movement = ledger.settle(hold, 120, record_for(hold), now=now_ms())
-    assert movement is not None and movement.charge == 120
+    # the settle's one transaction landed, its answer was lost, and the repeat found the hold closed:
+    # the answer is the record that settle wrote (the debit it carries), and nothing moved twice
+    assert movement is not None and movement.charge == 120 and movement.closed
+    assert movement.record is not None and movement.record.debit == 120
     assert stores.ledger.balance(account.account_id) == 880
     assert stores.accounts.get_key(key.key_hash).remaining == 680  # type: ignore[union-attr]
     ledger.write_history(movement)
     ledger.close(movement.movement_id)
-    assert {"transact_write_items", "batch_write_item", "delete_item"} <= set(proxy.repeated)
+    assert proxy.repeated[:2] == ["transact_write_items", "transact_write_items"]  # reserve, settle
+    assert "batch_write_item" not in proxy.repeated  # the settle wrote the history itself
+    assert not [h for h in stores.ledger.holds() if h.hold_id == hold.hold_id]
+    report = stores.ledger.audit(account.account_id)
+    assert report.ok and report.entries == 2 and report.entries_total == 880
+
+
+def test_a_repeated_settle_with_expiring_records_writes_its_charge_entry_once(
+    doubled: tuple[Stores, DynamoLedger, LostResponses],
+) -> None:
+    stores, _, proxy = doubled
+    ledger = DynamoLedger(proxy, Tables.from_settings(stores.settings), usage_ttl_days=30)  # type: ignore[arg-type]
+    account = make_account(stores, 1_000)
+    _, key = make_key(stores, account)
+    hold = hold_for(account.account_id, key.key_hash, key.key_id, 300)
+    ledger.reserve(hold)
+    movement = ledger.settle(hold, 120, record_for(hold), now=now_ms())
+    assert movement is not None and movement.charge == 120 and movement.closed
+    entry = stores.client.get_item(
+        TableName=stores.settings.ledger_table,
+        Key={"account_id": {"S": account.account_id}, "entry_id": {"S": f"{hold.hold_id}#charge"}},
+        ConsistentRead=True,
+    )["Item"]
+    assert entry["amount"]["N"] == "-120"
+    record = stores.client.get_item(
+        TableName=stores.settings.usage_table,
+        Key={"account_id": {"S": account.account_id}, "request_id": {"S": hold.hold_id}},
+        ConsistentRead=True,
+    )["Item"]
+    assert "debit" not in record and "expires_at" in record  # the record may expire; the entry stays
+    assert stores.ledger.balance(account.account_id) == 880
     report = stores.ledger.audit(account.account_id)
     assert report.ok and report.entries == 2 and report.entries_total == 880
 

@@ -192,7 +192,8 @@ def test_repeated_settle_and_history_change_nothing(stores: Stores) -> None:
     stores.ledger.write_history(first)
     stores.ledger.close(first.movement_id)
     stores.ledger.close(first.movement_id)
-    assert stores.ledger.settle(hold, 100, record_for(hold), now=now_ms()) is None  # closed: nothing to do
+    third = stores.ledger.settle(hold, 100, record_for(hold), now=now_ms())  # closed: what it left
+    assert third is not None and third.charge == 100 and third.closed
     assert stores.ledger.balance(account.account_id) == 900
     report = stores.ledger.audit(account.account_id)
     assert report.ok and report.entries == 2  # the opening credit and one charge
@@ -264,22 +265,38 @@ def test_refusal_record_is_written_once(stores: Stores) -> None:
     assert_audit_clean(stores, account.account_id)
 
 
-def test_crash_after_settle_is_repaired_by_the_sweep(stores: Stores) -> None:
+def test_a_settle_leaves_nothing_for_the_sweep_to_finish(stores: Stores) -> None:
     account = make_account(stores, 1_000)
     _, key = make_key(stores, account)
     hold = hold_for(account.account_id, key.key_hash, key.key_id, 300)
     stores.ledger.reserve(hold)
     movement = stores.ledger.settle(hold, 200, record_for(hold), now=now_ms() - 120_000)
-    assert movement is not None  # ... and the process dies before write_history/close
+    # ... and the process dies here: the settle wrote its entry and record and closed the hold at once
+    assert movement is not None and movement.closed
+    assert [h for h in stores.ledger.holds() if h.hold_id == hold.hold_id] == []
     assert_audit_clean(stores, account.account_id)
     report = sweep_holds(stores.ledger, now_ms=now_ms(), hold_timeout_s=960, settled_grace_s=60)
-    assert report.repaired == [hold.hold_id] and report.refunded == []
-    assert not stores.ledger.holds()
+    assert report.repaired == [] and report.refunded == []
     assert stores.ledger.balance(account.account_id) == 800
     audit = stores.ledger.audit(account.account_id)
     assert audit.ok and audit.entries == 2
+
+
+def test_crash_after_a_credit_is_repaired_by_the_sweep(stores: Stores) -> None:
+    account = make_account(stores, 1_000)
+    credit = stores.ledger.credit(
+        account.account_id, 500, movement_id=movement_id(), reason="topup", actor="t", now=now_ms() - 120_000
+    )
+    assert not credit.closed  # ... and the process dies before write_history/close
+    assert_audit_clean(stores, account.account_id)
+    report = sweep_holds(stores.ledger, now_ms=now_ms(), hold_timeout_s=960, settled_grace_s=60)
+    assert report.repaired == [credit.movement_id] and report.refunded == []
+    assert not stores.ledger.holds()
+    assert stores.ledger.balance(account.account_id) == 1_500
+    audit = stores.ledger.audit(account.account_id)
+    assert audit.ok and audit.entries == 2
     again = sweep_holds(stores.ledger, now_ms=now_ms(), hold_timeout_s=960, settled_grace_s=60)
-    assert again.repaired == [] and stores.ledger.balance(account.account_id) == 800
+    assert again.repaired == [] and stores.ledger.balance(account.account_id) == 1_500
 
 
 def test_orphaned_open_hold_is_refunded_once(stores: Stores) -> None:

@@ -111,7 +111,7 @@ def test_money_transactions_send_the_token(faulty: Faulty) -> None:
 # ---- a lost response on every money write ----------------------------------------------------------
 
 
-def test_lost_reserve_settle_history_close_and_sweep_change_nothing_twice(faulty: Faulty) -> None:
+def test_lost_reserve_settle_and_sweep_change_nothing_twice(faulty: Faulty) -> None:
     stores, ledger = faulty.stores, faulty.ledger
     account = make_account(stores, 1_000)
     _, key = make_key(stores, account, remaining=800)
@@ -121,12 +121,11 @@ def test_lost_reserve_settle_history_close_and_sweep_change_nothing_twice(faulty
     assert stores.ledger.balance(account.account_id) == 700
     faulty.lose_next("TransactWriteItems")
     movement = ledger.settle(hold, 120, record_for(hold), now=now_ms())
-    assert movement is not None and movement.charge == 120
-    faulty.lose_next("BatchWriteItem")
-    ledger.write_history(movement)
-    faulty.lose_next("DeleteItem")
-    ledger.close(movement.movement_id)
-    assert faulty.client.lost == ["TransactWriteItems", "TransactWriteItems", "BatchWriteItem", "DeleteItem"]
+    # the settle's one transaction (hold closed, balance, record with its debit) landed, its answer was
+    # lost: the repeat is refused on the closed hold and the refused record put returns what it wrote
+    assert movement is not None and movement.charge == 120 and movement.closed
+    assert faulty.client.lost == ["TransactWriteItems", "TransactWriteItems"]
+    assert [h for h in stores.ledger.holds() if h.hold_id == hold.hold_id] == []
     assert stores.ledger.balance(account.account_id) == 880
     assert stores.accounts.get_key(key.key_hash).remaining == 680  # type: ignore[union-attr]
 
@@ -251,7 +250,8 @@ def test_money_stays_exact_under_random_store_faults(faulty: Faulty, seed: int) 
     _, key = make_key(stores, account, remaining=60_000)
     faulty.client.faults.set_plan(FaultPlan(rate=0.25, seed=seed))
     expected = 100_000
-    for n in range(25):
+    rounds = 40  # a request is two store calls: enough of them for every fault kind to happen
+    for n in range(rounds):
         hold = hold_for(account.account_id, key.key_hash, key.key_id, 1_000, limited=True)
         ledger.reserve(hold)
         movement = ledger.settle(hold, 300 + n, record_for(hold), now=now_ms())
@@ -268,7 +268,7 @@ def test_money_stays_exact_under_random_store_faults(faulty: Faulty, seed: int) 
     faulty.calm()
     sweep_holds(ledger, now_ms=now_ms(), hold_timeout_s=3600, settled_grace_s=0)  # maintenance finishes
     assert stores.ledger.balance(account.account_id) == expected
-    assert stores.accounts.get_key(key.key_hash).remaining == 60_000 - sum(300 + n for n in range(25))  # type: ignore[union-attr]
+    assert stores.accounts.get_key(key.key_hash).remaining == 60_000 - sum(300 + n for n in range(rounds))  # type: ignore[union-attr]
     assert [h for h in stores.ledger.holds() if h.account_id == account.account_id] == []
     assert stores.ledger.audit(account.account_id).ok
 

@@ -9,7 +9,8 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tollway.metering.claude import ChatToClaudeMeter, ClaudeMeter, ClaudeToChatMeter, StreamBroke, claude_event
+from tollway.metering.claude import ChatToClaudeMeter, ClaudeMeter, ClaudeToChatMeter, claude_event
+from tollway.metering.stream import StreamBroke
 from tollway.sse import SSEEvent, SSEParser
 
 

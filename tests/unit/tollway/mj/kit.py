@@ -4,6 +4,7 @@ accounts and keys, charged tasks made the way the relay makes them."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from tollway.accounts.model import Account, AccountStatus, ApiKey, KeyStatus
 from tollway.auth import KeyContext
 from tollway.ids import account_id, key_id, movement_id, request_id
 from tollway.keys import display_prefix, generate_key, hash_key
+from tollway.ledger.model import HoldRequest
 from tollway.memory.backend import MemoryBackend
 from tollway.mj.model import ImageMode, Mode, StateUpdate, Task, TaskStatus
 from tollway.mj.runtime import MjRuntime
@@ -23,6 +25,8 @@ from tollway.records import RecordStatus, UsageRecord
 from tollway.services import Services
 from tollway.settings import Settings
 from tollway.ssrf import Resolver
+
+from tests.support.factories import shared_boto_session, template_tables
 
 ROOT = Path(__file__).resolve().parents[4]
 TEMPLATE = ROOT / "template.yaml"
@@ -55,16 +59,14 @@ def services(name: str, settings: Settings | None = None, resolver: Resolver | N
     import boto3
     from moto import mock_aws
     from tollway_local.emulator.resources import create_resources
-    from tollway_local.emulator.template import load_template
 
     with mock_aws():
-        template = load_template(TEMPLATE)
-        tables = {k: v for k, v in template["Resources"].items() if v.get("Type") == "AWS::DynamoDB::Table"}
         client = boto3.client("dynamodb", region_name=settings.region)
-        create_resources({"dynamodb": client}, {"Resources": tables})
+        create_resources({"dynamodb": client}, copy.deepcopy(template_tables(TEMPLATE)))
         if settings.mj_image_bucket:
             boto3.client("s3", region_name=settings.region).create_bucket(Bucket=settings.mj_image_bucket)
-        svc = Services.on_aws(settings)
+        with shared_boto_session():
+            svc = Services.on_aws(settings)
         rt = MjRuntime(svc, resolver=resolver)
         try:
             yield Env(name, svc, rt)
@@ -161,24 +163,38 @@ def charged_task(
         channel_id=channel_id,
         task_id=task.task_id,
     )
-    movement = svc.biller.settle(reservation.hold, price, record, now_ms=now)
-    assert movement is not None
     if close_submit:
+        movement = svc.biller.settle(reservation.hold, price, record, now_ms=now)
+        assert movement is not None
         svc.biller.finish(movement)
+        charge = movement.charge
     else:
-        svc.ledger.write_history(movement)  # history written, marker still open: as if close had not run
+        # the submit's settle could not land: its hold stays open for maintenance to settle at the price
+        UNSETTLED[task.task_id] = (reservation.hold, record)
+        charge = price
     if not accept:
         return task  # the process died before it recorded the upstream's answer
     accepted = rt.tasks.accept(
         task.task_id,
         upstream_id=upstream_id or f"up{task.task_id}",
         channel_id=channel_id,
-        charge=movement.charge,
+        charge=charge,
         update=StateUpdate(TaskStatus.SUBMITTED, "0%", {}),
         now=now,
     )
     assert accepted is not None
     return accepted
+
+
+# Submits left unsettled by ``charged_task(close_submit=False)``: task id -> (hold, record).
+UNSETTLED: dict[str, tuple[HoldRequest, UsageRecord]] = {}
+
+
+def settle_submit(env: Env, task: Task) -> None:
+    """Settle a submit ``charged_task`` left open, at its price (as maintenance settles a deferred one)."""
+    hold, record = UNSETTLED.pop(task.task_id)
+    movement = env.svc.biller.settle(hold, task.price, record, now_ms=now_ms())
+    assert movement is not None and movement.charge == task.price
 
 
 def audit_ok(svc: Services, account_id: str) -> bool:

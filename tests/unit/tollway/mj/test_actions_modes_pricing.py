@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from tollway.config.catalog import Catalog
+from tollway.config.catalog import Catalog, marked_up
 from tollway.mj.actions import ACTIONS, ActionError, action_of_change, action_of_custom_id, parse_simple_change
 from tollway.mj.model import ImageMode, Mode, TaskStatus, progress_percent, rank_of
 from tollway.mj.modes import (
@@ -19,6 +19,7 @@ from tollway.mj.modes import (
     resolve_mode,
 )
 from tollway.mj.pricing import price_of
+from tollway.pricing.markup import Markup
 from tollway.pricing.schema import shipped_prices
 
 H = "8f2c6e1a-1111-2222-3333-444455556666"
@@ -174,6 +175,18 @@ def test_group_ratios_apply_and_an_unpriced_action_is_refused() -> None:
     base_only["mj_imagine"] = base_only.pop("mj_relax_imagine")
     found = price_of(ACTIONS["IMAGINE"], Mode.RELAX, Catalog(prices=base_only, groups={}, channels=()), Decimal(1))
     assert found is not None and found.key == "mj_imagine"
+
+
+def test_a_markup_is_in_the_price_and_named_in_its_basis_with_the_group_ratio() -> None:
+    shipped = shipped_prices().models
+    markups = {"mj_fast_*": Markup(pattern="mj_fast_*", multiplier=Decimal("2.5"))}
+    prices, applied = marked_up(shipped, markups)
+    catalog = Catalog(prices=prices, groups={}, channels=(), markups=applied)
+    fast = price_of(ACTIONS["IMAGINE"], Mode.FAST, catalog, Decimal("0.7"))
+    assert fast is not None and fast.basis == {"markup": "2.5", "ratio": "0.7"}
+    assert fast.micros == 350_000 == fast.budget.hold_micros(0)  # $0.20 × 2.5 × 0.7, rounded up once
+    relax = price_of(ACTIONS["IMAGINE"], Mode.RELAX, catalog, Decimal(1))
+    assert relax is not None and relax.basis == {} and relax.micros == 120_000  # the plain list price
 
 
 def test_every_mj_price_is_per_call_and_only_for_the_mj_endpoint() -> None:

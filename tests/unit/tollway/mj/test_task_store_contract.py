@@ -13,7 +13,7 @@ from tollway.mj.ports import RefundOutcome, TaskExists
 from tollway.mj.refunds import refund_id_of, refund_movement
 from tollway.records import RecordStatus
 
-from tests.unit.tollway.mj.kit import Env, audit_ok, charged_task, customer, now_ms, services
+from tests.unit.tollway.mj.kit import Env, audit_ok, charged_task, customer, now_ms, services, settle_submit
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
@@ -152,14 +152,15 @@ def test_concurrent_refunds_pay_once(env: Env) -> None:
     assert svc.ledger.balance(who.account.account_id) == 1_000_000
 
 
-def test_the_refund_waits_until_the_submits_own_history_is_closed(env: Env) -> None:
+def test_the_refund_waits_until_the_submits_own_hold_is_closed(env: Env) -> None:
     svc = env.svc
     who = customer(svc, 1_000_000)
-    task = charged_task(env, who, 200_000, close_submit=False)
+    task = charged_task(env, who, 200_000, close_submit=False)  # its settle deferred to maintenance
     env.rt.tasks.apply(task.task_id, FAILED, now_ms())
     assert _refund(env, task.task_id) is RefundOutcome.DEFERRED
     assert svc.ledger.balance(who.account.account_id) == 800_000
-    svc.ledger.close(task.hold_id)
+    settle_submit(env, task)  # maintenance settles the submit at its price, closing its hold
+    assert svc.ledger.balance(who.account.account_id) == 800_000
     assert _refund(env, task.task_id) is RefundOutcome.DONE
     assert svc.ledger.balance(who.account.account_id) == 1_000_000
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tollway.errors import InvalidRequest
 from tollway.mj.model import ImageMode, Phase, StateUpdate, Task, TaskStatus
 from tollway.suno.model import SunoAction, action_of, is_task_id, mint_task_id
 from tollway.suno.news import state_of
 from tollway.suno.render import error, render_task, success
-from tollway.suno.request import FORWARDED_KEYS, Refusal, parse_submit
+from tollway.suno.request import FORWARDED_KEYS, parse_submit
 
 from tests.support.factories import accepted_task
 
@@ -52,23 +53,20 @@ def test_only_the_protocols_keys_reach_the_upstream() -> None:
     assert lyrics.body == {"prompt": "rain", "make_instrumental": False}  # no mv default for LYRICS
 
 
-def _refusal(action: str, body: Any) -> Refusal:
-    with pytest.raises(Refusal) as caught:
+def _refusal(action: str, body: Any) -> InvalidRequest:
+    with pytest.raises(InvalidRequest) as caught:
         parse_submit(action, body)
     return caught.value
 
 
 def test_refusals_use_new_apis_wire_shape() -> None:
+    # The wire shape (code invalid_request, HTTP 400) is relay.suno.errors'; the record keeps ``code``.
     empty = _refusal("LYRICS", {"title": "x"})
-    assert (empty.code, empty.message, empty.http_status, empty.error_code) == (
-        "invalid_request",
-        "prompt_empty",
-        400,
-        "prompt_empty",
-    )
+    assert (empty.message, empty.status, empty.code) == ("prompt_empty", 400, "prompt_empty")
     assert _refusal("lyrics", {"prompt": ""}).message == "prompt_empty"
     invalid = _refusal("video", {"prompt": "x"})
-    assert (invalid.message, invalid.error_code, invalid.http_status) == ("invalid_action", "invalid_action", 400)
+    assert (invalid.message, invalid.code, invalid.status) == ("invalid_action", "invalid_action", 400)
+    assert _refusal("music", {"prompt": 5}).code == "invalid_request"
     assert _refusal("music", ["not", "an", "object"]).message == "the body must be a JSON object"
     assert _refusal("music", {"prompt": 5}).message == "prompt must be a string"
     assert _refusal("music", {"continue_at": "10"}).message.startswith("continue_at")

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from tollway.accounts.model import KeyStatus
 from tollway.config.model import Channel
-from tollway.errors import PermissionDenied, TollwayError
+from tollway.errors import InvalidRequest, NoAvailableChannel, PermissionDenied, StoreUnavailable, TollwayError
 from tollway.mj.model import ImageMode, Mode, StateUpdate, Task, TaskStatus
 from tollway.mj.ports import TaskStore
 from tollway.mj.pricing import ActionPrice
 from tollway.pricing.engine import OutputBudget
 from tollway.records import RecordStatus, UsageRecord
 from tollway.services import Services
-from tollway.tasks.submit import Admitted, Sent, TaskRefused, run_submit, task_record
+from tollway.tasks.submit import Admitted, Sent, run_submit, task_record
 
 from tests.unit.tollway.mj.kit import Env, customer, now_ms, services
 
@@ -54,13 +54,15 @@ class Fake:
     env: Env
     call: FakeCall
     verdict: str = "accept"
-    refusal: TaskRefused | None = None
+    refusal: TollwayError | None = None
     ids: list[str] = field(default_factory=list)  # the task ids to draft, in order (default: <request>-<n>)
     makes_task: bool = True
     answers: list[str] = field(default_factory=list)
     drafts: int = 0
     crash_http_status: int = 500
     endpoint: str = "fake.call"
+    priced: ActionPrice = PRICE  # what admit() prices the submit at
+    price: ActionPrice | None = None  # set by admit(), as the providers do
 
     @property
     def svc(self) -> Services:
@@ -73,10 +75,11 @@ class Fake:
     def admit(self) -> Admitted:
         if self.refusal is not None:
             raise self.refusal
-        return Admitted([CHANNEL], PRICE)
+        self.price = self.priced
+        return Admitted([CHANNEL], self.priced)
 
-    def refuse(self, cause: TaskRefused | TollwayError) -> str:
-        code = cause.code if isinstance(cause, TollwayError) else "refused"
+    def refuse(self, cause: TollwayError) -> str:
+        code = cause.code
         self.svc.biller.record_refusal(task_record(self, RecordStatus.REFUSED, 400, error_code=code))
         return f"refused:{code}"
 
@@ -144,8 +147,33 @@ def test_an_accepted_submit_is_charged_its_price_and_its_task_accepted(env: Env)
     assert task is not None and task.charge == 5_000 and task.upstream_id == "up1"
 
 
+MARKED = ActionPrice(
+    key="fake_call",
+    micros=8_000,
+    budget=OutputBudget(Decimal("0.008"), Decimal(0)),
+    basis={"markup": "2", "ratio": "0.8"},
+)
+
+
+def test_every_record_after_pricing_carries_the_price_basis_as_token_priced_records_do(env: Env) -> None:
+    accepted = _job(env, priced=MARKED)
+    assert run_submit(accepted) == "accepted:8000"
+    rejected = _job(env, priced=MARKED, verdict="reject")
+    run_submit(rejected)
+    poor = _job(env, balance=7_999, priced=MARKED)
+    assert run_submit(poor) == "refused:insufficient_quota"
+    for job in (accepted, rejected, poor):
+        record = _record(job)
+        assert record is not None and record.price_basis == {"markup": "2", "ratio": "0.8"}, job
+    # At the plain list price there is no basis; nor before the submit was priced.
+    for job in (_job(env), _job(env, refusal=InvalidRequest("no", code="refused"))):
+        run_submit(job)
+        record = _record(job)
+        assert record is not None and record.price_basis == {}
+
+
 def test_a_refusal_writes_one_record_and_moves_no_money(env: Env) -> None:
-    job = _job(env, refusal=TaskRefused("no"))
+    job = _job(env, refusal=InvalidRequest("no", code="refused"))
 
     assert run_submit(job) == "refused:refused"
 
@@ -224,3 +252,20 @@ def test_real_http_errors_of_the_reserve_are_recorded_and_raised(env: Env) -> No
     record = _record(job)
     assert record is not None and (record.status, record.error_code) == (RecordStatus.REFUSED, raised.value.code)
     assert _balance(job) == 1_000_000 and job.drafts == 0
+    assert record.http_status == 403  # the status the client gets, not the provider's refusal status
+
+
+def test_no_channel_is_a_refusal_answered_by_the_provider(env: Env) -> None:
+    job = _job(env, refusal=NoAvailableChannel("no channel"))
+
+    assert run_submit(job) == "refused:no_available_channel"
+    record = _record(job)
+    assert record is not None and record.status is RecordStatus.REFUSED and _balance(job) == 1_000_000
+
+
+def test_a_store_failure_while_admitting_is_raised_not_answered(env: Env) -> None:
+    job = _job(env, refusal=StoreUnavailable("down"))
+
+    with pytest.raises(StoreUnavailable):
+        run_submit(job)
+    assert _record(job) is None and _balance(job) == 1_000_000

@@ -357,23 +357,33 @@
   pages.models = async function () {
     const r = await api("GET", "models");
     const tokenRows = [], otherRows = [];
+    // A price that includes the operator's markup says so (×2: twice the list price; the group ratio applies on top).
+    const markupBadge = (markup) => markup ? [" ", h("span", { class: "badge markup", title: t("markup_title", { markup }) }, "×" + markup)] : null;
+    const modelCell = (m) => h("td", { class: "mono" }, m.model, markupBadge(m.markup));
+    let marked = false;
     for (const m of r.data) {
       if (m.endpoints && m.endpoints.includes("mj")) continue;  // the Midjourney table below
+      if (m.markup) marked = true;
       if (m.per_million_tokens) {
         const p = m.per_million_tokens;
-        tokenRows.push(h("tr", {}, h("td", { class: "mono" }, m.model), h("td", { class: "num" }, p.input || ""), h("td", { class: "num" }, p.cached_input || p.cached || ""), h("td", { class: "num" }, p.cache_write || ""), h("td", { class: "num" }, p.output || "")));
+        tokenRows.push(h("tr", { "data-model": m.model }, modelCell(m), h("td", { class: "num" }, p.input || ""), h("td", { class: "num" }, p.cached_input || p.cached || ""), h("td", { class: "num" }, p.cache_write || ""), h("td", { class: "num" }, p.output || "")));
       }
       const extra = [];
       if (m.per_call) extra.push("$" + m.per_call + " / call");
       if (m.per_minute) extra.push("$" + m.per_minute + " / min");
       if (m.per_million_characters) extra.push("$" + m.per_million_characters + " / 1M chars");
       if (m.per_image) extra.push(Object.entries(m.per_image).map(([k, v]) => k + " $" + v).join(", "));
-      if (extra.length) otherRows.push(h("tr", {}, h("td", { class: "mono" }, m.model), h("td", { class: "wrap" }, extra.join(" · "))));
+      if (extra.length) otherRows.push(h("tr", { "data-model": m.model }, modelCell(m), h("td", { class: "wrap" }, extra.join(" · "))));
     }
     const modes = ["relax", "fast", "turbo"];
-    const mjRows = (r.midjourney || []).map((a) => h("tr", {}, h("td", {}, a.action),
-      modes.map((mo) => h("td", { class: "num" }, a.usd[mo] !== undefined ? "$" + a.usd[mo] : ""))));
+    const mjRows = (r.midjourney || []).map((a) => {
+      const markups = a.markup || {};
+      if (Object.keys(markups).length) marked = true;
+      return h("tr", { "data-action": a.action }, h("td", {}, a.action),
+        modes.map((mo) => h("td", { class: "num" }, a.usd[mo] !== undefined ? ["$" + a.usd[mo], markupBadge(markups[mo])] : "")));
+    });
     render(h("h1", {}, t("models")), h("p", { class: "muted" }, t("group", { group: r.group, ratio: r.ratio })),
+      marked ? h("p", { class: "muted", id: "markup-note" }, t("markup_note")) : null,
       h("h2", {}, t("per_million")), h("div", { class: "card" }, table([t("model"), { label: t("input"), num: 1 }, { label: t("cached"), num: 1 }, { label: t("cache_write"), num: 1 }, { label: t("output"), num: 1 }], tokenRows)),
       otherRows.length ? [h("h2", {}, t("other_prices")), h("div", { class: "card" }, table([t("model"), ""], otherRows))] : null,
       mjRows.length ? [h("h2", {}, t("mj_prices")), h("div", { class: "card" }, table([t("action"), { label: "relax", num: 1 }, { label: "fast", num: 1 }, { label: "turbo", num: 1 }], mjRows))] : null);

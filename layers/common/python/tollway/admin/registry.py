@@ -9,6 +9,8 @@ the IAM-authorised ``POST /admin/{command}`` route, the local stack's ``POST /ad
     {"ok": true,  "command": "account.create", "result": {...}}
     {"ok": false, "command": "account.create", "error": {"code", "message", "details"?}}
 
+A command fails by raising a class of the error tree (``tollway.errors``: ``InvalidArguments``,
+``NotFound``, ``Conflict``, …); ``tollway.admin.errors`` turns it into the envelope and its HTTP status.
 Error codes ``unknown_command`` and ``invalid_args`` are usage errors (CLI exit 2); every other code is a
 command error (CLI exit 1).
 
@@ -28,15 +30,13 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tollway.errors import TollwayError
+from tollway.admin.errors import USAGE_ERRORS, admin_failure, admin_status
+from tollway.errors import InvalidArguments, TollwayError, UnknownCommand
 from tollway.services import Services
 
-__all__ = ["REGISTRY", "USAGE_ERRORS", "AdminContext", "Args", "Command", "CommandError", "Registry", "http_status_of"]
+__all__ = ["REGISTRY", "USAGE_ERRORS", "AdminContext", "Args", "Command", "Registry"]
 
 log = logging.getLogger(__name__)
-
-USAGE_ERRORS = frozenset({"unknown_command", "invalid_args"})
-_HTTP = {"unknown_command": 404, "invalid_args": 400, "not_found": 404, "conflict": 409, "insufficient_balance": 409}
 
 
 class Args(BaseModel):
@@ -46,16 +46,6 @@ class Args(BaseModel):
 
 
 A = TypeVar("A", bound=Args)
-
-
-class CommandError(Exception):
-    """A command that cannot be carried out; nothing was half-applied."""
-
-    def __init__(self, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
 
 
 @dataclass
@@ -111,23 +101,32 @@ class Registry:
 
         A mutating command leaves an audit-trail entry whatever its outcome (``trail.query``).
         """
+        return self.answer(name, raw_args, context)[1]
+
+    def answer(self, name: str, raw_args: Any, context: AdminContext) -> tuple[int, dict[str, Any]]:
+        """:meth:`dispatch`, with the HTTP status the envelope travels with on the admin routes."""
         command = self._commands.get(name)
-        envelope, trail_args = self._run(command, name, raw_args, context)
+        error, result, trail_args = self._run(command, name, raw_args, context)
+        if error is None:
+            status, envelope = 200, {"ok": True, "command": name, "result": result}
+        else:
+            status, envelope = admin_status(error), admin_failure(name, error)
         if command is not None and command.mutating:
             _write_trail(name, trail_args, envelope, context)
-        return envelope
+        return status, envelope
 
     def _run(
         self, command: Command[Any] | None, name: str, raw_args: Any, context: AdminContext
-    ) -> tuple[dict[str, Any], Any]:
-        """The envelope, and the arguments as the trail keeps them (validated and with secrets masked)."""
+    ) -> tuple[TollwayError | None, Any, Any]:
+        """(the failure or None, the result, the arguments as the trail keeps them: validated and with
+        secrets masked)."""
         if command is None:
             known = {"known": sorted(self._commands)}
-            return _failure(name, "unknown_command", f"Unknown command {name!r}.", known), None
+            return UnknownCommand(f"Unknown command {name!r}.", details=known), None, None
         if raw_args is None:
             raw_args = {}
         if not isinstance(raw_args, dict):
-            return _failure(name, "invalid_args", "Arguments must be a JSON object."), None
+            return InvalidArguments("Arguments must be a JSON object."), None, None
         try:
             args = command.args.model_validate(raw_args)
         except ValidationError as exc:
@@ -135,14 +134,12 @@ class Registry:
                 {"field": ".".join(str(p) for p in e["loc"]) or "(args)", "problem": e["msg"]} for e in exc.errors()
             ]
             text = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-            return _failure(name, "invalid_args", f"Invalid arguments: {text}", problems), raw_args
+            return InvalidArguments(f"Invalid arguments: {text}", details=problems), None, raw_args
         trail_args = args.model_dump(mode="json", exclude_none=True)  # SecretStr comes out masked
         try:
             result = command.handler(args, context)
-        except CommandError as exc:
-            return _failure(name, exc.code, exc.message, exc.details), trail_args
         except TollwayError as exc:
-            return _failure(name, exc.code, exc.message), trail_args
+            return exc, None, trail_args
         except Exception as exc:
             # An operator command speaks to the operator: never the relay's customer wording, and no
             # promise about what was or was not changed — the log has the traceback.
@@ -151,9 +148,9 @@ class Registry:
                 f"The command {name} failed unexpectedly ({type(exc).__name__}); the admin function's log has "
                 "the details. Check the current state with a read command before retrying."
             )
-            return _failure(name, "internal_error", message), trail_args
+            return TollwayError(message), None, trail_args
         log.info("admin command %s by %s", name, context.actor)
-        return {"ok": True, "command": name, "result": result}, trail_args
+        return None, result, trail_args
 
 
 def _write_trail(name: str, args: Any, envelope: dict[str, Any], context: AdminContext) -> None:
@@ -178,20 +175,6 @@ def _write_trail(name: str, args: Any, envelope: dict[str, Any], context: AdminC
     except Exception:
         log.exception("audit trail entry of %s by %s not written", name, context.actor)
         envelope["warning"] = "The audit-trail entry of this command could not be written."
-
-
-def http_status_of(envelope: dict[str, Any]) -> int:
-    """The HTTP status an envelope travels with on the admin routes."""
-    if envelope.get("ok"):
-        return 200
-    return _HTTP.get(str(envelope.get("error", {}).get("code")), 422)
-
-
-def _failure(name: str, code: str, message: str, details: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        error["details"] = details
-    return {"ok": False, "command": name, "error": error}
 
 
 REGISTRY = Registry()

@@ -10,26 +10,29 @@ import functools
 import threading
 from typing import TYPE_CHECKING
 
+from tollway.errors import InvalidRequest
+
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
 
-__all__ = ["MAX_PASSWORD", "MIN_PASSWORD", "PasswordProblem", "Passwords", "check_password_rules"]
+__all__ = ["MAX_PASSWORD", "MIN_PASSWORD", "Passwords", "check_password_rules"]
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256  # argon2 hashes any length; the cap keeps a request from buying minutes of CPU
 
 
-class PasswordProblem(ValueError):
-    """A new password breaks a rule (the message says which)."""
+def _weak(message: str) -> InvalidRequest:
+    return InvalidRequest(message, param="password", code="weak_password")
 
 
 def check_password_rules(password: str, email: str) -> None:
+    """Raises InvalidRequest (``weak_password``; the message says which rule) for a password that breaks one."""
     if len(password) < MIN_PASSWORD:
-        raise PasswordProblem(f"The password must have at least {MIN_PASSWORD} characters.")
+        raise _weak(f"The password must have at least {MIN_PASSWORD} characters.")
     if len(password) > MAX_PASSWORD:
-        raise PasswordProblem(f"The password must have at most {MAX_PASSWORD} characters.")
+        raise _weak(f"The password must have at most {MAX_PASSWORD} characters.")
     if password.strip().lower() == email.strip().lower():
-        raise PasswordProblem("The password must not be the e-mail address.")
+        raise _weak("The password must not be the e-mail address.")
 
 
 class Passwords:

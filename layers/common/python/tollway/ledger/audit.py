@@ -1,5 +1,8 @@
 """The audit on DynamoDB: invariant 5, Σ entries (written or pending) − open holds = balance.
 
+The entries are the ledger table's items and the requests' charge entries that their usage records
+carry (``debit``; see ``settle.py``).
+
 DynamoDB has no snapshot read across tables, so one account's figures come from separate reads: the
 holds (one scan for every account audited), the account's ledger entries, and its balance. The order
 makes history and close harmless (holds before entries: a marker closed meanwhile has its entries
@@ -149,6 +152,19 @@ def _read(
     ):
         for item in page.get("Items", []):
             written[item["entry_id"]["S"]] = int(item["amount"]["N"])
+    # A settled request's charge entry is stored in its usage record (settle.py): read those too. The
+    # settle puts the record and deletes the hold in one transaction, so either the hold was scanned
+    # open or its record is here (both: the balance moved, or the next round agrees).
+    for page in paginator.paginate(
+        TableName=tables.usage,
+        KeyConditionExpression="account_id = :a",
+        FilterExpression="attribute_exists(debit)",
+        ExpressionAttributeValues={":a": S(account_id)},
+        ProjectionExpression="request_id, debit",
+        ConsistentRead=True,
+    ):
+        for item in page.get("Items", []):
+            written[f"{item['request_id']['S']}#charge"] = -int(item["debit"]["N"])
     after = balance(client, tables, account_id)
     pending = open_total = 0
     for hold in account_holds:

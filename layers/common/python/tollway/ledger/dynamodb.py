@@ -1,6 +1,6 @@
 """The ledger on DynamoDB.
 
-Timeline of one billed request (4 writes; the first is the only one before the upstream call)::
+Timeline of one billed request (2 writes; the first is the only one before the upstream call)::
 
     reserve ─ TransactWriteItems on the small hot tables
     │   accounts[a]  balance -= hold        IF exists AND status = active AND balance >= hold
@@ -12,24 +12,30 @@ Timeline of one billed request (4 writes; the first is the only one before the u
     ▼
     upstream call
     ▼
-    settle ─ TransactWriteItems on the small hot tables
-    │   holds[r]     state = settled + entries + record   IF state = open         ← settle-once
-    │   accounts[a]  balance += hold − charged            (an overrun: IF balance >= taken)
-    │   keys[h]      remaining += hold − charged          (limited keys only; guarded keys: caps
-    │                                                     get the unused part back, the lease is released)
-    ▼
-    history ─ BatchWriteItem: ledger entries + usage record (content fully determined by the settled
-    │         marker, keyed by request id: a repeat rewrites identical items)
-    ▼
-    close ─ DeleteItem holds[r]  IF state = settled
+    settle ─ TransactWriteItems: everything the request leaves, at once
+        holds[r]     delete                 IF state = open                        ← settle-once
+        accounts[a]  balance += hold − charged            (an overrun: IF balance >= taken)
+        keys[h]      remaining += hold − charged          (limited keys only; guarded keys: caps
+                                                          get the unused part back, the lease is released)
+        usage[a, r]  put record = the request's ledger debit   IF attribute_not_exists(request_id)
+        (ledger[a, r#charge] put, only when records expire by TTL)
+
+Write units for an unlimited key (records under 1 KB): reserve 4 + settle 7 = 11; when records expire
+by TTL the charge entry is its own item, 2 more (docs/contracts.md).
+
+Movements born settled (credits, account creation, redemptions, task refunds) still go marker →
+history → close: their marker is put in the transaction that moves the balance, and ``history.py``
+writes their entries and closes it.
 
 Each movement reads top to bottom in its own module: ``reserve.py``, ``settle.py``, ``credit.py``,
 ``history.py`` (history, close, refusal records), ``audit.py`` (reads and invariant 5), ``codecs.py``
 (hold and marker items). Every money transaction carries an idempotency token derived from its
 movement id, and every refused condition is first checked for the movement's own earlier write.
 
-A crash after settle leaves the settled marker; maintenance writes its history and closes it. A crash
-before settle leaves an open hold; maintenance refunds it once it is older than the function timeout.
+A crash before the settle leaves an open hold; maintenance refunds it once it is older than the
+function timeout (or settles it at the charge a settle that could not land stored on it). A crash
+after a born-settled movement's transaction leaves its marker; maintenance writes its history and
+closes it.
 """
 
 from __future__ import annotations
@@ -40,9 +46,10 @@ from typing import TYPE_CHECKING, Any
 from tollway.ledger import audit as _audit
 from tollway.ledger import credit as _credit
 from tollway.ledger import history as _history
+from tollway.ledger.landed import charged as _charged
 from tollway.ledger.model import AuditReport, Hold, HoldRequest, LedgerEntry, Movement
 from tollway.ledger.reserve import reserve as _reserve
-from tollway.ledger.settle import charged as _charged
+from tollway.ledger.settle import RecordShape
 from tollway.ledger.settle import settle as _settle
 from tollway.records import UsageRecord
 from tollway.tables import Tables
@@ -61,6 +68,7 @@ class DynamoLedger:
         self._t = tables
         self._shards = usage_shards
         self._ttl_days = usage_ttl_days
+        self._shape = RecordShape(shards=usage_shards, ttl_days=usage_ttl_days)
 
     @property
     def client(self) -> DynamoDBClient:
@@ -74,7 +82,7 @@ class DynamoLedger:
         return _reserve(self._c, self._t, request)
 
     def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int) -> Movement | None:
-        return _settle(self._c, self._t, hold, cost, record, now=now)
+        return _settle(self._c, self._t, hold, cost, record, now=now, shape=self._shape)
 
     def charged(self, hold: HoldRequest) -> int:
         return _charged(self._c, self._t, hold)
@@ -91,6 +99,8 @@ class DynamoLedger:
         return _credit.marker_put(self._t, movement, now)
 
     def write_history(self, movement: Movement) -> None:
+        if movement.closed:
+            return  # a request's settle wrote its history itself: writing it again could only add
         _history.write_history(self._c, self._t, movement, shards=self._shards, ttl_days=self._ttl_days)
 
     def close(self, movement_id: str) -> None:

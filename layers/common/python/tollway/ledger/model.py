@@ -184,6 +184,9 @@ class Movement:
     record: UsageRecord | None
     charge: int = 0
     shortfall: int = 0
+    # True when the settle itself wrote the history and closed the hold (a request's settle is one
+    # transaction): there is nothing left to finish, and writing its history again is a no-op.
+    closed: bool = False
 
     # The marker stores its entries and record as compact JSON: what the marker item itself carries
     # (its id, its account, its charge) is left out and restored on reading, which keeps a settled

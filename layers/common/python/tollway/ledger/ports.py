@@ -31,8 +31,9 @@ class LedgerStore(Protocol):
 
     def settle(self, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int) -> Movement | None:
         """Settle a hold at ``cost``: return the unused part (or take an overrun as far as the balance
-        and the key limit allow, the rest being a shortfall), and mark the hold settled with the
-        entries and the record to write. Returns ``None`` if the hold no longer exists (already closed).
+        and the key limit allow, the rest being a shortfall), write the request's charge entry and its
+        record, and close the hold — all at once (the movement comes back ``closed``). A repeat returns
+        what the first settle wrote; ``None`` if the hold is gone and left no record.
         """
 
     def charged(self, hold: HoldRequest) -> int:
@@ -49,7 +50,8 @@ class LedgerStore(Protocol):
         """
 
     def write_history(self, movement: Movement) -> None:
-        """Write a settled movement's ledger entries and usage record (idempotent puts)."""
+        """Write a settled movement's ledger entries and usage record (idempotent puts; a no-op for a
+        ``closed`` movement, whose settle wrote them)."""
 
     def close(self, movement_id: str) -> None:
         """Delete a settled marker once its history is written (no-op if already gone)."""

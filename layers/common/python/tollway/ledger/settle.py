@@ -1,50 +1,80 @@
 """The settle: one transaction after the upstream answered (see ``dynamodb.py`` for the whole timeline).
 
-    holds[r]     state = settled + entries + record   IF state = open         ← settle-once
-    accounts[a]  balance += hold − charged            (an overrun: IF balance >= taken)
-    keys[h]      remaining += hold − charged          (limited keys only; guarded keys: caps
-                                                      get the unused part back, the lease is released)
+    holds[r]     delete                                IF state = open          ← settle-once
+    accounts[a]  balance += hold − charged             (an overrun: IF balance >= taken)
+    keys[h]      remaining += hold − charged           (limited keys only; guarded keys: caps
+                                                       get the unused part back, the lease is released)
+    usage[a, r]  put the record, which is also the     IF attribute_not_exists(request_id)
+                 request's ledger debit (``debit``)     ← one record per request
+    ledger[a, r#charge]  put the charge entry          (only when records expire by TTL: the ledger
+                                                       is kept, so the debit cannot live in a record)
+
+Everything a settled request leaves is written at once, so there is no settled marker to finish and
+no close: the landed record is the proof that the settle happened. Unit cost for an unlimited key:
+delete 2 + balance 2 + record 2 (+1 for its day index) = 7 write units, where the settle, history and
+close used to cost 4 + 3 + 1 (the hold was updated to a settled marker, then deleted).
 
 A settle that cannot land (the store kept failing) stores the charge and record it computed on the
 open hold, so maintenance settles the served request at its real charge instead of refunding it.
 
-A refused settle is read from its conditions: the hold no longer open is a settle that already
-happened (a repeat, a lost response, or maintenance first) and its marker is the answer; a key part
-that no longer applies (rotated, limit removed, period ended) is dropped; an overrun the balance
-cannot pay takes what is there and the rest is a shortfall.
+A refused settle is read from its conditions: the hold gone is a settle that already happened (a
+repeat, a lost response, or maintenance first) and its record — returned by the refused put — is the
+answer; a hold still there but settled is a marker left by an older version (finished as before); a
+key part that no longer applies (rotated, limit removed, period ended) is dropped; an overrun the
+balance cannot pay takes what is there and the rest is a shortfall.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from tollway.dynamo import AttrValue, N, S, TransactionCancelled, error_code, retry_store, transact
+from tollway.dynamo import AttrValue, N, S, TransactionCancelled, retry_store, transact
 from tollway.errors import StoreUnavailable
-from tollway.ledger.codecs import OPEN, SETTLED, movement_of
+from tollway.ledger.codecs import OPEN, movement_of
 from tollway.ledger.keyops import settle_key_op
+from tollway.ledger.landed import from_record, remember_due, settled_before
 from tollway.ledger.model import HoldRequest, Movement, SettleDeferred
-from tollway.ledger.settlement import build_settle_movement, plan_settle
+from tollway.ledger.settlement import SettlePlan, build_settle_movement, plan_settle
 from tollway.records import UsageRecord
+from tollway.records_dynamo import entry_to_item, record_to_item
 from tollway.tables import Tables
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["charged", "settle"]
+__all__ = ["RecordShape", "settle"]
 
 log = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecordShape:
+    """How usage records are stored: day-index shards and the TTL in days (0: kept forever)."""
+
+    shards: int = 8
+    ttl_days: int = 0
+
+    @property
+    def debit_in_record(self) -> bool:
+        """Whether a record can be its request's ledger debit (only if records are kept forever)."""
+        return self.ttl_days <= 0
+
+
 def settle(
-    client: DynamoDBClient, tables: Tables, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int
+    client: DynamoDBClient,
+    tables: Tables,
+    hold: HoldRequest,
+    cost: int,
+    record: UsageRecord,
+    *,
+    now: int,
+    shape: RecordShape = RecordShape(),
 ) -> Movement | None:
-    """Settle a hold at ``cost`` once; ``None`` if it was settled and closed before (nothing to finish).
+    """Settle a hold at ``cost`` once, writing its record and debit and closing it in the same
+    transaction; ``None`` if it was closed before without a record (nothing to finish).
 
     Raises:
         SettleDeferred: the settle could not land, but its charge and record are stored on the open
@@ -52,99 +82,50 @@ def settle(
         StoreUnavailable: neither landed; the hold stays open and maintenance refunds it.
     """
     try:
-        return _settle(client, tables, hold, cost, record, now=now)
+        return _settle(client, tables, hold, cost, record, now=now, shape=shape)
     except StoreUnavailable as failed:
-        landed = _remember_due(client, tables, hold, cost, record)
+        landed = remember_due(client, tables, hold, cost, record)
         if landed is True:
             raise SettleDeferred(hold.hold_id, cost) from failed
         if landed is False:
             # the hold is no longer open: the settle landed after all (its answer lost) or maintenance
-            # settled it — its marker is the answer, as for any repeated settle
-            item = _hold_item(client, tables, hold.hold_id)
-            return None if item is None else movement_of(item)
+            # settled it — what it left is the answer, as for any repeated settle
+            return settled_before(client, tables, hold)
         raise
 
 
-def charged(client: DynamoDBClient, tables: Tables, hold: HoldRequest) -> int:
-    """What a request was charged when its own settle did not return the movement: its settled marker's
-    charge, the due charge a deferred settle left for maintenance, or — the marker closed (maintenance
-    refunded it after the hold timeout, or finished it) — its ledger charge entry; 0 if there is none."""
-    item = _hold_item(client, tables, hold.hold_id)
-    if item is not None:
-        movement = movement_of(item)
-        if movement is not None:
-            return movement.charge
-        return int(item["due_charge"]["N"]) if "due_charge" in item else 0
-    entry = retry_store(
-        lambda: client.get_item(
-            TableName=tables.ledger,
-            Key={"account_id": S(hold.account_id), "entry_id": S(f"{hold.hold_id}#charge")},
-            ConsistentRead=True,
-        )
-    ).get("Item")
-    return 0 if entry is None else -int(entry["amount"]["N"])
-
-
-def _remember_due(
-    client: DynamoDBClient, tables: Tables, hold: HoldRequest, cost: int, record: UsageRecord
-) -> bool | None:
-    """Store the charge and record a failed settle computed, on the open hold. True: stored; False: the
-    hold is not open any more; None: the store refused this too."""
-    try:
-        retry_store(
-            lambda: client.update_item(
-                TableName=tables.holds,
-                Key={"hold_id": S(hold.hold_id)},
-                UpdateExpression="SET due_charge = :c, due_record = :r",
-                # only an open hold: a settled marker already says what was charged
-                ConditionExpression="#st = :open",
-                ExpressionAttributeNames={"#st": "state"},
-                ExpressionAttributeValues={
-                    ":c": N(cost),
-                    ":r": S(json.dumps(record.to_json(), separators=(",", ":"))),
-                    ":open": OPEN,
-                },
-            )
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        log.warning("could not store the due charge of %s", hold.hold_id)
-        return None
-    except StoreUnavailable:
-        log.warning("could not store the due charge of %s", hold.hold_id)
-        return None
-    return True
-
-
-def _hold_item(client: DynamoDBClient, tables: Tables, hold_id: str) -> dict[str, Any] | None:
-    try:
-        item: dict[str, Any] | None = retry_store(
-            lambda: client.get_item(TableName=tables.holds, Key={"hold_id": S(hold_id)}, ConsistentRead=True)
-        ).get("Item")
-    except ClientError as exc:
-        raise StoreUnavailable("Could not settle the request.") from exc
-    return item
-
-
 def _settle(
-    client: DynamoDBClient, tables: Tables, hold: HoldRequest, cost: int, record: UsageRecord, *, now: int
+    client: DynamoDBClient,
+    tables: Tables,
+    hold: HoldRequest,
+    cost: int,
+    record: UsageRecord,
+    *,
+    now: int,
+    shape: RecordShape,
 ) -> Movement | None:
     available: int | None = None
     request = hold
     for _ in range(8):
         plan = plan_settle(cost, request.amount, available)
-        movement = build_settle_movement(request, plan, record, now)
-        items, account_at, key_at = _settle_items(tables, movement, request, plan.delta, plan.take_excess, now)
+        movement = _closed_movement(request, plan, record, now, shape)
+        items, at = _settle_items(tables, movement, request, plan.delta, plan.take_excess, shape)
         try:
             transact(client, items, movement_id=movement.movement_id)
             return movement
         except TransactionCancelled as cancelled:
             old_hold = cancelled.failed(0)
             if old_hold is not None:
-                # Settled already (a repeat, or maintenance got there first) or closed: nothing to do.
-                return movement_of(old_hold) if old_hold else None
-            old_key = cancelled.failed(key_at) if key_at is not None else None
+                # Settled already (a repeat, a lost response, or maintenance got there first): what
+                # that settle wrote is the answer. The refused record put returns that record.
+                if old_hold:
+                    return movement_of(old_hold)  # an older version's settled marker
+                return from_record(client, tables, hold, cancelled.failed(at.record) or None)
+            if cancelled.failed(at.record) is not None:
+                # A record under this request id while its hold is still open: request ids are unique,
+                # so this is a bug, not a race — refuse loudly rather than overwrite a record.
+                raise StoreUnavailable(f"A record already exists for the open hold {hold.hold_id}.") from cancelled
+            old_key = cancelled.failed(at.key) if at.key is not None else None
             if old_key is not None:
                 moved = None if old_key else _rotated(client, tables, request)
                 if moved is not None:
@@ -159,29 +140,51 @@ def _settle(
                     # settle without the parts that no longer apply.
                     request = trimmed
                     continue
-            old_account = cancelled.failed(account_at) if account_at is not None else None
+            old_account = cancelled.failed(at.account) if at.account is not None else None
             learned = [int(o["balance"]["N"]) for o in (old_account,) if o and "balance" in o]
             learned += [int(old_key["remaining"]["N"])] if old_key and "remaining" in old_key else []
             # An overrun takes what is there; the rest is a shortfall the operator sees.
             available = max(0, min(learned)) if learned else 0
     plan = plan_settle(cost, request.amount, 0)
-    movement = build_settle_movement(request, plan, record, now)
-    items, _, _ = _settle_items(tables, movement, request, plan.delta, 0, now)
+    movement = _closed_movement(request, plan, record, now, shape)
+    items, at = _settle_items(tables, movement, request, plan.delta, 0, shape)
     try:
         transact(client, items, movement_id=movement.movement_id)
     except TransactionCancelled as cancelled:
         old_hold = cancelled.failed(0)
         if old_hold is not None:
-            return movement_of(old_hold) if old_hold else None
+            if old_hold:
+                return movement_of(old_hold)
+            return from_record(client, tables, hold, cancelled.failed(at.record) or None)
         raise StoreUnavailable("Could not settle the request.") from cancelled
     return movement
 
 
+def _closed_movement(
+    request: HoldRequest, plan: SettlePlan, record: UsageRecord, now: int, shape: RecordShape
+) -> Movement:
+    """The movement this settle writes whole: when records are kept, the record carries the debit."""
+    movement = build_settle_movement(request, plan, record, now)
+    final = movement.record
+    if final is not None and shape.debit_in_record and movement.entries:
+        final = final.replace(debit=movement.charge)
+    return dataclasses.replace(movement, record=final, closed=True)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Positions:
+    """Where the items whose refusal means something sit in the settle transaction."""
+
+    record: int
+    account: int | None = None
+    key: int | None = None
+
+
 def _settle_items(
-    tables: Tables, movement: Movement, request: HoldRequest, delta: int, take_excess: int, now: int
-) -> tuple[list[dict[str, Any]], int | None, int | None]:
-    """The settle transaction, with the positions of its account and key items."""
-    items = [_hold_op(tables, movement, now)]
+    tables: Tables, movement: Movement, request: HoldRequest, delta: int, take_excess: int, shape: RecordShape
+) -> tuple[list[dict[str, Any]], _Positions]:
+    """The settle transaction, with the positions of its account, key and record items."""
+    items = [_close_op(tables, movement)]
     account_at = key_at = None
     if delta:
         account_at = len(items)
@@ -190,32 +193,39 @@ def _settle_items(
     if key_op is not None:
         key_at = len(items)
         items.append(key_op)
-    return items, account_at, key_at
+    record_at = len(items)
+    items.append(_record_op(tables, movement, shape))
+    if not shape.debit_in_record:
+        # Records expire: the charge is a ledger entry of its own. Unconditional: keyed by the request
+        # id, and the hold's settle-once condition already stops a second settle.
+        items += [{"Put": {"TableName": tables.ledger, "Item": entry_to_item(e)}} for e in movement.entries]
+    return items, _Positions(record=record_at, account=account_at, key=key_at)
 
 
-def _hold_op(tables: Tables, movement: Movement, now: int) -> dict[str, Any]:
-    values: dict[str, AttrValue] = {
-        ":open": OPEN,
-        ":settled": SETTLED,
-        ":now": N(now),
-        ":charge": N(movement.charge),
-        ":shortfall": N(movement.shortfall),
-        ":entries": S(movement.entries_json()),
-    }
-    expression = "SET #st = :settled, settled_at = :now, charge = :charge, shortfall = :shortfall, entries = :entries"
-    record = movement.record_json()
-    if record is not None:
-        values[":record"] = S(record)
-        expression += ", #rec = :record"
+def _close_op(tables: Tables, movement: Movement) -> dict[str, Any]:
     return {
-        "Update": {
+        "Delete": {
             "TableName": tables.holds,
             "Key": {"hold_id": S(movement.movement_id)},
-            "UpdateExpression": expression,
-            # settle once: only an open hold can be settled (request, maintenance and retries race here)
+            # settle once: only an open hold can be settled (request, maintenance and retries race
+            # here); deleting it is the close — the record written beside it is the proof
             "ConditionExpression": "#st = :open",
-            "ExpressionAttributeNames": {"#st": "state", **({"#rec": "record"} if record is not None else {})},
-            "ExpressionAttributeValues": values,
+            "ExpressionAttributeNames": {"#st": "state"},
+            "ExpressionAttributeValues": {":open": OPEN},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def _record_op(tables: Tables, movement: Movement, shape: RecordShape) -> dict[str, Any]:
+    if movement.record is None:
+        raise ValueError("a settle always writes its record")
+    return {
+        "Put": {
+            "TableName": tables.usage,
+            "Item": record_to_item(movement.record, shards=shape.shards, ttl_days=shape.ttl_days),
+            # one record per request id; a refusal returns the record a settle already wrote
+            "ConditionExpression": "attribute_not_exists(request_id)",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }

@@ -103,7 +103,11 @@ class MemoryLedger:
         with b.lock:
             stored = b.holds.get(hold.hold_id)
             if stored is None:
-                return None
+                # settled and closed before (a repeat, or maintenance first): its record is the answer
+                done = b.usage.get(hold.hold_id)
+                entry = b.ledger.get(hold.account_id, {}).get(f"{hold.hold_id}#charge")
+                charge = 0 if entry is None else -entry.amount
+                return None if done is None else _movement_of_record(hold, done, charge)
             if stored.state is HoldState.SETTLED:
                 return stored.movement
             account = b.accounts[stored.account_id]
@@ -126,10 +130,13 @@ class MemoryLedger:
                     remaining += plan.delta
                 state = _settled_state(key.guard_state, guards, plan.delta)
                 b.keys[key.key_hash] = dataclasses.replace(key, remaining=remaining, guard_state=state)
-            b.holds[stored.hold_id] = dataclasses.replace(
-                stored, state=HoldState.SETTLED, settled_at=now, movement=movement
-            )
-            return movement
+            # One step, as the DynamoDB store's one transaction: entries and record written, hold closed.
+            for entry in movement.entries:
+                b.ledger.setdefault(entry.account_id, {})[entry.entry_id] = entry
+            if movement.record is not None:
+                b.usage[movement.record.request_id] = movement.record
+            del b.holds[stored.hold_id]
+            return dataclasses.replace(movement, closed=True)
 
     def charged(self, hold: HoldRequest) -> int:
         b = self._b
@@ -170,6 +177,8 @@ class MemoryLedger:
             return movement
 
     def write_history(self, movement: Movement) -> None:
+        if movement.closed:
+            return  # written by its settle
         b = self._b
         with b.lock:
             for entry in movement.entries:
@@ -272,3 +281,16 @@ def _settled_state(state: GuardState, use: GuardUse | None, delta: int) -> Guard
     if use.lease and (state.inflight or 0) >= 1:
         changes["inflight"] = (state.inflight or 0) - 1
     return dataclasses.replace(state, **changes)  # type: ignore[arg-type]
+
+
+def _movement_of_record(hold: HoldRequest, record: UsageRecord, charge: int) -> Movement:
+    """A closed settle's movement, rebuilt from the record it wrote and the charge it took."""
+    return Movement(
+        movement_id=hold.hold_id,
+        account_id=hold.account_id,
+        entries=(),
+        record=record,
+        charge=charge,
+        shortfall=record.shortfall,
+        closed=True,
+    )

@@ -29,24 +29,17 @@ from tollway.anthropic.usage import (
     openai_chat_usage_of,
     openai_usage_to_claude,
 )
+from tollway.metering.stream import StreamBroke, event_object
 from tollway.pricing.usage import Usage
 from tollway.sse import SSEEvent
 
-__all__ = ["ChatToClaudeMeter", "ClaudeMeter", "ClaudeToChatMeter", "StreamBroke", "claude_event"]
+__all__ = ["ChatToClaudeMeter", "ClaudeMeter", "ClaudeToChatMeter", "claude_event"]
 
 _DONE = b"data: [DONE]\n\n"
 _STOP_EVENT = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 _DELTA_EVENT = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
 _TEXT_DELTA = b',"delta":{"type":"text_delta","text":'
 _THINKING_DELTA = b',"delta":{"type":"thinking_delta","thinking":'
-
-
-class StreamBroke(Exception):
-    """The upstream stream is malformed or reported an error; ``error`` is its error object, if any."""
-
-    def __init__(self, message: str, error: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.error = error
 
 
 def claude_event(kind: str, data: dict[str, Any]) -> bytes:
@@ -56,16 +49,6 @@ def claude_event(kind: str, data: dict[str, Any]) -> bytes:
 
 def claude_error_event(error_type: str, message: str) -> bytes:
     return claude_event("error", {"type": "error", "error": {"type": error_type, "message": message}})
-
-
-def _object(data: bytes | None) -> dict[str, Any]:
-    try:
-        obj = orjson.loads(data or b"")
-    except orjson.JSONDecodeError as exc:
-        raise StreamBroke("malformed event from upstream") from exc
-    if not isinstance(obj, dict):
-        raise StreamBroke("malformed event from upstream")
-    return obj
 
 
 def _upstream_error(obj: dict[str, Any]) -> StreamBroke:
@@ -125,7 +108,7 @@ class ClaudeMeter:
             return None  # comments; tollway sends its own heartbeats
         if kind in ("ping", "content_block_start", "content_block_stop"):
             return event.raw
-        obj = _object(event.data)
+        obj = event_object(event.data or b"")
         kind = kind or obj.get("type")
         if kind == "error" or obj.get("type") == "error":
             raise _upstream_error(obj)
@@ -191,7 +174,7 @@ class ClaudeToChatMeter:
     def on_event(self, event: SSEEvent) -> bytes | None:
         if event.data is None:
             return None
-        obj = _object(event.data)
+        obj = event_object(event.data or b"")
         kind = event.event or obj.get("type")
         if kind == "content_block_delta":
             delta = obj.get("delta") or {}
@@ -367,7 +350,7 @@ class ChatToClaudeMeter:
         if data == b"[DONE]":
             self.done = True
             return self._end()
-        chunk = _object(data)
+        chunk = event_object(data)
         if chunk.get("error"):
             raise _upstream_error(chunk)
         out = self._start()

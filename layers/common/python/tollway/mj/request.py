@@ -1,8 +1,9 @@
 """Midjourney submit rules: validate the body, find the action, the parent task and the upstream call.
 
-Every problem here is a business error: :class:`Refusal` becomes the MJ envelope (HTTP 200) with
-code 4 (invalid request) or 3 (a task that does not exist — also another account's task: the two
-cannot be told apart).
+Every problem here is a business error raised as a class of the error tree: ``InvalidRequest`` (and
+``NotFound``/``PermissionDenied`` in the relay's checks) becomes the MJ envelope (HTTP 200) with code 4,
+``TaskNotFound`` code 3 (a task that does not exist — also another account's task: the two cannot be
+told apart); ``relay.mj.errors`` holds the table.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tollway.errors import InvalidRequest, TaskNotFound
 from tollway.mj.actions import (
     ACTIONS,
     ActionError,
@@ -20,22 +22,11 @@ from tollway.mj.actions import (
     parse_simple_change,
 )
 from tollway.mj.model import Task, TaskStatus
-from tollway.tasks.submit import TaskRefused
 
-__all__ = ["SUBMIT_ROUTES", "Owned", "Refusal", "SubmitPlan", "prepare"]
+__all__ = ["SUBMIT_ROUTES", "Owned", "SubmitPlan", "prepare"]
 
 #: The caller's own accepted Midjourney task by id, or None (unknown and another account's look the same).
 Owned = Callable[[str], Task | None]
-
-
-class Refusal(TaskRefused):
-    """A submit refused before anything was reserved or sent: the MJ envelope with ``code``."""
-
-    def __init__(self, code: int, description: str, error_code: str) -> None:
-        super().__init__(description)
-        self.code = code
-        self.description = description
-        self.error_code = error_code
 
 
 @dataclass
@@ -57,14 +48,14 @@ def _text(data: dict[str, Any], name: str, *, required: bool = False, limit: int
     value = data.get(name)
     if value is None or value == "":
         if required:
-            raise Refusal(4, f"{name} is required", "invalid_body")
+            raise InvalidRequest(f"{name} is required")
         return ""
     if not isinstance(value, str):
-        raise Refusal(4, f"{name} must be a string", "invalid_body")
+        raise InvalidRequest(f"{name} must be a string")
     if required and not value.strip():
-        raise Refusal(4, f"{name} is required", "invalid_body")
+        raise InvalidRequest(f"{name} is required")
     if len(value) > limit:
-        raise Refusal(4, f"{name} is too long", "invalid_body")
+        raise InvalidRequest(f"{name} is too long")
     return value
 
 
@@ -73,16 +64,16 @@ def _images(data: dict[str, Any], name: str, *, least: int, most: int) -> list[s
     if value is None and least == 0:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise Refusal(4, f"{name} must be a list of image data URLs", "invalid_body")
+        raise InvalidRequest(f"{name} must be a list of image data URLs")
     if not least <= len(value) <= most:
-        raise Refusal(4, f"{name} must hold {least} to {most} images", "invalid_body")
+        raise InvalidRequest(f"{name} must hold {least} to {most} images")
     return value
 
 
 def _task_id(data: dict[str, Any]) -> str:
     value = data.get("taskId")
     if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
-        raise Refusal(4, "taskId is required", "invalid_body")
+        raise InvalidRequest("taskId is required")
     return str(value).strip()
 
 
@@ -90,9 +81,9 @@ def _parent(owned: Owned, data: dict[str, Any], *, status: TaskStatus = TaskStat
     task_id = _task_id(data)
     parent = owned(task_id)
     if parent is None or not parent.upstream_id:
-        raise Refusal(3, f"task {task_id} not found", "task_not_found")
+        raise TaskNotFound(f"task {task_id} not found")
     if parent.status is not status:
-        raise Refusal(4, f"task {task_id} is {parent.status.value}, not {status.value}", "task_status")
+        raise InvalidRequest(f"task {task_id} is {parent.status.value}, not {status.value}", code="task_status")
     return parent
 
 
@@ -108,7 +99,7 @@ def _action(owned: Owned, data: dict[str, Any]) -> SubmitPlan:
     try:
         spec = action_of_custom_id(custom_id)
     except ActionError as exc:
-        raise Refusal(4, str(exc), "unknown_action") from None
+        raise InvalidRequest(str(exc), code="unknown_action") from None
     parent = _parent(owned, data)
     return SubmitPlan("action", spec, "/submit/action", _forward(data, parent), parent.prompt, parent=parent,
                       custom_id=custom_id)  # fmt: skip
@@ -132,7 +123,7 @@ def _change_of(owned: Owned, data: dict[str, Any], action: str, index: int | Non
     try:
         spec = action_of_change(action, index)
     except ActionError as exc:
-        raise Refusal(4, str(exc), "invalid_body") from None
+        raise InvalidRequest(str(exc)) from None
     parent = _parent(owned, data)
     index = index if index is not None and 1 <= index <= 4 else 1
     button = _button_for(parent, spec.action, index)
@@ -154,7 +145,7 @@ def _simple_change(owned: Owned, data: dict[str, Any]) -> SubmitPlan:
     try:
         task_id, action, index = parse_simple_change(_text(data, "content", required=True, limit=200))
     except ActionError as exc:
-        raise Refusal(4, str(exc), "invalid_body") from None
+        raise InvalidRequest(str(exc)) from None
     plan = _change_of(owned, {**data, "taskId": task_id}, action, index)
     plan.route = "simple_change"
     return plan
@@ -169,7 +160,7 @@ def _imagine(owned: Owned, data: dict[str, Any]) -> SubmitPlan:
 
 def _describe(owned: Owned, data: dict[str, Any]) -> SubmitPlan:
     if not _text(data, "base64") and not _text(data, "link", limit=4000):
-        raise Refusal(4, "base64 or link is required", "invalid_body")
+        raise InvalidRequest("base64 or link is required")
     return SubmitPlan("describe", ACTIONS["DESCRIBE"], "/submit/describe", dict(data))
 
 
@@ -213,7 +204,7 @@ def _edits(owned: Owned, data: dict[str, Any]) -> SubmitPlan:
 def _swap(owned: Owned, data: dict[str, Any]) -> SubmitPlan:
     for name in ("source", "target"):
         if not _text(data, f"{name}Base64") and not _text(data, f"{name}Url", limit=4000):
-            raise Refusal(4, f"{name}Base64 (or {name}Url) is required", "invalid_body")
+            raise InvalidRequest(f"{name}Base64 (or {name}Url) is required")
     return SubmitPlan("swap_face", ACTIONS["SWAP_FACE"], "/insight-face/swap", dict(data), "InsightFace")
 
 
@@ -239,6 +230,7 @@ def prepare(owned: Owned, path: str, data: dict[str, Any]) -> SubmitPlan:
     """The plan of a submit (blocking: reads parent tasks).
 
     Raises:
-        Refusal: the request cannot be submitted.
+        InvalidRequest: the request cannot be submitted (its ``code`` says why).
+        TaskNotFound: the parent task is not the caller's accepted task.
     """
     return SUBMIT_ROUTES[path](owned, data)

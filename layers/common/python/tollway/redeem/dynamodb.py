@@ -26,7 +26,7 @@ from tollway.dynamo import AttrValue, N, S, TransactionCancelled, error_code, re
 from tollway.errors import StoreUnavailable
 from tollway.ledger.dynamodb import DynamoLedger
 from tollway.ledger.settlement import build_credit_movement
-from tollway.redeem.model import Batch, Code, CodeStatus, RedeemRefused, Redemption, redeemer
+from tollway.redeem.model import Batch, Code, CodeStatus, RedeemRefused, Redemption, redeemer, refused
 from tollway.redeem.ports import CodePage
 from tollway.usage.query import decode_cursor, encode_cursor
 
@@ -160,15 +160,15 @@ class DynamoCodes:
             lambda: self._c.get_item(TableName=self._codes, Key={"code_hash": S(code_hash)}, ConsistentRead=True)
         ).get("Item")
         if item is None:
-            raise RedeemRefused("invalid")
+            raise refused("invalid")
         code = _code_of(item)
         # Clear answers for the common cases; the transaction's conditions decide the races.
         if code.status is CodeStatus.USED:
-            raise RedeemRefused("used")
+            raise refused("used")
         if code.status is CodeStatus.DISABLED:
-            raise RedeemRefused("disabled")
+            raise refused("disabled")
         if code.expired(now / 1000):
-            raise RedeemRefused("expired")
+            raise refused("expired")
         movement = build_credit_movement(
             account_id,
             code.value,
@@ -270,24 +270,24 @@ def _refusal(cancelled: TransactionCancelled, code: Code, now_s: int, *, with_ke
     old_code = cancelled.failed(2 if with_key else 1)
     if old_code is not None:
         if not old_code:
-            return RedeemRefused("invalid")
+            return refused("invalid")
         status = old_code.get("status", {}).get("S")
         if status == CodeStatus.USED.value:
-            return RedeemRefused("used")
+            return refused("used")
         if status == CodeStatus.DISABLED.value:
-            return RedeemRefused("disabled")
-        return RedeemRefused("expired")
+            return refused("disabled")
+        return refused("expired")
     old_account = cancelled.failed(0)
     if old_account is not None:
         if old_account and old_account.get("status", {}).get("S") == "active" and code.group is not None:
-            return RedeemRefused("group")
-        return RedeemRefused("account_disabled")
+            return refused("group")
+        return refused("account_disabled")
     old_key = cancelled.failed(1) if with_key else None
     if old_key is not None:
         expires = old_key.get("expires_at")
         if old_key and old_key.get("status", {}).get("S") == "active" and expires and int(expires["N"]) <= now_s:
-            return RedeemRefused("key_expired")
-        return RedeemRefused("key_disabled")
+            return refused("key_expired")
+        return refused("key_disabled")
     # The marker put failed: the movement id was used before (never, with fresh ids).
     raise StoreUnavailable("The redemption could not be recorded; nothing was credited.")
 

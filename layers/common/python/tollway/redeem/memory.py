@@ -9,7 +9,7 @@ from tollway.accounts.model import AccountStatus, KeyStatus
 from tollway.ledger.model import Hold, HoldState
 from tollway.ledger.settlement import build_credit_movement
 from tollway.memory.backend import MemoryBackend
-from tollway.redeem.model import Batch, Code, CodeStatus, RedeemRefused, Redemption, redeemer
+from tollway.redeem.model import Batch, Code, CodeStatus, Redemption, redeemer, refused
 from tollway.redeem.ports import CodePage
 from tollway.usage.query import decode_cursor, encode_cursor
 
@@ -68,21 +68,21 @@ class MemoryCodes:
             account = b.accounts.get(account_id)
             key = None if key_hash is None else b.keys.get(key_hash)
             if code is None:
-                raise RedeemRefused("invalid")
+                raise refused("invalid")
             if account is None or account.status is not AccountStatus.ACTIVE:
-                raise RedeemRefused("account_disabled")
+                raise refused("account_disabled")
             if key_hash is not None and (key is None or key.status is not KeyStatus.ACTIVE):
-                raise RedeemRefused("key_disabled")
+                raise refused("key_disabled")
             if key is not None and key.expired(now / 1000):
-                raise RedeemRefused("key_expired")
+                raise refused("key_expired")
             if code.status is CodeStatus.USED:
-                raise RedeemRefused("used")
+                raise refused("used")
             if code.status is CodeStatus.DISABLED:
-                raise RedeemRefused("disabled")
+                raise refused("disabled")
             if code.expired(now / 1000):
-                raise RedeemRefused("expired")
+                raise refused("expired")
             if code.group is not None and code.group != account.group:
-                raise RedeemRefused("group")
+                raise refused("group")
             movement = build_credit_movement(
                 account_id,
                 code.value,

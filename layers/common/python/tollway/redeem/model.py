@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from tollway.errors import RedeemConflict, RedeemForbidden, RedeemRefused
 from tollway.ledger.model import Movement
 from tollway.money import format_usd
 
@@ -28,6 +29,7 @@ __all__ = [
     "hash_code",
     "is_well_formed",
     "redeemer",
+    "refused",
 ]
 
 CODE_PREFIX = "rdm-"
@@ -145,13 +147,20 @@ class Redemption:
     code: Code
 
 
-class RedeemRefused(Exception):
-    """The code cannot be redeemed by this caller; ``reason`` says why (nothing was credited)."""
+#: Why a code cannot be redeemed → the tree's class, the code records keep, the customer's message.
+_REFUSALS: dict[str, tuple[type[RedeemRefused], str, str]] = {
+    "invalid": (RedeemRefused, "code_invalid", "This redemption code is not valid."),
+    "used": (RedeemConflict, "code_used", "This redemption code has already been used."),
+    "disabled": (RedeemRefused, "code_disabled", "This redemption code has been disabled."),
+    "expired": (RedeemRefused, "code_expired", "This redemption code has expired."),
+    "group": (RedeemForbidden, "code_group", "This redemption code is not valid for your account's group."),
+    "account_disabled": (RedeemForbidden, "account_disabled", "This account is disabled."),
+    "key_disabled": (RedeemForbidden, "key_disabled", "This API key is disabled."),
+    "key_expired": (RedeemForbidden, "key_expired", "This API key has expired."),
+}
 
-    REASONS = frozenset(
-        {"invalid", "used", "disabled", "expired", "group", "account_disabled", "key_disabled", "key_expired"}
-    )
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+def refused(reason: str) -> RedeemRefused:
+    """The refusal for ``reason`` (an unknown reason reads as an invalid code: nothing is credited)."""
+    cls, code, message = _REFUSALS.get(reason, _REFUSALS["invalid"])
+    return cls(message, reason=reason if reason in _REFUSALS else "invalid", code=code)

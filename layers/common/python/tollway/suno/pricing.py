@@ -9,6 +9,7 @@ from decimal import Decimal
 from tollway.config.catalog import Catalog
 from tollway.mj.pricing import ActionPrice
 from tollway.pricing.engine import OutputBudget, cost_of
+from tollway.pricing.markup import price_basis
 from tollway.pricing.usage import Usage
 from tollway.suno.model import PRICE_KEYS, SunoAction
 
@@ -24,4 +25,4 @@ def price_of(action: SunoAction, catalog: Catalog, ratio: Decimal) -> ActionPric
     micros = cost_of(price, Usage(), ratio).micros
     # The hold is exactly what an accepted submit is charged: the same product, rounded up once.
     budget = OutputBudget(fixed_usd=price.per_call * ratio, per_output_token_usd=Decimal(0))
-    return ActionPrice(key=key, micros=micros, budget=budget)
+    return ActionPrice(key=key, micros=micros, budget=budget, basis=price_basis(catalog.markup(key), ratio))

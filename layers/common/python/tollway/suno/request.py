@@ -2,9 +2,9 @@
 
 new-api re-serialises a typed struct, so unknown fields (``notify_hook``, ``negative_tags``…) are dropped,
 empty values are left out, ``make_instrumental`` is always sent and ``mv`` defaults to ``chirp-v3-0``
-for MUSIC. Wrong types are refused (new-api's JSON binding refuses them too). Refusals use new-api's
-wire shape: code ``invalid_request`` with the reason as the message (``prompt_empty``,
-``invalid_action``).
+for MUSIC. Wrong types are refused (new-api's JSON binding refuses them too) with ``InvalidRequest``:
+new-api's wire code ``invalid_request`` (``relay.suno.errors``) with the reason as the message
+(``prompt_empty``, ``invalid_action``); the error's ``code`` (the usage record's) is that reason.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tollway.errors import InvalidRequest
 from tollway.suno.model import SunoAction, action_of
-from tollway.tasks.submit import TaskRefused
 
-__all__ = ["DEFAULT_MV", "FORWARDED_KEYS", "Refusal", "SunoSubmit", "parse_submit"]
+__all__ = ["DEFAULT_MV", "FORWARDED_KEYS", "SunoSubmit", "parse_submit"]
 
 DEFAULT_MV = "chirp-v3-0"
 #: Text keys and their length limits (generous: they only bound what a task stores).
@@ -32,19 +32,8 @@ _TEXT_KEYS = {
 FORWARDED_KEYS = (*_TEXT_KEYS, "continue_at", "make_instrumental")
 
 
-class Refusal(TaskRefused):
-    """A request refused before money moves: answered ``{"code", "message", "data": null}``."""
-
-    def __init__(self, code: str, message: str, http_status: int, *, error_code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.http_status = http_status
-        self.error_code = error_code or code  # the usage record's error_code
-
-
-def _invalid(message: str, error_code: str = "invalid_request") -> Refusal:
-    return Refusal("invalid_request", message, 400, error_code=error_code)
+def _invalid(message: str, error_code: str = "invalid_request") -> InvalidRequest:
+    return InvalidRequest(message, code=error_code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +59,7 @@ def parse_submit(action_text: str, data: Any) -> SunoSubmit:
     """The submit ``POST /suno/submit/<action_text>`` with body ``data`` asks for.
 
     Raises:
-        Refusal: an unknown action, a body that is not an object, a wrong type, a LYRICS submit
+        InvalidRequest: an unknown action, a body that is not an object, a wrong type, a LYRICS submit
             without a prompt, or ``continue_clip_id`` without ``task_id``.
     """
     action = action_of(action_text)

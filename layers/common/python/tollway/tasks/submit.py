@@ -4,7 +4,10 @@ Runs as one blocking function in a worker thread, so a client that goes away mid
 half-way: the hold is always settled. Money rules, in order:
 
 1. refusals before the reserve (bad body, unknown action or parent, unpriced, no channel, insufficient
-   balance) write the request's one usage record and answer in the provider's wire shape;
+   balance) write the request's one usage record and answer in the provider's wire shape. A refusal is
+   a client error of the error tree, or ``NoAvailableChannel``, raised by ``admit`` (or the reserve's
+   ``InsufficientQuota``); any other error (a disabled key, a rate guard, a store failure) is raised
+   as a real HTTP error, recorded first when there is a key to record it for;
 2. reserve exactly the action's price (group ratio applied) — one atomic write;
 3. record the task as pending (its id may be in the callback URL the upstream gets; a process dying
    past this point is resolved by the sweep);
@@ -22,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from tollway.errors import AuthenticationFailed, InsufficientQuota, TollwayError
+from tollway.errors import AuthenticationFailed, ClientError, InsufficientQuota, NoAvailableChannel, TollwayError
 from tollway.mj.model import Task
 from tollway.mj.ports import TaskExists
 from tollway.records import RecordStatus, UsageRecord
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     from tollway.mj.pricing import ActionPrice
     from tollway.services import Services
 
-__all__ = ["Admitted", "Sent", "TaskCall", "TaskRefused", "TaskSubmit", "pending_task", "run_submit", "task_record"]
+__all__ = ["REFUSALS", "Admitted", "Sent", "TaskCall", "TaskSubmit", "pending_task", "run_submit", "task_record"]
 
 AnswerT = TypeVar("AnswerT")
 AnswerT_co = TypeVar("AnswerT_co", covariant=True)
@@ -45,8 +48,8 @@ AnswerT_co = TypeVar("AnswerT_co", covariant=True)
 _MINT_ATTEMPTS = 8
 
 
-class TaskRefused(Exception):
-    """A submit refused before money moved; the provider turns it into its own wire shape."""
+#: What ``admit`` raises to refuse a submit before money moves (the provider answers it in its wire shape).
+REFUSALS: tuple[type[TollwayError], ...] = (ClientError, NoAvailableChannel)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class TaskCall(Protocol):
 class TaskSubmit(Protocol[AnswerT_co]):
     """A provider's half of one submit. The engine calls, in order: ``admit``; then ``refuse``, or
     ``draft_task`` (until an id is free), ``send``, and ``rejected`` or ``accepted``. Usage records are
-    built by :func:`task_record` from the provider's ``endpoint``, ``model``, ``units`` and ``attempts``."""
+    built by :func:`task_record` from the provider's ``endpoint``, ``model``, ``price``, ``units`` and ``attempts``."""
 
     @property
     def call(self) -> TaskCall: ...
@@ -99,11 +102,11 @@ class TaskSubmit(Protocol[AnswerT_co]):
     def crash_http_status(self) -> int: ...
 
     def admit(self) -> Admitted:
-        """Validate, price and route the submit (blocking reads). Raises TaskRefused."""
+        """Validate, price and route the submit (blocking reads). Raises one of :data:`REFUSALS`."""
         ...
 
-    def refuse(self, cause: TaskRefused | TollwayError) -> AnswerT_co:
-        """Write the refused request's one usage record; the answer."""
+    def refuse(self, cause: TollwayError) -> AnswerT_co:
+        """Write the refused request's one usage record; the answer (the provider's table maps ``cause``)."""
         ...
 
     def draft_task(self, channel: Channel, key_limited: bool) -> Task | None:
@@ -116,6 +119,11 @@ class TaskSubmit(Protocol[AnswerT_co]):
 
     def rejected(self) -> tuple[AnswerT_co, int, str]:
         """After a submit the upstream did not accept: the answer, the record's HTTP status and error code."""
+        ...
+
+    @property
+    def price(self) -> ActionPrice | None:
+        """The submit's price, once priced: its key is the record's model, its basis the record's."""
         ...
 
     @property
@@ -202,6 +210,9 @@ def task_record(
         latency_ms=call.elapsed_ms(),
         attempts=job.attempts,
         task_id=task_id,
+        # As a token-priced record: the markup and group ratio the charge was priced on (refusals after
+        # pricing carry it too, so a 402 shows what the submit would have cost).
+        price_basis={} if job.price is None else dict(job.price.basis),
     )
 
 
@@ -209,7 +220,7 @@ def run_submit(job: TaskSubmit[AnswerT]) -> AnswerT:
     """Run a submit to the end (blocking). Authentication errors and other real HTTP errors are raised."""
     try:
         admitted = job.admit()
-    except TaskRefused as refusal:
+    except REFUSALS as refusal:
         return job.refuse(refusal)
     call = job.call
     try:
@@ -229,7 +240,7 @@ def run_submit(job: TaskSubmit[AnswerT]) -> AnswerT:
     except TollwayError as exc:
         # Not a business error (a disabled key or account, a rate guard): a real HTTP status, recorded.
         if not isinstance(exc, AuthenticationFailed):
-            job.refuse(exc)
+            job.svc.biller.record_refusal(task_record(job, RecordStatus.REFUSED, exc.status, error_code=exc.code))
         raise
     return _reserved(job, admitted, reservation.hold)
 

@@ -1,8 +1,8 @@
 """The HTTP client for upstreams: one pooled ``httpx2.AsyncClient`` per process, created lazily.
 
 httpx2 is the maintained fork of httpx with the same API; httpx 0.28's connection pool collapses past
-≈16 concurrent requests (O(connections²) bookkeeping per request, measured in
-shared/reference/python-relay-floor.md), which the local stack and any multi-concurrency deployment hit.
+≈16 concurrent requests (O(connections²) bookkeeping per request, measured on a 2-core machine), which
+the local stack and any multi-concurrency deployment hit.
 """
 
 from __future__ import annotations

@@ -78,11 +78,7 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Fail
     if status == 402 or (status == 429 and "insufficient_quota" in (code, etype)) or _out_of_credit(status, error):
         return Failure(FailureKind.RETRYABLE, generic, status, disable_reason="upstream account out of credit")
     if status == 429:
-        retry_after = headers.get("retry-after")
-        rl = RateLimited(
-            "Every upstream channel is rate limited; retry later.",
-            headers={"Retry-After": retry_after} if retry_after else {},
-        )
+        rl = RateLimited("Every upstream channel is rate limited; retry later.", retry_after=headers.get("retry-after"))
         return Failure(FailureKind.RETRYABLE, rl, status, rate_limited=True)
     if status == 403 and etype == "permission_error":
         # Anthropic's answer for a key that may not use the API at all: the channel is unusable.
@@ -109,11 +105,7 @@ def _classify_aws(status: int, name: str, body: bytes, headers: dict[str, str]) 
     key = name.lower()
     generic = UpstreamFailed(f"The upstream service failed (HTTP {status}).")
     if key in aws_errors.RATE_LIMITED:
-        retry_after = headers.get("retry-after")
-        rl = RateLimited(
-            "Every upstream channel is rate limited; retry later.",
-            headers={"Retry-After": retry_after} if retry_after else {},
-        )
+        rl = RateLimited("Every upstream channel is rate limited; retry later.", retry_after=headers.get("retry-after"))
         return Failure(FailureKind.RETRYABLE, rl, status, rate_limited=True)
     if key in aws_errors.DISABLE:
         reason = f"Bedrock {name}: {scrub(aws_errors.error_message(body), 200)}".rstrip(": ")

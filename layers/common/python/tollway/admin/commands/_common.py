@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, SecretStr
 
-from tollway.admin.registry import AdminContext, CommandError
+from tollway.admin.registry import AdminContext
+from tollway.errors import NotFound
 from tollway.ledger.model import Movement
 from tollway.money import MoneyError, format_usd, parse_usd
 
@@ -67,8 +68,8 @@ def finish_movement(context: AdminContext, movement: Movement | None) -> None:
         context.services.biller.finish(movement)
 
 
-def not_found(kind: str, ident: str) -> CommandError:
-    return CommandError("not_found", f"No {kind} {ident!r}.")
+def not_found(kind: str, ident: str) -> NotFound:
+    return NotFound(f"No {kind} {ident!r}.")
 
 
 def drop_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def require_group(context: AdminContext, group: str) -> None:
     """Refuse a group that does not exist (a typo would silently price and route an account wrongly)."""
     svc = context.services
     if group != svc.settings.default_group and group not in svc.config.list_groups():
-        raise CommandError("not_found", f"No group {group!r}; create it with `group set --name {group}` first.")
+        raise NotFound(f"No group {group!r}; create it with `group set --name {group}` first.")
 
 
 def forget_account_keys(context: AdminContext, account_id: str) -> None:

@@ -18,7 +18,8 @@ from tollway.admin.commands._common import (
     require_group,
     usd,
 )
-from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.admin.registry import REGISTRY, AdminContext, Args
+from tollway.errors import Conflict, InsufficientBalance, InvalidArguments
 from tollway.ids import account_id as new_account_id
 from tollway.ids import movement_id
 from tollway.ledger.model import HoldRejected, RejectReason
@@ -48,7 +49,7 @@ def create_account(args: CreateAccount, context: AdminContext) -> dict[str, Any]
             account_id=args.account_id,
         )
     except ValueError as exc:
-        raise CommandError("conflict", f"Account {args.account_id} already exists.") from exc
+        raise Conflict(f"Account {args.account_id} already exists.") from exc
     return created.to_json()
 
 
@@ -114,7 +115,7 @@ def _adjust(account: str, amount: int, reason: str, context: AdminContext) -> di
     """An operator adjustment: a ledger entry like any other (a conditional write; debits never go below
     zero)."""
     if amount == 0:
-        raise CommandError("invalid_args", "amount_usd must not be zero.")
+        raise InvalidArguments("amount_usd must not be zero.")
     now = context.clock_ms()
     try:
         movement = context.services.ledger.credit(
@@ -128,8 +129,7 @@ def _adjust(account: str, amount: int, reason: str, context: AdminContext) -> di
     except HoldRejected as exc:
         if exc.reason is RejectReason.ACCOUNT_MISSING:
             raise not_found("account", account) from exc
-        raise CommandError(
-            "insufficient_balance",
+        raise InsufficientBalance(
             f"A debit of ${usd(-amount)} would take the balance below zero (balance ${usd(exc.account_balance or 0)}).",
         ) from exc
     finish_movement(context, movement)
@@ -163,7 +163,7 @@ def list_accounts(args: ListAccounts, context: AdminContext) -> dict[str, Any]:
             cursor=args.cursor,
         )
     except ValueError as exc:
-        raise CommandError("invalid_args", str(exc)) from exc
+        raise InvalidArguments(str(exc)) from exc
     rows = [{k: v for k, v in a.to_json().items() if k != "settings"} for a in page.accounts]
     return {"accounts": rows, "next_cursor": page.next_cursor}
 

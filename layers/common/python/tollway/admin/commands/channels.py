@@ -10,9 +10,10 @@ from pydantic import Field, HttpUrl, SecretStr
 
 from tollway import channel_probe
 from tollway.admin.commands._common import ChannelKey, not_found
-from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.admin.registry import REGISTRY, AdminContext, Args
 from tollway.bedrock.channel import bedrock_settings_problem, default_base_url
 from tollway.config.model import Channel, ChannelStatus
+from tollway.errors import Conflict, InvalidArguments
 from tollway.ids import channel_id
 from tollway.secrets_cache import channel_secret_name
 
@@ -57,10 +58,10 @@ def add_channel(args: AddChannel, context: AdminContext) -> dict[str, Any]:
     if args.type == "bedrock":
         problem = bedrock_settings_problem(args.settings, args.api_key is not None)
         if problem:
-            raise CommandError("invalid_args", problem)
+            raise InvalidArguments(problem)
         base_url = base_url or default_base_url(args.settings)
     elif base_url is None:
-        raise CommandError("invalid_args", "base_url is required for this channel type.")
+        raise InvalidArguments("base_url is required for this channel type.")
     return add_new_channel(
         context,
         args,
@@ -116,7 +117,7 @@ def store_new_channel(context: AdminContext, channel: Channel, api_key: SecretSt
     """
     svc = context.services
     if svc.config.get_channel(channel.channel_id) is not None:
-        raise CommandError("conflict", f"Channel {channel.channel_id} already exists.")
+        raise Conflict(f"Channel {channel.channel_id} already exists.")
     if api_key is not None:
         svc.channel_secrets.put(channel.channel_id, api_key.get_secret_value())
     try:
@@ -129,7 +130,7 @@ def store_new_channel(context: AdminContext, channel: Channel, api_key: SecretSt
             except Exception:
                 log.exception("could not remove the secret of channel %s after a failed add", channel.channel_id)
         if isinstance(exc, ValueError):
-            raise CommandError("conflict", f"Channel {channel.channel_id} already exists.") from exc
+            raise Conflict(f"Channel {channel.channel_id} already exists.") from exc
         raise
     svc.catalog.invalidate()
 
@@ -186,7 +187,7 @@ def update_channel(args: UpdateChannel, context: AdminContext) -> dict[str, Any]
     if updated.type == "bedrock":
         problem = bedrock_settings_problem(updated.settings, args.api_key is not None)
         if problem:
-            raise CommandError("invalid_args", problem)
+            raise InvalidArguments(problem)
     # Two stores, compensated: the new secret first; if the record cannot be written, the old secret
     # (or none) is put back, so the channel never runs with a key its record does not describe.
     name = channel_secret_name(svc.settings.secrets_prefix, channel.channel_id)
@@ -262,7 +263,7 @@ def probe_channel(args: ProbeChannel, context: AdminContext) -> dict[str, Any]:
         raise not_found("channel", args.channel_id)
     model = args.model or channel.models[0]
     if model not in channel.models:
-        raise CommandError("invalid_args", f"Channel {channel.channel_id} does not serve {model!r}.")
+        raise InvalidArguments(f"Channel {channel.channel_id} does not serve {model!r}.")
     price = svc.catalog.get().price(model)
     secret = svc.channel_secrets.get(channel.channel_id)
 

@@ -6,9 +6,10 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.admin.registry import REGISTRY, AdminContext, Args
 from tollway.console.options import ConsoleOptions, SignupMode, load_options, save_options
 from tollway.console.store import console_store
+from tollway.errors import InvalidArguments
 
 
 class ConsoleSettings(Args):
@@ -31,7 +32,7 @@ def console_settings(args: ConsoleSettings, context: AdminContext) -> dict[str, 
     try:
         updated = ConsoleOptions.model_validate({**current.model_dump(), **changes})
     except ValidationError as exc:
-        raise CommandError("invalid_args", f"Invalid console settings: {exc.errors()[0]['msg']}") from exc
+        raise InvalidArguments(f"Invalid console settings: {exc.errors()[0]['msg']}") from exc
     save_options(svc.config, updated)
     return updated.public()
 

@@ -11,8 +11,9 @@ from typing import Any
 from pydantic import Field
 
 from tollway.admin.commands._common import not_found
-from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.admin.registry import REGISTRY, AdminContext, Args
 from tollway.config.model import Group
+from tollway.errors import Conflict
 
 
 class SetGroup(Args):
@@ -58,7 +59,7 @@ class GroupRef(Args):
 @REGISTRY.command("group.remove", GroupRef, summary="Remove a group (its accounts then pay ratio 1).")
 def remove_group(args: GroupRef, context: AdminContext) -> dict[str, Any]:
     if args.name == context.services.settings.default_group:
-        raise CommandError("conflict", "The default group cannot be removed.")
+        raise Conflict("The default group cannot be removed.")
     if not context.services.config.delete_group(args.name):
         raise not_found("group", args.name)
     context.services.catalog.invalidate()

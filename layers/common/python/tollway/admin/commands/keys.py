@@ -14,7 +14,8 @@ from pydantic import AfterValidator, Field, field_validator
 from tollway.accounts.model import KEEP, ApiKey, KeyChanges, KeyGuards, KeyStatus
 from tollway.accounts.ports import NotFoundError
 from tollway.admin.commands._common import Usd, micros_of, not_found
-from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.admin.registry import REGISTRY, AdminContext, Args
+from tollway.errors import Conflict
 from tollway.ids import key_id
 from tollway.keys import display_prefix, generate_key, hash_key
 from tollway.money import MoneyError, parse_usd
@@ -109,7 +110,7 @@ def create_key(args: CreateKey, context: AdminContext) -> dict[str, Any]:
     except NotFoundError as exc:
         raise not_found("account", args.account_id) from exc
     except ValueError as exc:
-        raise CommandError("conflict", "Key collision; try again.") from exc
+        raise Conflict("Key collision; try again.") from exc
     return {"key": secret, **key.to_json()}
 
 
@@ -126,7 +127,7 @@ def _get(context: AdminContext, ident: str) -> ApiKey:
 
 def _set_status(args: KeyRef, context: AdminContext, status: KeyStatus) -> dict[str, Any]:
     if _get(context, args.key_id).status is KeyStatus.REVOKED and status is not KeyStatus.REVOKED:
-        raise CommandError("conflict", f"Key {args.key_id} is revoked; create a new key instead.")
+        raise Conflict(f"Key {args.key_id} is revoked; create a new key instead.")
     try:
         key = context.services.accounts.set_key_status(args.key_id, status)
     except NotFoundError as exc:
@@ -232,7 +233,7 @@ def rotate_key(args: KeyRef, context: AdminContext) -> dict[str, Any]:
     except NotFoundError as exc:
         raise not_found("key", args.key_id) from exc
     except ValueError as exc:
-        raise CommandError("conflict", f"Key {args.key_id} cannot be rotated: {exc}.") from exc
+        raise Conflict(f"Key {args.key_id} cannot be rotated: {exc}.") from exc
     context.services.keys.forget(old.key_hash)
     return {"key": secret, **new.to_json(), "previous_prefix": old.prefix}
 

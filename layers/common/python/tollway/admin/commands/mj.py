@@ -9,8 +9,9 @@ from pydantic import Field, HttpUrl
 
 from tollway.admin.commands._common import ChannelKey, not_found
 from tollway.admin.commands.channels import TaskChannelArgs, add_new_channel
-from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.admin.registry import REGISTRY, AdminContext, Args
 from tollway.config.model import Group
+from tollway.errors import TollwayError
 from tollway.mj.actions import ACTIONS
 from tollway.mj.runtime import MjRuntime, runtime_for
 from tollway.mj.sweep import sweep_tasks
@@ -21,7 +22,7 @@ ImageModeName = Literal["relay", "origin", "proxy"]
 
 def _runtime(context: AdminContext) -> MjRuntime:
     if context.services.mj is None:
-        raise CommandError("unavailable", "These services have no Midjourney stores.")
+        raise TollwayError("These services have no Midjourney stores.", code="unavailable")
     return runtime_for(context.services)
 
 

@@ -14,7 +14,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from tollway.admin.commands._common import not_found
-from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.admin.registry import REGISTRY, AdminContext, Args
+from tollway.errors import InvalidArguments
 from tollway.pricing.markup import MARKUP_MAX, PATTERN, Markup, apply_markup, find_markup
 from tollway.pricing.schema import ModelPrice, TokenPrices
 from tollway.services import effective_prices
@@ -32,7 +33,7 @@ def _validated(model: str, data: Any) -> ModelPrice:
     except ValidationError as exc:
         problems = _problems(exc, model)
         text = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-        raise CommandError("invalid_args", f"Invalid price: {text}", problems) from exc
+        raise InvalidArguments(f"Invalid price: {text}", details=problems) from exc
 
 
 def _summary(model: str, price: ModelPrice, source: str) -> dict[str, Any]:
@@ -97,7 +98,7 @@ def set_price(args: SetPrice, context: AdminContext) -> dict[str, Any]:
     }
     data.update({k: v for k, v in extra.items() if v is not None})
     if not data:
-        raise CommandError("invalid_args", "Give a price: --price '{...}' or at least one of the price options.")
+        raise InvalidArguments("Give a price: --price '{...}' or at least one of the price options.")
     price = _validated(args.model, data)
     svc.config.put_price(args.model, price)
     svc.catalog.invalidate()
@@ -221,7 +222,7 @@ def import_prices(args: ImportPrices, context: AdminContext) -> dict[str, Any]:
     svc = context.services
     models = args.prices.get("models", args.prices)
     if not isinstance(models, dict) or not models:
-        raise CommandError("invalid_args", "The price file names no models.")
+        raise InvalidArguments("The price file names no models.")
     problems: list[dict[str, str]] = []
     parsed: dict[str, ModelPrice] = {}
     for model, data in models.items():
@@ -231,7 +232,7 @@ def import_prices(args: ImportPrices, context: AdminContext) -> dict[str, Any]:
             problems.extend(_problems(exc, str(model)))
     if problems:  # validated as a whole first: nothing is written from a file with an error
         text = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:10])
-        raise CommandError("invalid_args", f"Invalid price file: {text}", problems)
+        raise InvalidArguments(f"Invalid price file: {text}", details=problems)
     before = svc.config.list_prices()
     removed = sorted(set(before) - set(parsed)) if args.replace else []
     try:

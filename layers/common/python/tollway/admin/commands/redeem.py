@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import Field
 
 from tollway.admin.commands._common import Usd, micros_of, not_found, require_group, usd
-from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.admin.registry import REGISTRY, AdminContext, Args
+from tollway.errors import Conflict, InvalidArguments
 from tollway.operator import operator_stores
 from tollway.redeem.model import Batch, Code, CodeStatus, code_prefix, generate_code, hash_code
 
@@ -33,7 +34,7 @@ class CreateBatch(Args):
 def create_batch(args: CreateBatch, context: AdminContext) -> dict[str, Any]:
     value = micros_of(args.value_usd)
     if value <= 0:
-        raise CommandError("invalid_args", "value_usd must be more than zero.")
+        raise InvalidArguments("value_usd must be more than zero.")
     if args.group is not None:
         require_group(context, args.group)
     now = context.clock_ms()
@@ -65,7 +66,7 @@ def create_batch(args: CreateBatch, context: AdminContext) -> dict[str, Any]:
     try:
         operator_stores(context.services).codes.create_batch(batch, codes)
     except ValueError as exc:
-        raise CommandError("conflict", "Batch id collision; try again.") from exc
+        raise Conflict("Batch id collision; try again.") from exc
     return {**batch.to_json(), "codes": plain}
 
 
@@ -87,7 +88,7 @@ def list_codes(args: ListCodes, context: AdminContext) -> dict[str, Any]:
     try:
         page = store.list_codes(args.batch_id, limit=args.limit, cursor=args.cursor)
     except ValueError as exc:
-        raise CommandError("invalid_args", str(exc)) from exc
+        raise InvalidArguments(str(exc)) from exc
     counts: dict[str, int] = {}
     if args.cursor is None and page.next_cursor is None:
         for code in page.codes:
@@ -113,5 +114,5 @@ def disable_codes(args: DisableCodes, context: AdminContext) -> dict[str, Any]:
         raise not_found("batch", args.batch_id)
     changed = store.disable(args.batch_id, args.code_id)
     if args.code_id is not None and changed == 0:
-        raise CommandError("conflict", f"Code {args.code_id} is not an unused code of batch {args.batch_id}.")
+        raise Conflict(f"Code {args.code_id} is not an unused code of batch {args.batch_id}.")
     return {"batch_id": args.batch_id, "disabled": changed, "value_usd": usd(batch.value)}

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import Field
 
-from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.admin.registry import REGISTRY, AdminContext, Args
+from tollway.errors import InvalidArguments
 from tollway.usage.stats import Dimension, compute_stats
 
 
@@ -30,9 +31,9 @@ def query_stats(args: QueryStats, context: AdminContext) -> dict[str, Any]:
     end = args.end or today
     start = args.start or end - timedelta(days=6)
     if start > end:
-        raise CommandError("invalid_args", "start must not be after end.")
+        raise InvalidArguments("start must not be after end.")
     if (end - start).days > 92:
-        raise CommandError("invalid_args", "At most 93 days at a time; use usage export for longer ranges.")
+        raise InvalidArguments("At most 93 days at a time; use usage export for longer ranges.")
     report = compute_stats(
         context.services.usage,
         start_ms=_day_ms(start),

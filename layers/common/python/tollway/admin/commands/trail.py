@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.admin.registry import REGISTRY, AdminContext, Args
+from tollway.errors import InvalidArguments
 from tollway.operator import operator_stores
 from tollway.trail import TrailFilter
 
@@ -41,5 +42,5 @@ def query_trail(args: QueryTrail, context: AdminContext) -> dict[str, Any]:
             )
         )
     except ValueError as exc:
-        raise CommandError("invalid_args", str(exc)) from exc
+        raise InvalidArguments(str(exc)) from exc
     return {"entries": [e.to_json() for e in page.entries], "next_cursor": page.next_cursor}

@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from tollway.admin.registry import REGISTRY, AdminContext, Args, CommandError
+from tollway.admin.registry import REGISTRY, AdminContext, Args
+from tollway.errors import InvalidArguments
 from tollway.exports import spooled_csv
 from tollway.operator import operator_stores
 from tollway.records import UsageRecord
@@ -48,7 +49,7 @@ def query_usage(args: QueryUsage, context: AdminContext) -> dict[str, Any]:
             )
         )
     except ValueError as exc:
-        raise CommandError("invalid_args", str(exc)) from exc
+        raise InvalidArguments(str(exc)) from exc
     return {"records": [r.to_json() for r in page.records], "next_cursor": page.next_cursor}
 
 
@@ -86,7 +87,7 @@ def export_usage(args: ExportUsage, context: AdminContext) -> dict[str, Any]:
     end = _ms(args.end) or now
     start = _ms(args.start) or end - 7 * 86_400_000
     if start >= end:
-        raise CommandError("invalid_args", "start must be before end.")
+        raise InvalidArguments("start must be before end.")
     flt = UsageFilter(
         account_id=args.account_id,
         key_id=args.key_id,

@@ -19,8 +19,8 @@ from decimal import Decimal
 import pytest
 from openai.types.completion_usage import PromptTokensDetails
 from openai.types.responses.response_usage import InputTokensDetails, ResponseUsage
-from relay.endpoints.chat import usage_from_chat
-from relay.endpoints.responses_tools import usage_from_response
+from tollway.metering.chat import usage_from_chat
+from tollway.metering.responses_tools import usage_from_response
 from tollway.pricing.engine import cost_of
 from tollway.pricing.schema import ModelPrice, TokenPrices
 

@@ -9,9 +9,10 @@ reports ``None``.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from decimal import Decimal
 
-from relay.endpoints.audio_probe import adts_frame, mp3_frame
+from tollway.metering.audio_probe import adts_frame, mp3_frame
 
 __all__ = ["PCM_BYTES_PER_S", "StreamClock"]
 
@@ -84,24 +85,20 @@ class StreamClock:
             self._buf.clear()
 
     def _mp3(self) -> None:
+        self._frames(10, 4, mp3_frame)  # 10: an ID3 tag's header, the longer of the two
+
+    def _aac(self) -> None:
+        self._frames(7, 7, adts_frame)
+
+    def _frames(self, minimum: int, header: int, frame_of: Callable[[bytes], tuple[int, int, int] | None]) -> None:
+        """Walk frame headers (``frame_of``: length, samples, rate), resyncing past anything else."""
         buf = self._buf
-        while len(buf) >= 10:
-            if buf[:3] == b"ID3":
+        while len(buf) >= minimum:
+            if self._format == "mp3" and buf[:3] == b"ID3":
                 size = (buf[6] << 21) | (buf[7] << 14) | (buf[8] << 7) | buf[9]
                 self._consume(10 + size)
                 continue
-            frame = mp3_frame(bytes(buf[:4]))
-            if frame is None:
-                at = buf.find(b"\xff", 1)
-                del buf[: at if at > 0 else len(buf)]
-                continue
-            self._samples[frame[2]] = self._samples.get(frame[2], 0) + frame[1]
-            self._consume(frame[0])
-
-    def _aac(self) -> None:
-        buf = self._buf
-        while len(buf) >= 7:
-            frame = adts_frame(bytes(buf[:7]))
+            frame = frame_of(bytes(buf[:header]))
             if frame is None:
                 at = buf.find(b"\xff", 1)
                 del buf[: at if at > 0 else len(buf)]

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from tollway.metering.responses_tools import tool_calls_of, usage_from_response
+from tollway.metering.stream import OpenAIStreamEnd, StreamBroke, event_object
 from tollway.pricing.usage import Usage
 from tollway.sse import SSEEvent
-
-from relay.endpoints.base import BrokenStream, event_object
-from relay.endpoints.responses_tools import tool_calls_of, usage_from_response
 
 __all__ = ["ResponsesMeter"]
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
 
 
-class ResponsesMeter:
+class ResponsesMeter(OpenAIStreamEnd):
     """Reads each Responses event once: counts produced deltas and tool calls, takes usage from the
     terminal event, and turns ``response.failed``/``error`` events into a broken (uncharged) stream."""
 
@@ -37,7 +36,7 @@ class ResponsesMeter:
         if not isinstance(kind, str):
             kind = None  # not a type any event has (and not hashable, for the set below)
         if kind == "error" or (kind is None and chunk.get("error")):
-            raise BrokenStream("upstream error mid-stream", _error_of(chunk))
+            raise StreamBroke("upstream error mid-stream", _error_of(chunk))
         if kind in _TERMINAL:
             response = chunk.get("response")
             if isinstance(response, dict):
@@ -47,9 +46,7 @@ class ResponsesMeter:
             self.done = True
         elif kind == "response.failed":
             response = chunk.get("response")
-            raise BrokenStream(
-                "the upstream response failed", _error_of(response if isinstance(response, dict) else {})
-            )
+            raise StreamBroke("the upstream response failed", _error_of(response if isinstance(response, dict) else {}))
         elif isinstance(kind, str) and kind.endswith(".delta"):
             self.produced_output += 1
         elif kind == "response.output_item.done":

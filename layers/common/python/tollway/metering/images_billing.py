@@ -20,6 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 from tollway.errors import InvalidRequest
+from tollway.metering.fields import count
+from tollway.metering.prices import MILLION
 from tollway.pricing.engine import OutputBudget
 from tollway.pricing.schema import ModelPrice, TokenPrices
 from tollway.pricing.usage import Usage
@@ -33,7 +35,6 @@ __all__ = [
     "usage_from_images",
 ]
 
-_MILLION = Decimal(1_000_000)
 #: For a token-priced image model whose price entry has neither a table nor a worst case: gpt-image-2's
 #: worst case at high quality (2880×2880, the largest area it accepts), the dearest figure known.
 DEFAULT_WORST_OUTPUT_TOKENS = 23_719
@@ -121,12 +122,8 @@ def image_budget(request: ImageRequest, price: ModelPrice, ratio: Decimal, *, pa
             Decimal(request.text_bound) * text_in
             + Decimal(request.image_input_bound) * image_in
             + Decimal(output) * image_out
-        ) / _MILLION
+        ) / MILLION
     return OutputBudget(fixed_usd=fixed * ratio, per_output_token_usd=Decimal(0))
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def usage_from_images(usage: dict[str, Any], *, partial_images: int = 0, partial_tokens: int = 0) -> Usage:
@@ -138,15 +135,15 @@ def usage_from_images(usage: dict[str, Any], *, partial_images: int = 0, partial
     """
     details = usage.get("input_tokens_details")
     details = details if isinstance(details, dict) else {}
-    image_in = _count(details.get("image_tokens"))
-    text_in = _count(details.get("text_tokens"))
-    input_tokens = max(_count(usage.get("input_tokens")), image_in + text_in)
-    cached = min(_count(details.get("cached_tokens")), input_tokens - image_in)
+    image_in = count(details.get("image_tokens"))
+    text_in = count(details.get("text_tokens"))
+    input_tokens = max(count(usage.get("input_tokens")), image_in + text_in)
+    cached = min(count(details.get("cached_tokens")), input_tokens - image_in)
     out_details = usage.get("output_tokens_details")
-    output = _count(usage.get("output_tokens"))
+    output = count(usage.get("output_tokens"))
     if isinstance(out_details, dict) and "image_tokens" in out_details:
-        image_out = _count(out_details.get("image_tokens"))
-        output = max(output, image_out + _count(out_details.get("text_tokens")))
+        image_out = count(out_details.get("image_tokens"))
+        output = max(output, image_out + count(out_details.get("text_tokens")))
     else:
         image_out = output
     extra = partial_images * partial_tokens

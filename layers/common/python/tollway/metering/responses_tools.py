@@ -22,22 +22,29 @@ from decimal import Decimal
 from typing import Any
 
 from tollway.errors import InvalidRequest
+from tollway.metering.fields import count, obj
+from tollway.pricing.schema import ModelPrice
 from tollway.pricing.usage import Usage
-
-from relay.endpoints.fields import count
 
 __all__ = [
     "CLIENT_TOOLS",
     "IMAGE_TOOL",
     "ToolPlan",
+    "PARTIAL_IMAGE_TOKENS",
     "fee_key",
+    "image_call_bound",
+    "image_tables",
+    "image_tool_usage",
     "image_usage_of",
     "plan_tools",
+    "times",
     "tool_calls_of",
     "usage_from_response",
 ]
 
 IMAGE_TOOL = "image_generation"
+#: Image output tokens each streamed partial image adds.
+PARTIAL_IMAGE_TOKENS = 100
 CLIENT_TOOLS = frozenset(
     {"function", "custom", "namespace", "computer", "computer_use_preview", "local_shell", "apply_patch"}
 )
@@ -129,11 +136,6 @@ def plan_tools(tools: Any) -> ToolPlan:
     return ToolPlan(fees, server, images)
 
 
-def _obj(value: Any) -> dict[str, Any]:
-    """An object of an upstream's answer; any other shape counts as an empty one."""
-    return value if isinstance(value, dict) else {}
-
-
 def tool_calls_of(response: dict[str, Any]) -> dict[str, int]:
     """Built-in tool calls a response made, by fee key. Code interpreter is billed per container, so its
     calls count distinct containers; web searches prefer the response's own ``tool_usage`` count."""
@@ -152,7 +154,7 @@ def tool_calls_of(response: dict[str, Any]) -> dict[str, int]:
         calls[key] = calls.get(key, 0) + 1
     if containers:
         calls["code_interpreter"] = calls.get("code_interpreter", 0) + len(containers)
-    web = _obj(_obj(response.get("tool_usage")).get("web_search")).get("num_requests")
+    web = obj(obj(response.get("tool_usage")).get("web_search")).get("num_requests")
     if isinstance(web, int) and not isinstance(web, bool) and web >= 0:
         calls["web_search"] = web
     return {k: v for k, v in calls.items() if v}
@@ -164,8 +166,8 @@ def usage_from_response(response: dict[str, Any], requested_tier: str | None = N
     usage = response.get("usage")
     if not isinstance(usage, dict):
         return None
-    inputs = _obj(usage.get("input_tokens_details"))
-    outputs = _obj(usage.get("output_tokens_details"))
+    inputs = obj(usage.get("input_tokens_details"))
+    outputs = obj(usage.get("output_tokens_details"))
     tier = response.get("service_tier")
     calls = tool_calls_of(response)
     return Usage(
@@ -183,11 +185,11 @@ def usage_from_response(response: dict[str, Any], requested_tier: str | None = N
 def image_usage_of(response: dict[str, Any], worst_per_call: Usage | None) -> Usage | None:
     """The image-generation tool's own usage (``tool_usage.image_gen``), billed at the image model's
     price. Without that report, each image call counts at the per-call worst case (never less)."""
-    report = _obj(response.get("tool_usage")).get("image_gen")
+    report = obj(response.get("tool_usage")).get("image_gen")
     calls = tool_calls_of(response).get(IMAGE_TOOL, 0)
     if isinstance(report, dict) and count(report.get("total_tokens")) + count(report.get("output_tokens")):
-        inputs = _obj(report.get("input_tokens_details"))
-        outputs = _obj(report.get("output_tokens_details"))
+        inputs = obj(report.get("input_tokens_details"))
+        outputs = obj(report.get("output_tokens_details"))
         out = count(report.get("output_tokens"))
         return Usage(
             input_tokens=count(report.get("input_tokens")),
@@ -211,6 +213,30 @@ def times(usage: Usage, n: int) -> Usage:
     )
 
 
-def dearest(*prices: Decimal | None) -> Decimal:
-    """The largest of the prices given (0 if none is set)."""
-    return max((p for p in prices if p is not None), default=Decimal(0))
+def image_tables(price: ModelPrice) -> list[int]:
+    """Every per-image output token count the price file gives (worst cases and published sizes)."""
+    tables: list[int] = list((price.image_output_tokens_worst_case or {}).values())
+    tables.extend(int(v) for v in (price.image_output_tokens or {}).values())
+    return tables
+
+
+def image_call_bound(price: ModelPrice, input_tokens: int, partial_images: int) -> Usage:
+    """One image call at its worst: the largest image, its partial images, the whole turn as input."""
+    out = max(image_tables(price), default=0) + PARTIAL_IMAGE_TOKENS * partial_images
+    tp = price.tokens
+    image_in = tp is not None and tp.image_input is not None and tp.image_input > (tp.input or Decimal(0))
+    return Usage(
+        input_tokens=input_tokens,
+        image_input_tokens=input_tokens if image_in else 0,
+        output_tokens=out,
+        image_output_tokens=out,
+    )
+
+
+def image_tool_usage(response: dict[str, Any] | None, worst_per_call: Usage, images: int) -> Usage | None:
+    """What the image tool of an answer (``response``; None: a stream that ended without one) is billed,
+    at its image model's price: its own usage, else ``images`` calls at the per-call worst case."""
+    usage = image_usage_of(response, worst_per_call) if response is not None else None
+    if usage is None and images:
+        usage = times(worst_per_call, images)
+    return usage

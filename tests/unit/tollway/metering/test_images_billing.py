@@ -1,4 +1,4 @@
-"""The hold of an image request and the usage of its answer (relay.endpoints.images_billing), checked by
+"""The hold of an image request and the usage of its answer (tollway.metering.images_billing), checked by
 hand arithmetic against the shipped price file, and against the mock's usage for every size/quality."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import math
 from decimal import Decimal
 
 import pytest
-from relay.endpoints.images_billing import (
+from tollway.errors import InvalidRequest
+from tollway.metering.images_billing import (
     DEFAULT_WORST_OUTPUT_TOKENS,
     ImageRequest,
     image_budget,
@@ -15,7 +16,6 @@ from relay.endpoints.images_billing import (
     output_tokens_per_image,
     usage_from_images,
 )
-from tollway.errors import InvalidRequest
 from tollway.pricing.engine import cost_of
 from tollway.pricing.schema import ModelPrice, TokenPrices, shipped_prices
 from tollway.pricing.usage import Usage

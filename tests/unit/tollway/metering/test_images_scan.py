@@ -1,4 +1,4 @@
-"""The streaming top-level JSON scanner (relay.endpoints.images_scan) and the image meters built on it."""
+"""The streaming top-level JSON scanner (tollway.metering.images_scan) and the image meters built on it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import os
 
 import orjson
 import pytest
-from relay.endpoints.base import BrokenStream
-from relay.endpoints.images_meters import ImagesByteMeter, ImagesStreamMeter
-from relay.endpoints.images_scan import TopLevelScanner, scan_object
+from tollway.metering.images_meters import ImagesByteMeter, images_stream_meter
+from tollway.metering.images_scan import TopLevelScanner, scan_object
+from tollway.metering.stream import StreamBroke
 from tollway.pricing.usage import Usage
 from tollway.sse import SSEEvent, SSEParser
 
@@ -100,7 +100,7 @@ def event(kind: str, payload: dict[str, object], *, with_name: bool = True) -> b
 
 @pytest.mark.parametrize("with_name", [True, False])
 def test_stream_meter_counts_partials_and_adds_completed_usage(with_name: bool) -> None:
-    meter = ImagesStreamMeter(2, None, 100, lambda images, partials: Usage())
+    meter = images_stream_meter(2, None, 100, lambda images, partials: Usage())
     per_image = {**USAGE, "output_tokens": 272, "total_tokens": 284}
     blocks = [
         event("image_generation.partial_image", {"b64_json": "AAAA", "partial_image_index": 0}, with_name=with_name),
@@ -118,14 +118,14 @@ def test_stream_meter_counts_partials_and_adds_completed_usage(with_name: bool) 
 
 
 def test_stream_meter_raises_on_upstream_errors() -> None:
-    meter = ImagesStreamMeter(1, None, 100, lambda images, partials: Usage())
+    meter = images_stream_meter(1, None, 100, lambda images, partials: Usage())
     (error,) = events(b'data: {"error": {"message": "boom", "code": "server_error"}}\n\n')
-    with pytest.raises(BrokenStream) as caught:
+    with pytest.raises(StreamBroke) as caught:
         meter.on_event(error)
     assert caught.value.error == {"message": "boom", "code": "server_error"}
     (typed,) = events(event("error", {"code": "image_generation_failed", "message": "failed"}))
-    with pytest.raises(BrokenStream):
+    with pytest.raises(StreamBroke):
         meter.on_event(typed)
     (broken,) = events(b"event: image_generation.completed\ndata: {not json\n\n")
-    with pytest.raises(BrokenStream):
+    with pytest.raises(StreamBroke):
         meter.on_event(broken)

@@ -8,8 +8,8 @@ import struct
 from decimal import Decimal
 
 import pytest
-from relay.endpoints.audio_clock import StreamClock
-from relay.endpoints.audio_probe import probe_duration
+from tollway.metering.audio_clock import StreamClock
+from tollway.metering.audio_probe import probe_duration
 from tollway_local.mock.endpoints.audio import speech_audio
 from tollway_local.mock.surface_usage import MP3_FRAME_SECONDS
 
