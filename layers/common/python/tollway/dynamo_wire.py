@@ -340,6 +340,8 @@ class WireClient:
         self._boto.close()
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_boto":  # not half-built (copy, pickle): no recursion
+            raise AttributeError(name)
         return getattr(self._boto, name)
 
     # ---- the machinery ----
