@@ -17,8 +17,10 @@ from typing import Any
 
 import anyio
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from tollway.admin.errors import admin_failure, admin_status
+from tollway.errors import AuthenticationFailed
 
 __all__ = ["LambdaContext", "api_gateway_event", "local_routes"]
 
@@ -94,14 +96,12 @@ def local_routes(
     async def admin(request: Request) -> Response:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), admin_secret.encode()):
-            return Response(
-                b'{"ok": false, "error": {"code": "unauthorized", "message": "Missing or wrong admin secret."}}',
-                status_code=401,
-                media_type="application/json",
-            )
-        body = await request.body()
         command = request.path_params["command"]
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), admin_secret.encode()):
+            refused = AuthenticationFailed("Missing or wrong admin secret.", code="unauthorized")
+            # the admin envelope and its status come from the admin table, as on every admin transport
+            return JSONResponse(admin_failure(command, refused), status_code=admin_status(refused))
+        body = await request.body()
         event = api_gateway_event(request, body, "/admin/{command}", {"command": command}, "local")
         result = await anyio.to_thread.run_sync(admin_handler, event, LambdaContext("tollway-admin-local"))
         return _response(result)

@@ -15,7 +15,7 @@ EXPECTED: dict[type[e.TollwayError], int] = {
     e.InvalidRequest: 422,  # a domain refusal inside a command, not the command line's arguments
     e.InvalidArguments: 400,
     e.UpstreamRejected: 422,
-    e.AuthenticationFailed: 422,
+    e.AuthenticationFailed: 401,
     e.InsufficientQuota: 422,
     e.PermissionDenied: 422,
     e.NotFound: 404,

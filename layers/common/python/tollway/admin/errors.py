@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tollway.errors import Conflict, InvalidArguments, NotFound, TollwayError, UnknownCommand
+from tollway.errors import AuthenticationFailed, Conflict, InvalidArguments, NotFound, TollwayError, UnknownCommand
 
 __all__ = ["ADMIN_STATUS", "USAGE_ERRORS", "admin_failure", "admin_status"]
 
@@ -24,6 +24,7 @@ ADMIN_STATUS: dict[type[TollwayError], int] = {
     # refusal): 422, and nothing was half-applied.
     TollwayError: 422,
     InvalidArguments: 400,
+    AuthenticationFailed: 401,  # a route that checks its caller itself (the local stack's admin route)
     NotFound: 404,  # no such account, key, group, batch, … (and UnknownCommand)
     Conflict: 409,  # the state forbids it: exists already, revoked, insufficient_balance, …
 }
