@@ -26,6 +26,7 @@ from tollway.errors import (
     TollwayError,
     UpstreamFailed,
     UpstreamRejected,
+    wire_row,
 )
 
 from relay.asgi import request_id_of
@@ -61,11 +62,7 @@ def openai_type(error: TollwayError) -> str:
     """The ``type`` OpenAI's shape gives ``error`` (an upstream's own 4xx keeps the upstream's type)."""
     if isinstance(error, UpstreamRejected):
         return error.upstream_type
-    for cls in type(error).__mro__:
-        found = OPENAI_TYPES.get(cls)
-        if found is not None:
-            return found
-    raise TypeError(f"{type(error).__name__} is not in the error tree")  # pragma: no cover - mro ends at root
+    return wire_row(OPENAI_TYPES, error)
 
 
 def openai_body(error: TollwayError) -> dict[str, Any]:

@@ -11,7 +11,16 @@ from tests.support.error_tree import every_class, sample
 def test_the_whole_tree_is_defined_in_one_module() -> None:
     classes = every_class()
     assert all(cls.__module__ == tree.__name__ for cls in classes)
-    assert {cls.__name__ for cls in classes} == set(tree.__all__)
+    exported = {name for name in tree.__all__ if isinstance(getattr(tree, name), type)}
+    assert {cls.__name__ for cls in classes} == exported
+    assert set(tree.__all__) - exported == {"wire_row"}  # the one helper: a table's row for an error
+
+
+def test_a_tables_row_is_its_most_specific_listed_class() -> None:
+    table = {tree.TollwayError: "root", tree.ClientError: "client", tree.NotFound: "missing"}
+    assert tree.wire_row(table, tree.TaskNotFound("gone")) == "missing"  # NotFound's, its nearest listed
+    assert tree.wire_row(table, tree.Conflict("taken")) == "client"
+    assert tree.wire_row(table, tree.StoreUnavailable("down")) == "root"
 
 
 def test_each_class_has_its_own_code_and_a_status_class() -> None:

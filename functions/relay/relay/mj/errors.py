@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tollway.errors import ClientError, NoAvailableChannel, TaskNotFound, TollwayError
+from tollway.errors import ClientError, NoAvailableChannel, TaskNotFound, TollwayError, wire_row
 from tollway.mj.render import envelope
 
 __all__ = ["MJ_CODES", "mj_code", "mj_envelope", "mj_error"]
@@ -27,11 +27,7 @@ MJ_CODES: dict[type[TollwayError], int] = {
 
 
 def mj_code(error: TollwayError) -> int:
-    for cls in type(error).__mro__:
-        found = MJ_CODES.get(cls)
-        if found is not None:
-            return found
-    raise TypeError(f"{type(error).__name__} is not in the error tree")  # pragma: no cover - mro ends at root
+    return wire_row(MJ_CODES, error)
 
 
 def mj_envelope(error: TollwayError) -> dict[str, Any]:

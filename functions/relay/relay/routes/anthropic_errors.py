@@ -24,6 +24,7 @@ from tollway.errors import (
     TollwayError,
     UpstreamRejected,
     UpstreamTimeout,
+    wire_row,
 )
 
 __all__ = ["ANTHROPIC_ERROR_TYPES", "ANTHROPIC_TYPES", "anthropic_error", "anthropic_type"]
@@ -63,11 +64,7 @@ def anthropic_type(error: TollwayError) -> str:
         if error.upstream_type in ANTHROPIC_ERROR_TYPES:
             return error.upstream_type  # an Anthropic upstream's own type, passed through
         return _BY_STATUS.get(error.status, "invalid_request_error")
-    for cls in type(error).__mro__:
-        found = ANTHROPIC_TYPES.get(cls)
-        if found is not None:
-            return found
-    raise TypeError(f"{type(error).__name__} is not in the error tree")  # pragma: no cover - mro ends at root
+    return wire_row(ANTHROPIC_TYPES, error)
 
 
 def anthropic_error(error: TollwayError, request_id: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tollway.errors import InsufficientQuota, InvalidRequest, TollwayError
+from tollway.errors import InsufficientQuota, InvalidRequest, TollwayError, wire_row
 from tollway.suno.render import error as error_body
 
 __all__ = ["SUNO_ERRORS", "SunoWire", "suno_error"]
@@ -36,11 +36,7 @@ SUNO_ERRORS: dict[type[TollwayError], SunoWire] = {
 
 
 def _wire(error: TollwayError) -> SunoWire:
-    for cls in type(error).__mro__:
-        found = SUNO_ERRORS.get(cls)
-        if found is not None:
-            return found
-    raise TypeError(f"{type(error).__name__} is not in the error tree")  # pragma: no cover - mro ends at root
+    return wire_row(SUNO_ERRORS, error)
 
 
 def suno_error(error: TollwayError) -> tuple[int, dict[str, Any]]:

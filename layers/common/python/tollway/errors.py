@@ -39,7 +39,8 @@ keys or stack traces.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 
 __all__ = [
     "AuthenticationFailed",
@@ -65,6 +66,7 @@ __all__ = [
     "UpstreamFailed",
     "UpstreamRejected",
     "UpstreamTimeout",
+    "wire_row",
 ]
 
 
@@ -269,3 +271,15 @@ class StoreUnavailable(TollwayError):
 
     status_code = 503
     default_code = "store_unavailable"
+
+
+Row = TypeVar("Row")
+
+
+def wire_row(table: Mapping[type[TollwayError], Row], error: TollwayError) -> Row:
+    """``error``'s row in a wire format's mapping table: the most specific class the table lists (every
+    table lists the root, so every error has one)."""
+    for cls in type(error).__mro__:
+        if cls in table:
+            return table[cls]
+    raise TypeError(f"{type(error).__name__} is not in the error tree")  # pragma: no cover - mro ends at root

@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tollway.errors import AuthenticationFailed, Conflict, InvalidArguments, NotFound, TollwayError, UnknownCommand
+from tollway.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidArguments,
+    NotFound,
+    TollwayError,
+    UnknownCommand,
+    wire_row,
+)
 
 __all__ = ["ADMIN_STATUS", "USAGE_ERRORS", "admin_failure", "admin_status"]
 
@@ -35,11 +43,7 @@ USAGE_ERRORS = frozenset({UnknownCommand.default_code, InvalidArguments.default_
 
 def admin_status(error: TollwayError) -> int:
     """The HTTP status a failed command's envelope travels with."""
-    for cls in type(error).__mro__:
-        found = ADMIN_STATUS.get(cls)
-        if found is not None:
-            return found
-    raise TypeError(f"{type(error).__name__} is not in the error tree")  # pragma: no cover - mro ends at root
+    return wire_row(ADMIN_STATUS, error)
 
 
 def admin_failure(command: str, error: TollwayError) -> dict[str, Any]:

@@ -125,15 +125,7 @@ def from_record(
         return None
     record = item_to_record(found)
     charge = record.debit if record.debit is not None else _charge_entry(client, tables, hold)
-    return Movement(
-        movement_id=hold.hold_id,
-        account_id=hold.account_id,
-        entries=(),
-        record=record,
-        charge=charge,
-        shortfall=record.shortfall,
-        closed=True,
-    )
+    return Movement.of_closed_settle(hold, record, charge)
 
 
 def _charge_entry(client: DynamoDBClient, tables: Tables, hold: HoldRequest) -> int:

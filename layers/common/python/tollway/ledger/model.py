@@ -212,6 +212,20 @@ class Movement:
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
+    def of_closed_settle(cls, hold: HoldRequest, record: UsageRecord, charge: int) -> Movement:
+        """A settle that already happened, rebuilt from the record it wrote and what it took: a repeated
+        settle's answer (its entries are in the record or the ledger already: nothing to write)."""
+        return cls(
+            movement_id=hold.hold_id,
+            account_id=hold.account_id,
+            entries=(),
+            record=record,
+            charge=charge,
+            shortfall=record.shortfall,
+            closed=True,
+        )
+
+    @classmethod
     def from_parts(
         cls, movement_id: str, account_id: str, entries: str, record: str | None, charge: int, shortfall: int
     ) -> Movement:

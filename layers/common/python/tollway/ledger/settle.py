@@ -114,13 +114,8 @@ def _settle(
             transact(client, items, movement_id=movement.movement_id)
             return movement
         except TransactionCancelled as cancelled:
-            old_hold = cancelled.failed(0)
-            if old_hold is not None:
-                # Settled already (a repeat, a lost response, or maintenance got there first): what
-                # that settle wrote is the answer. The refused record put returns that record.
-                if old_hold:
-                    return movement_of(old_hold)  # an older version's settled marker
-                return from_record(client, tables, hold, cancelled.failed(at.record) or None)
+            if cancelled.failed(0) is not None:
+                return _settled_already(client, tables, hold, cancelled, at)
             if cancelled.failed(at.record) is not None:
                 # A record under this request id while its hold is still open: request ids are unique,
                 # so this is a bug, not a race — refuse loudly rather than overwrite a record.
@@ -151,13 +146,23 @@ def _settle(
     try:
         transact(client, items, movement_id=movement.movement_id)
     except TransactionCancelled as cancelled:
-        old_hold = cancelled.failed(0)
-        if old_hold is not None:
-            if old_hold:
-                return movement_of(old_hold)
-            return from_record(client, tables, hold, cancelled.failed(at.record) or None)
+        if cancelled.failed(0) is not None:
+            return _settled_already(client, tables, hold, cancelled, at)
         raise StoreUnavailable("Could not settle the request.") from cancelled
     return movement
+
+
+def _settled_already(
+    client: DynamoDBClient, tables: Tables, hold: HoldRequest, cancelled: TransactionCancelled, at: _Positions
+) -> Movement | None:
+    """The answer to a settle refused because its hold is no longer open: settled already (a repeat, a
+    lost response, or maintenance got there first), so what that settle wrote is the answer — an older
+    version's settled marker (returned by the refused hold condition), or the record (returned by the
+    refused record put)."""
+    old_hold = cancelled.failed(0)
+    if old_hold:
+        return movement_of(old_hold)
+    return from_record(client, tables, hold, cancelled.failed(at.record) or None)
 
 
 def _closed_movement(

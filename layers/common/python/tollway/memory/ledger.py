@@ -107,7 +107,7 @@ class MemoryLedger:
                 done = b.usage.get(hold.hold_id)
                 entry = b.ledger.get(hold.account_id, {}).get(f"{hold.hold_id}#charge")
                 charge = 0 if entry is None else -entry.amount
-                return None if done is None else _movement_of_record(hold, done, charge)
+                return None if done is None else Movement.of_closed_settle(hold, done, charge)
             if stored.state is HoldState.SETTLED:
                 return stored.movement
             account = b.accounts[stored.account_id]
@@ -281,16 +281,3 @@ def _settled_state(state: GuardState, use: GuardUse | None, delta: int) -> Guard
     if use.lease and (state.inflight or 0) >= 1:
         changes["inflight"] = (state.inflight or 0) - 1
     return dataclasses.replace(state, **changes)  # type: ignore[arg-type]
-
-
-def _movement_of_record(hold: HoldRequest, record: UsageRecord, charge: int) -> Movement:
-    """A closed settle's movement, rebuilt from the record it wrote and the charge it took."""
-    return Movement(
-        movement_id=hold.hold_id,
-        account_id=hold.account_id,
-        entries=(),
-        record=record,
-        charge=charge,
-        shortfall=record.shortfall,
-        closed=True,
-    )
