@@ -151,19 +151,27 @@ def _boto3_client(endpoint: str) -> Any:
     return session.client("dynamodb", endpoint_url=endpoint, config=config)
 
 
-def boto3_candidate(endpoint: str, *, threaded: bool) -> Candidate:
-    import anyio.to_thread
+def _transact_of(client: Any) -> Callable[[list[dict[str, Any]], str], None]:
+    """The hot-path transaction through a botocore-shaped ``client`` (boto3 or the wire client, which
+    raise the same errors); a cancellation becomes :class:`Cancelled` with its reasons."""
     from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
-
-    client = _boto3_client(endpoint)
 
     def blocking(items: list[dict[str, Any]], token: str) -> None:
         try:
             client.transact_write_items(TransactItems=items, ClientRequestToken=token)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                raise Cancelled(list(exc.response.get("CancellationReasons", []))) from exc
+                raise Cancelled([dict(r) for r in exc.response.get("CancellationReasons", [])]) from exc
             raise
+
+    return blocking
+
+
+def boto3_candidate(endpoint: str, *, threaded: bool) -> Candidate:
+    import anyio.to_thread
+
+    client = _boto3_client(endpoint)
+    blocking = _transact_of(client)
 
     async def call(items: list[dict[str, Any]], token: str) -> None:
         if threaded:
@@ -181,7 +189,6 @@ def wire_candidate(endpoint: str) -> Candidate:
     """tollway.dynamo_wire in a worker thread (``store_client = "wire"``): the same call as boto3-thread."""
     import anyio.to_thread
     import boto3  # type: ignore[import-untyped, unused-ignore]
-    from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
     from tollway.dynamo_wire import WireClient
 
     boto = _boto3_client(endpoint)
@@ -189,14 +196,7 @@ def wire_candidate(endpoint: str) -> Candidate:
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
     )
     client = WireClient(boto, session.get_credentials())
-
-    def blocking(items: list[dict[str, Any]], token: str) -> None:
-        try:
-            client.transact_write_items(TransactItems=items, ClientRequestToken=token)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                raise Cancelled(list(exc.response.get("CancellationReasons", []))) from exc
-            raise
+    blocking = _transact_of(client)
 
     async def call(items: list[dict[str, Any]], token: str) -> None:
         await anyio.to_thread.run_sync(blocking, items, token)
