@@ -346,8 +346,9 @@ class Run:
         self._stack.callback(relay.stop)
         return relay
 
-    def _start_floor(self) -> RelayProcess:
-        """The passthrough floor on the relay's core, started and pinned exactly as the relay is."""
+    def _start_floor(self, profile_out: Path | None = None) -> RelayProcess:
+        """The passthrough floor on the relay's core, started and pinned exactly as the relay is (under
+        the relay's profiler when `profile_out` is given)."""
         self.floor_key = "sk-floor-bench"
         env = {
             **self.relay_env,
@@ -356,12 +357,15 @@ class Run:
             "FLOOR_UPSTREAM_KEY": "k",
             "FLOOR_STREAM_HEADERS": json.dumps({"x-mock-tokens-per-s": f"{self.o.stream_tokens_per_s:g}"}),
         }
+        if profile_out is not None:
+            env["BENCH_PROFILE_OUT"] = str(profile_out)
         floor = RelayProcess(
             env,
             cpu=RELAY_CPU,
-            log_path=self.workdir / "floor.log",
+            log_path=self.workdir / ("floor.log" if profile_out is None else f"{profile_out.stem}.log"),
             rt_priority=self.o.relay_rt,
             factory="bench.floor_app:app_from_env",
+            wrapper="bench.relay_profile" if profile_out is not None else None,
         )
         try:
             floor.start()
@@ -600,15 +604,22 @@ class Run:
     def _profile(self) -> None:
         o = self.o
         out: dict[str, Any] = {}
-        for mode in o.modes:
-            _say(o, f"profiling the relay under cProfile: {mode}, C=16, {o.profile_requests} requests")
-            path = self.workdir / f"relay-{mode}.prof"
-            env = {**self.relay_env, "BENCH_PROFILE_OUT": str(path)}
-            relay = self._start_relay(f"relay-profile-{mode}", env, wrapper="bench.relay_profile")
+        # The floor under the same profiler beside the relay: the difference between the two profiles is
+        # what billing costs, function by function.
+        kinds = ("relay", "floor") if self.floor else ("relay",)
+        for mode, kind in ((m, k) for m in o.modes for k in kinds):
+            _say(o, f"profiling the {kind} under cProfile: {mode}, C=16, {o.profile_requests} requests")
+            path = self.workdir / f"{kind}-{mode}.prof"
+            name = mode if kind == "relay" else f"{kind} {mode}"
+            if kind == "relay":
+                env = {**self.relay_env, "BENCH_PROFILE_OUT": str(path)}
+                relay = self._start_relay(f"relay-profile-{mode}", env, wrapper="bench.relay_profile")
+            else:
+                relay = self._start_floor(profile_out=path)
             client = LoadClient(16)
             try:
-                base = self.targets[("relay", mode)]
-                target = Target("relay", f"{relay.url}/v1/chat/completions", base.headers, account=base.account)
+                base = self.targets[(kind, mode)]
+                target = Target(kind, f"{relay.url}/v1/chat/completions", base.headers, account=base.account)
                 self._load(client, target, mode, 64)
                 samples = self._load(client, target, mode, o.profile_requests)
                 self._errors(samples, mode)
@@ -618,7 +629,7 @@ class Run:
             if path.exists():
                 summary = summarize_profile(str(path))
                 summary["requests"] = o.profile_requests + 64
-                out[mode] = summary
+                out[name] = summary
                 if o.keep:
                     _say(o, f"profile: {path}")
         self.results["profile"] = out
