@@ -37,7 +37,7 @@ from botocore.exceptions import (
     SSLError,
 )
 
-from tollway.dynamo_wire import Answer, endpoint_parts, verified_context
+from tollway.dynamo_endpoint import Answer, endpoint_parts, verified_context
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -279,9 +279,7 @@ class _Link(asyncio.Protocol):
 class LoopConnection:
     """Kept-alive HTTP/1.1 connections to one endpoint, pooled per event loop (see the module doc)."""
 
-    def __init__(
-        self, endpoint_url: str, *, connect_timeout: float, read_timeout: float, max_idle: int = 32
-    ) -> None:
+    def __init__(self, endpoint_url: str, *, connect_timeout: float, read_timeout: float, max_idle: int = 32) -> None:
         self.endpoint_url = endpoint_url
         parts = endpoint_parts(endpoint_url)
         self.host = parts.host

@@ -30,7 +30,6 @@ import functools
 import hashlib
 import hmac
 import http.client
-import os
 import socket
 import ssl
 import threading
@@ -41,7 +40,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import orjson
 from botocore.exceptions import (
@@ -55,6 +54,7 @@ from botocore.exceptions import (
 )
 
 from tollway.bridge import await_only, on_loop
+from tollway.dynamo_endpoint import Answer, endpoint_parts, verified_context
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -62,16 +62,7 @@ if TYPE_CHECKING:
 
     from tollway.dynamo_loop import LoopConnection
 
-__all__ = [
-    "Answer",
-    "EndpointParts",
-    "SigV4Signer",
-    "WireClient",
-    "WireConnection",
-    "decode_blobs",
-    "endpoint_parts",
-    "verified_context",
-]
+__all__ = ["SigV4Signer", "WireClient", "WireConnection", "decode_blobs"]
 
 TARGET_PREFIX = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -145,18 +136,6 @@ class SigV4Signer:
         return headers
 
 
-def _host_header(url: str) -> str:
-    """What botocore signs as ``host``: lowercase, the port only when it is not the scheme's default."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"  # an IPv6 literal
-    default = 443 if parts.scheme == "https" else 80
-    if parts.port is not None and parts.port != default:
-        return f"{host}:{parts.port}"
-    return host
-
-
 def _encode_default(value: object) -> str:
     """orjson's fallback: binary attribute values travel base64-encoded (as botocore sends them)."""
     if isinstance(value, bytes | bytearray | memoryview):
@@ -184,41 +163,6 @@ def decode_blobs(value: Any) -> Any:
         for inner in value:
             decode_blobs(inner)
     return value
-
-
-#: What a connection's ``post`` reads of one answer: status, headers, body, whether it may be reused.
-Answer = tuple[int, list[tuple[str, str]], bytes, bool]
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointParts:
-    """An endpoint URL taken apart once, for either transport."""
-
-    host: str  # the Host header (and what is signed)
-    hostname: str
-    port: int | None
-    https: bool
-    path: str
-
-
-def endpoint_parts(endpoint_url: str) -> EndpointParts:
-    parts = urlsplit(endpoint_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) endpoint: {endpoint_url!r}")
-    return EndpointParts(
-        host=_host_header(endpoint_url),
-        hostname=parts.hostname,
-        port=parts.port,
-        https=parts.scheme == "https",
-        path=parts.path or "/",
-    )
-
-
-def verified_context() -> ssl.SSLContext:
-    """TLS verified against the CA bundle botocore would use (``AWS_CA_BUNDLE``, else certifi's or its own)."""
-    from botocore.httpsession import get_cert_path
-
-    return ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True))
 
 
 class _Stale(Exception):
