@@ -337,8 +337,7 @@ def test_a_cancelled_call_closes_its_connection(server: Scripted, run: Callable[
 
     async def main() -> Any:
         task = asyncio.create_task(conn.post(HEADERS, b"{}"))
-        while not server.read_one.is_set():
-            await asyncio.sleep(0.01)
+        assert await asyncio.to_thread(server.read_one.wait, 5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
