@@ -10,6 +10,9 @@ process to CPU 1 when the machine has two):
   would stall every stream while a call is out);
 - `wire-thread`: tollway's own thin JSON-protocol client (`tollway.dynamo_wire`, the
   `store_client = "wire"` setting) in the same worker thread;
+- `wire-loop`: the same wire client called from synchronous code bridged on the loop
+  (`tollway.bridge.run_bridged`; its calls go over `tollway.dynamo_loop`'s connections): the relay's
+  hot path with `store_client = "wire"`;
 - `aiodynamo`: aiodynamo's async client over httpx, sending the relay's own request shape through
   its public `send_request` (its typed `transact_write_items` cannot ask for
   ReturnValuesOnConditionCheckFailure, and its `TransactionCanceled` drops the returned items);
@@ -207,6 +210,30 @@ def wire_candidate(endpoint: str) -> Candidate:
     return Candidate("wire-thread", call, close)
 
 
+def wire_loop_candidate(endpoint: str) -> Candidate:
+    """tollway.dynamo_wire bridged on the event loop (tollway.bridge → tollway.dynamo_loop): the same
+    synchronous call, no thread hop, the loop's own connections — what the relay's hot path does now."""
+    import boto3  # type: ignore[import-untyped, unused-ignore]
+    from tollway.bridge import run_bridged
+    from tollway.dynamo_wire import WireClient
+
+    boto = _boto3_client(endpoint)
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    client = WireClient(boto, session.get_credentials())
+    blocking = _transact_of(client)
+
+    async def call(items: list[dict[str, Any]], token: str) -> None:
+        await run_bridged(blocking, items, token)
+
+    async def close() -> None:
+        await client.aclose()
+        client.close()
+
+    return Candidate("wire-loop", call, close)
+
+
 def aiodynamo_candidate(endpoint: str, *, httpx2: bool = False) -> Candidate:
     """aiodynamo over httpx 0.28 (its adapter's own), or over httpx2 (the relay's HTTP client).
 
@@ -336,6 +363,7 @@ FACTORIES: list[tuple[str, Callable[[str], Candidate]]] = [
     ("boto3-thread", lambda endpoint: boto3_candidate(endpoint, threaded=True)),
     ("boto3-inline", lambda endpoint: boto3_candidate(endpoint, threaded=False)),
     ("wire-thread", wire_candidate),
+    ("wire-loop", wire_loop_candidate),
     ("aiodynamo", lambda endpoint: aiodynamo_candidate(endpoint)),
     ("aiodynamo-httpx2", lambda endpoint: aiodynamo_candidate(endpoint, httpx2=True)),
     ("aws-sdk-dynamodb", aws_sdk_candidate),

@@ -29,30 +29,32 @@ __all__ = ["await_only", "on_loop", "pause", "run_bridged"]
 
 T = TypeVar("T")
 
-# The greenlet class of bridged children, created on the first run_bridged: until then nothing can be
-# bridged, so on_loop() answers without importing greenlet.
+# The greenlet class of bridged children and greenlet's getcurrent, set on the first run_bridged: until
+# then nothing can be bridged, so on_loop() answers without importing greenlet (and, once imported,
+# without an import statement per call: this runs several times per store call).
 _child_class: type[greenlet] | None = None
+_getcurrent: Callable[[], greenlet] | None = None
 
 
 def _bridged_class() -> type[greenlet]:
-    global _child_class
+    global _child_class, _getcurrent
     if _child_class is None:
+        from greenlet import getcurrent
         from greenlet import greenlet as base
 
         class Bridged(base):
             """A child greenlet run by :func:`run_bridged` (its type is how :func:`on_loop` knows)."""
 
+        _getcurrent = getcurrent
         _child_class = Bridged
     return _child_class
 
 
 def on_loop() -> bool:
     """Whether the caller runs inside :func:`run_bridged` (on the loop's thread, awaits allowed)."""
-    cls = _child_class
-    if cls is None:
+    cls, getcurrent = _child_class, _getcurrent
+    if cls is None or getcurrent is None:
         return False
-    from greenlet import getcurrent
-
     return isinstance(getcurrent(), cls)
 
 
@@ -64,11 +66,12 @@ async def run_bridged(fn: Callable[..., T], *args: Any) -> T:
     delivered to the awaiting task is thrown into the child at its ``await_only`` and propagates out
     of ``fn`` unless ``fn`` handles it; its result or exception is this coroutine's.
     """
-    from greenlet import getcurrent
-
-    child = _bridged_class()(fn, getcurrent())
+    cls = _bridged_class()
+    assert _getcurrent is not None  # noqa: S101 - set with the class
+    parent = _getcurrent()
+    child = cls(fn, parent)
     # Share the task's context (greenlet otherwise starts the child with an empty one).
-    child.gr_context = getcurrent().gr_context
+    child.gr_context = parent.gr_context
     result: Any = child.switch(*args)
     while not child.dead:
         # The child is parked in await_only(result): await it here, on the loop, and hand back the
@@ -89,11 +92,9 @@ def await_only(awaitable: Awaitable[T]) -> T:
     Raises:
         RuntimeError: not inside :func:`run_bridged` (nothing could await it).
     """
-    cls = _child_class
-    if cls is None:
+    cls, getcurrent = _child_class, _getcurrent
+    if cls is None or getcurrent is None:
         raise RuntimeError("await_only() outside run_bridged()")
-    from greenlet import getcurrent
-
     current = getcurrent()
     if not isinstance(current, cls):
         raise RuntimeError("await_only() outside run_bridged()")

@@ -366,7 +366,7 @@ class WireClient:
             raise NoCredentialsError()
         credentials = self._credentials
         refresh_needed = getattr(credentials, "refresh_needed", None)
-        if refresh_needed is not None and refresh_needed() and on_loop():
+        if refresh_needed is not None and on_loop() and refresh_needed():
             # Refreshing may fetch (container or SSO credentials): never on the loop's thread.
             import anyio.to_thread
 
