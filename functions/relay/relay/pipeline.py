@@ -96,9 +96,14 @@ class Pipeline:
         (:mod:`tollway.bridge`), when the store client is the wire client — the thread hop and the
         blocking HTTP client were a large share of the relay's CPU per request. With boto3
         (``TOLLWAY_STORE_CLIENT=boto3``) or the in-memory stores, a worker thread as before.
+
+        Shielded from cancellation, as the worker thread was (anyio's ``run_sync`` waits for its
+        thread): a money movement, once started, runs to its end (bounded by the client's timeouts and
+        the ledger's retries) instead of stopping between a write and the reading of its answer.
         """
         if isinstance(getattr(svc.ledger, "client", None), WireClient):
-            return await run_bridged(fn, *args)
+            with anyio.CancelScope(shield=True):
+                return await run_bridged(fn, *args)
         return await self.blocking(fn, *args)
 
     async def catalog(self, svc: Services) -> Catalog:
