@@ -455,6 +455,8 @@ def _canned(args: argparse.Namespace, cells: list[int], cpus: tuple[int, int] | 
     finally:
         server.terminate()
         server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
     document = {"python": sys.version.split()[0], "calls_per_cell": args.calls, "canned": True, "results": results}
     text = json.dumps(document, indent=2)
     print(text)
