@@ -8,6 +8,7 @@ import functools
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -16,6 +17,7 @@ import pytest
 import uvloop
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from tollway.accounts.dynamodb import DynamoAccounts
 from tollway.bridge import run_bridged
 from tollway.dynamo import TransactionCancelled, transact
 from tollway.dynamo_wire import WireClient
@@ -26,6 +28,8 @@ from tollway.tables import Tables
 from tollway_local.emulator import EmulatorProcess
 
 from bench.faultproxy import FaultProxy
+from tests.support.factories import make_account, make_key, now_ms
+from tests.unit.tollway.ledger.test_ledger_contract import hold_for, record_for
 
 pytestmark = pytest.mark.integration
 
@@ -369,4 +373,50 @@ def test_the_ledger_bridged_on_the_loop_stays_exact_through_faults(emulator: Emu
     assert wire.loop_connection.connects >= 1
     assert not wire._connection._open  # the blocking transport was never used
     assert faulted == 4  # each credit met its fault
+    wire.close()
+
+
+def test_reserve_and_settle_bridged_on_the_loop_are_exact_through_faults(emulator: EmulatorProcess) -> None:
+    """The relay's two money movements, bridged on a uvloop over the wire client, each transaction
+    faulted once (a lost response, throttling, an internal error, a conflict): every hold is taken
+    and settled once and closed, and the balance and the key's limit are exact."""
+    session = boto3.session.Session(aws_access_key_id="l", aws_secret_access_key="l", region_name="us-east-1")
+    wire = WireClient(_boto(emulator.endpoint), session.get_credentials())
+    tables = Tables.from_settings(Settings(aws_endpoint_url=emulator.endpoint))
+    ledger = DynamoLedger(wire, tables)  # type: ignore[arg-type]
+    setup_boto = _boto(emulator.endpoint)  # the account and key, made and read outside the loop
+    setup_ledger = DynamoLedger(setup_boto, tables)
+    setup: Any = SimpleNamespace(ledger=setup_ledger, accounts=DynamoAccounts(setup_boto, tables, setup_ledger))
+    account = make_account(setup, 10_000)
+    _, key = make_key(setup, account, remaining=5_000)
+    costs: list[int] = []
+    holds: list[str] = []
+
+    def reserve_then_settle(kind: str, cost: int) -> None:
+        _faults(emulator, rate=1.0, kinds=[kind], operations=["TransactWriteItems"], limit=1)
+        hold = ledger.reserve(hold_for(account.account_id, key.key_hash, key.key_id, 400, limited=True))
+        holds.append(hold.hold_id)
+        _faults(emulator, rate=1.0, kinds=[kind], operations=["TransactWriteItems"], limit=1)
+        movement = ledger.settle(hold, cost, record_for(hold), now=now_ms())
+        assert movement is not None
+        ledger.write_history(movement)
+        ledger.close(movement.movement_id)
+
+    async def main() -> None:
+        try:
+            for number, kind in enumerate(["lost", "throttling", "internal", "conflict"]):
+                costs.append(100 + number)
+                await run_bridged(reserve_then_settle, kind, costs[-1])
+        finally:
+            _faults(emulator, rate=0)
+            await wire.aclose()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
+    assert setup_ledger.balance(account.account_id) == 10_000 - sum(costs)
+    stored_key = setup.accounts.get_key(key.key_hash)
+    assert stored_key is not None and stored_key.remaining == 5_000 - sum(costs)
+    for hold_id in holds:  # settled and closed: no hold left behind
+        assert "Item" not in setup_boto.get_item(TableName="HoldsTable", Key={"hold_id": {"S": hold_id}})
+    assert not wire._connection._open  # every call on the loop transport
     wire.close()
