@@ -289,6 +289,24 @@ def test_a_kept_alive_connection_closed_without_an_answer_is_sent_again(
     assert server.requests[1].endswith(b'{"n":2}') and server.requests[2].endswith(b'{"n":2}')
 
 
+def test_the_re_send_goes_on_a_fresh_connection_not_another_idle_one(server: Scripted, run: Callable[..., Any]) -> None:
+    # Two idle connections; the one taken turns out closed: the other idle one may be just as stale
+    # (a server restart), so the one re-send opens a new connection.
+    server.script((answer(), False), (answer(), False), (b"", True), (answer(b'{"fresh":1}'), False))
+    conn = _connection(server.url)
+
+    async def main() -> Any:
+        await asyncio.gather(conn.post(HEADERS, b"{}"), conn.post(HEADERS, b"{}"))
+        assert conn.idle_count() == 2
+        result = await conn.post(HEADERS, b"{}")
+        await conn.aclose()
+        return result
+
+    status, _, body, resends = run(main())
+    assert (status, body, resends) == (200, b'{"fresh":1}', 1)
+    assert conn.connects == 3
+
+
 def test_a_fresh_connection_closed_without_an_answer_is_not_sent_again(
     server: Scripted, run: Callable[..., Any]
 ) -> None:

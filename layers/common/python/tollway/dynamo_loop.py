@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LoopConnection"]
 
+_CLOSE_WAIT_S = 1.0  # how long aclose() waits for a graceful close before aborting
 _MAX_HEAD = 64 * 1024  # a DynamoDB answer's head is well under 1 KiB: anything larger is not one
 
 
@@ -74,6 +75,7 @@ class _Link(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._buf = bytearray()
+        self.gone = loop.create_future()  # done once the connection is closed (aclose waits for it)
         self._waiter: asyncio.Future[Answer] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._last = 0.0
@@ -116,6 +118,8 @@ class _Link(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._on_lost(self)
+        if not self.gone.done():
+            self.gone.set_result(None)
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
@@ -303,7 +307,7 @@ class LoopConnection:
         request = self._request(headers, body)
         for resend in range(2):
             link = None
-            while pool:
+            while pool and not resend:  # the re-send goes on a fresh connection, never another idle one
                 candidate = pool.pop()
                 if not candidate.closed:
                     link = candidate
@@ -392,11 +396,18 @@ class LoopConnection:
         return 0 if pool is None else len(pool)
 
     async def aclose(self) -> None:
-        """Close the idle connections of the running loop (calls in flight close theirs when done)."""
-        pool = self._pools.pop(asyncio.get_running_loop(), None)
-        for link in pool or ():
-            if link.transport is not None:
-                link.transport.close()
+        """Close the idle connections of the running loop and wait until they are closed (a TLS close
+        takes a round trip), at most a second before aborting the rest. Calls in flight close or
+        keep theirs when they end."""
+        pool = self._pools.pop(asyncio.get_running_loop(), None) or []
+        for link in pool:
+            link.close()
+        pending = [link.gone for link in pool if not link.gone.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=_CLOSE_WAIT_S)
+        for link in pool:
+            if not link.gone.done():
+                link.abort()
 
     def close(self) -> None:
         """Close every loop's idle connections: now on the running loop, through its thread on another,
@@ -409,10 +420,11 @@ class LoopConnection:
         self._pools.clear()
         for loop, pool in pools:
             for link in pool:
-                transport = link.transport
-                if transport is None:
+                if link.transport is None:
                     continue
-                if loop is running or (running is None and not loop.is_running() and not loop.is_closed()):
-                    transport.close()
+                if loop is running:
+                    link.close()
                 elif loop.is_running():
-                    loop.call_soon_threadsafe(transport.close)
+                    loop.call_soon_threadsafe(link.close)
+                elif not loop.is_closed():
+                    link.abort()  # nothing will run a TLS close's round trip: the socket goes at once
