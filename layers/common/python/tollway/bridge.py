@@ -16,7 +16,6 @@ greenlet is imported on the first :func:`run_bridged` only (the relay). :func:`o
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -106,6 +105,8 @@ def await_only(awaitable: Awaitable[T]) -> T:
 def pause(seconds: float) -> None:
     """Sleep ``seconds``: on the loop (other requests go on) when bridged, else the thread blocks."""
     if on_loop():
+        import asyncio  # only the bridged path needs it (a synchronous caller may never have loaded it)
+
         await_only(asyncio.sleep(seconds))
     else:
         time.sleep(seconds)
