@@ -15,7 +15,8 @@ and the common layer, which all three functions ship, does not carry httptools (
 
 Connections: each call takes its own connection, the most recently used idle one first (LIFO: a warm
 one, and the rest left to time out at the server), kept per event loop, at most ``max_idle`` of them
-idle; one the server closed while idle leaves the pool at once. A kept-alive connection found closed
+idle (64 by default, the boto3 client's pool: fewer than the relay's concurrent calls would churn
+connections under load); one the server closed while idle leaves the pool at once. A kept-alive connection found closed
 before any byte of an answer is sent once more on a fresh one (every store write is conditional or
 carries its idempotency token, so a repeat is safe), counted in the re-sends. A call that is
 cancelled or fails closes its connection: none goes back to the pool half-read.
@@ -283,7 +284,7 @@ class _Link(asyncio.Protocol):
 class LoopConnection:
     """Kept-alive HTTP/1.1 connections to one endpoint, pooled per event loop (see the module doc)."""
 
-    def __init__(self, endpoint_url: str, *, connect_timeout: float, read_timeout: float, max_idle: int = 32) -> None:
+    def __init__(self, endpoint_url: str, *, connect_timeout: float, read_timeout: float, max_idle: int = 64) -> None:
         self.endpoint_url = endpoint_url
         parts = endpoint_parts(endpoint_url)
         self.host = parts.host
