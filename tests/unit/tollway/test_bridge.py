@@ -210,3 +210,22 @@ def test_many_bridged_calls_interleave_on_one_loop(run: Callable[..., Any]) -> N
 
     assert run(main()) == ["a", "b", "c"]
     assert order[:3] == ["a start", "b start", "c start"]  # all three were suspended at once
+
+
+def test_greenlet_is_imported_only_by_the_first_bridged_call() -> None:
+    """The synchronous Lambdas (admin, Midjourney callback) import the ledger and call pause()/on_loop()
+    but never run_bridged: they never load greenlet (it ships with the relay only)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, asyncio\n"
+        "import tollway.dynamo, tollway.dynamo_wire, tollway.ledger.dynamodb, tollway.reserve\n"
+        "from tollway import bridge\n"
+        "bridge.pause(0); assert not bridge.on_loop()\n"
+        "before = 'greenlet' in sys.modules\n"
+        "async def main(): return await bridge.run_bridged(bridge.on_loop)\n"
+        "print(before, asyncio.run(main()), 'greenlet' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True"]
