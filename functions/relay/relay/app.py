@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from tollway.dynamo_wire import WireClient
 from tollway.errors import NotFound, TollwayError
 from tollway.services import LazyServices, Services
 from tollway.settings import Settings, get_settings
@@ -126,6 +127,7 @@ def create_app(
             yield
         finally:
             await client.aclose()
+            await _close_store_connections(services)
 
     customer = with_v1_aliases(
         [
@@ -174,6 +176,15 @@ def create_app(
     )
     app.state.pipeline = pipeline
     return app
+
+
+async def _close_store_connections(services: LazyServices) -> None:
+    """The store's connections on this loop (the wire client's bridged calls, :mod:`tollway.dynamo_loop`)
+    closed with the loop's other connections at shutdown instead of left to the loop's end."""
+    ready = services.ready
+    store = getattr(ready.ledger, "client", None) if ready is not None else None
+    if isinstance(store, WireClient):
+        await store.aclose()
 
 
 def app_from_env() -> Starlette:

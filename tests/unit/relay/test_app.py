@@ -100,3 +100,37 @@ def test_the_upstream_pool_holds_as_many_streams_as_the_settings_allow() -> None
     pool = client._http()._transport._pool  # type: ignore[attr-defined]
     assert (pool._max_connections, pool._max_keepalive_connections) == (2048, 512)
     anyio.run(client.aclose)
+
+
+def test_the_lifespan_closes_the_store_connections_it_kept_on_the_loop() -> None:
+    """A bridged store call leaves its kept-alive connection in the loop's pool; shutdown closes it."""
+    import threading
+    from types import SimpleNamespace
+
+    from botocore.credentials import Credentials
+    from tollway.bridge import run_bridged
+    from tollway.dynamo_wire import WireClient
+
+    from tests.unit.tollway.test_dynamo_wire import Scripted, _boto
+
+    server = Scripted()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    wire = WireClient(_boto(server.url), Credentials("AKID", "secret", None))
+    services = LazyServices(lambda: SimpleNamespace(ledger=SimpleNamespace(client=wire)))  # type: ignore[arg-type,return-value]
+    services.get()
+    app = create_app(Settings(), services)
+
+    async def during() -> tuple[int, int]:
+        async with app.router.lifespan_context(app):
+            await run_bridged(lambda: wire.get_item(TableName="t", Key={"k": {"S": "1"}}))
+            kept = wire.loop_connection.idle_count()
+        left = wire.loop_connection.idle_count()
+        await wire.aclose()  # whatever the lifespan left, so that the loop can close
+        return kept, left
+
+    try:
+        assert anyio.run(during, backend_options={"use_uvloop": True}) == (1, 0)
+    finally:
+        wire.close()
+        server.shutdown()
+        server.server_close()
