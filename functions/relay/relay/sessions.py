@@ -35,30 +35,43 @@ class StreamSession:
         self._finished = False
         self._announced = False
 
-    async def _announce(self) -> None:
-        """Once the meter saw the end with usage: the endpoint's ``succeeded`` hook, before the end is sent."""
-        meter = self._meter
-        if self._announced or not meter.done or meter.usage is None:
-            return
+    async def _announce(self, usage: Usage) -> None:
+        """Once the meter saw the end with usage: the endpoint's ``succeeded`` hook, before the end is sent
+        (the caller checks ``done`` and ``usage`` inline: a call per chunk costs more than the check)."""
         self._announced = True
-        record = self._call.record(RecordStatus.OK, 200, usage=meter.usage, usage_source="upstream")
+        record = self._call.record(RecordStatus.OK, 200, usage=usage, usage_source="upstream")
         await self._exchange.succeeded(record)
 
     async def pump(self, emit: Callable[[bytes], Awaitable[None]]) -> None:
+        # The per-chunk path: every name it uses is bound once, and a chunk of one event (what upstreams
+        # write) is metered without a list or a join.
         parser = SSEParser(self._max_event_bytes)
+        feed = parser.feed
         meter = self._meter
+        on_event = meter.on_event
+        call = self._call
         try:
             async for chunk in self._upstream.aiter_raw():
-                out = [b for b in map(meter.on_event, parser.feed(chunk)) if b]
-                await self._announce()
+                events = feed(chunk)
+                if not events:
+                    continue  # an event still incomplete: nothing metered, nothing to send
+                if len(events) == 1:
+                    out = on_event(events[0])
+                else:
+                    # Every event is metered before anything is sent: one that breaks the stream
+                    # withholds the whole chunk.
+                    out = b"".join([b for b in map(on_event, events) if b])
+                if meter.done and meter.usage is not None and not self._announced:
+                    await self._announce(meter.usage)
                 if out:
-                    if self._call.ttft_ms is None:
-                        self._call.ttft_ms = self._call.elapsed_ms()
-                    await emit(b"".join(out))
+                    if call.ttft_ms is None:
+                        call.ttft_ms = call.elapsed_ms()
+                    await emit(out)
                 if meter.done:
                     return
-            tail = [b for b in map(meter.on_event, parser.flush()) if b]
-            await self._announce()
+            tail = [b for b in map(on_event, parser.flush()) if b]
+            if meter.done and meter.usage is not None and not self._announced:
+                await self._announce(meter.usage)
             if tail:
                 await emit(b"".join(tail))
             if not meter.done:
