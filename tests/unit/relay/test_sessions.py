@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import orjson
+import pytest
 from relay.calls import Billing, Call, Exchange
 from relay.endpoints.base import EndpointHooks, Prepared, RequestBody
 from relay.endpoints.chat import ChatCompletions
@@ -110,6 +111,56 @@ def test_a_broken_stream_settles_once_at_zero() -> None:
         (0, RecordStatus.ERROR, "upstream_stream_broken")
     ]
     assert b"upstream_error" in out[-1]
+
+
+def test_a_chunk_of_several_events_is_metered_whole_before_any_of_it_is_sent() -> None:
+    settled: list[tuple[int, UsageRecord]] = []
+    exchange, _ = _chat(settled)
+    # The second event breaks the stream: the first, in the same chunk, is withheld with it.
+    upstream = Upstream([_chunk("a"), _chunk("b") + b"data: {not json\n\n" + _chunk("c")])
+
+    out = _pump(StreamSession(exchange, upstream, 1 << 20))
+
+    assert out[0] == _chunk("a") and len(out) == 2 and b"upstream_error" in out[1] and b'"b"' not in out[1]
+    assert [(cost, r.error_code) for cost, r in settled] == [(0, "upstream_stream_broken")]
+
+
+class Remembering(ChatCompletions):
+    """A chat endpoint that stores on success and notes what the client had been sent by then."""
+
+    stores_on_success = True
+
+    def __init__(self, sent: list[bytes]) -> None:
+        super().__init__()
+        self.sent = sent
+        self.seen: list[tuple[int, RecordStatus]] = []
+
+    def succeeded(self, prepared: Prepared, record: UsageRecord) -> None:
+        self.seen.append((len(self.sent), record.status))
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_the_succeeded_hook_runs_once_before_the_end_is_sent(split: bool) -> None:
+    settled: list[tuple[int, UsageRecord]] = []
+    out: list[bytes] = []
+    spec = Remembering(out)
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    prepared = spec.prepare(RequestBody(raw=orjson.dumps(body), content_type="application/json", json=body))
+    tail = _chunk(None, USAGE) + b"data: [DONE]\n\n"
+    chunks = [_chunk("hello"), tail[:10], tail[10:]] if split else [_chunk("hello"), tail]
+    session = StreamSession(_exchange(spec, prepared, settled), Upstream(chunks), 1 << 20)
+
+    async def emit(data: bytes) -> None:
+        out.append(data)
+
+    async def run() -> None:
+        await session.pump(emit)
+        await session.finish(False)
+
+    anyio.run(run)
+
+    assert spec.seen == [(1, RecordStatus.OK)]  # after the content, before the usage chunk and [DONE]
+    assert out[-1].endswith(b"data: [DONE]\n\n") and len(out) == 2
 
 
 class FlatFee(EndpointHooks):
