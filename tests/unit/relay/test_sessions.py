@@ -207,3 +207,57 @@ def test_the_hooks_default_to_the_models_price_and_the_upstreams_json() -> None:
     assert hooks.cost(prepared, PRICE, Usage(input_tokens=10, output_tokens=5), Decimal(2)) == 40
     assert hooks.render(prepared, {}, b'{"a":1}') == (b'{"a":1}', "application/json")
     assert not hooks.resolves and not hooks.stores_on_success
+
+
+class Trailing(Upstream):
+    """An upstream whose body goes on after the stream's end; notes how far it was read."""
+
+    def __init__(self, chunks: list[bytes], after: list[bytes], *, then: str = "end") -> None:
+        super().__init__(chunks)
+        self.after = after
+        self.then = then
+        self.read_after = 0
+        self.ended = False
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+        for chunk in self.after:
+            self.read_after += 1
+            yield chunk
+        if self.then == "hang":
+            await anyio.sleep_forever()
+        if self.then == "fail":
+            import httpx2
+
+            raise httpx2.ReadError("reset after the end")
+        self.ended = True
+
+
+STREAM = [_chunk("hello"), _chunk(None, USAGE), b"data: [DONE]\n\n"]
+
+
+@pytest.mark.parametrize("then", ["end", "fail", "hang"])
+def test_after_the_streams_end_the_upstream_body_is_read_not_forwarded(then: str) -> None:
+    # Read to its end, a body leaves its connection in the pool; what comes after the end is neither
+    # sent nor metered, and an upstream that errs or never ends its body changes nothing for the client.
+    settled: list[tuple[int, UsageRecord]] = []
+    exchange, _ = _chat(settled)
+    upstream = Trailing(STREAM, [_chunk("late", {"prompt_tokens": 99, "completion_tokens": 99})], then=then)
+
+    out = _pump(StreamSession(exchange, upstream, 1 << 20))  # "hang": the session bounds its own wait
+
+    assert b"".join(out) == _chunk("hello") + b"data: [DONE]\n\n"
+    assert upstream.read_after == 1 and upstream.ended == (then == "end")
+    assert [(cost, r.status, r.tokens) for cost, r in settled] == [(20, RecordStatus.OK, {"input": 10, "output": 5})]
+
+
+def test_a_body_going_on_long_after_the_streams_end_is_closed_unread() -> None:
+    settled: list[tuple[int, UsageRecord]] = []
+    exchange, _ = _chat(settled)
+    upstream = Trailing(STREAM, [b": " + b"x" * 10_000 + b"\n\n"] * 100)  # ~1 MB after [DONE]
+
+    _pump(StreamSession(exchange, upstream, 1 << 20))
+
+    assert 0 < upstream.read_after < 100 and not upstream.ended and upstream.closed == 1
+    assert [r.status for _, r in settled] == [RecordStatus.OK]
