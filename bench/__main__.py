@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--store-client", choices=["boto3", "wire"], help="the relay's store client (TOLLWAY_STORE_CLIENT)"
     )
+    parser.add_argument(
+        "--cells-only",
+        action="store_true",
+        help="only the load cells and the relay/floor ratios (no cold start, chunk delays, store counts or "
+        "cost model): a faster loop while working on the relay's CPU",
+    )
     return parser
 
 
@@ -123,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         store_client=args.store_client,
         settle_before_answer=bool(args.settle_before_answer),
         floor=not args.no_floor,
+        cells_only=bool(args.cells_only),
         log=sys.stderr,
     )
     if quick:

@@ -78,6 +78,7 @@ class Options:
     store_client: str | None = None  # the relay's TOLLWAY_STORE_CLIENT (None: the setting's default)
     floor: bool = True  # also measure the passthrough floor (bench/floor_app.py) beside the relay
     settle_before_answer: bool = False  # the Lambda configuration: a non-streaming answer waits for its settle
+    cells_only: bool = False  # only the load cells (and ratios, validation): no cold start, chunk, store, cost
     log: Any = None  # progress lines go here (stderr)
 
 
@@ -238,11 +239,12 @@ class Run:
             os.setpriority(os.PRIO_PROCESS, 0, o.nice)
             self.results["options"]["nice"] = o.nice
         self.results["options"]["relay_rt"] = o.relay_rt
-        _say(o, "cold start: import times (CPU 1) and package sizes")
-        self.results["import_times"] = coldstart.import_times(
-            base_env, repeats=o.import_repeats, cpu=RELAY_CPU, rt_priority=o.relay_rt
-        )
-        self.results["package_sizes"] = coldstart.package_sizes(ROOT / ".aws-sam" / "build")
+        if not o.cells_only:
+            _say(o, "cold start: import times (CPU 1) and package sizes")
+            self.results["import_times"] = coldstart.import_times(
+                base_env, repeats=o.import_repeats, cpu=RELAY_CPU, rt_priority=o.relay_rt
+            )
+            self.results["package_sizes"] = coldstart.package_sizes(ROOT / ".aws-sam" / "build")
 
         os.sched_setaffinity(0, {SHARED_CPU})
         self._runner = self._stack.enter_context(asyncio.Runner(loop_factory=uvloop.new_event_loop))
@@ -324,16 +326,18 @@ class Run:
                 self.results.get("cells", []), tick_ms=1000 / CLOCK_TICKS_PER_S
             )
 
-        if "stream" in o.modes:
+        if "stream" in o.modes and not o.cells_only:
             self._chunk_cells()
         if o.gc_watch:
             relay.stop()
             self.results["relay_gc"] = gc_summary(gc_out)
-        self._count_store_calls()
+        if not o.cells_only:
+            self._count_store_calls()
         if o.profile:
             self._profile()
         self._validate_records()
-        self._cost_model()
+        if not o.cells_only:
+            self._cost_model()
 
     def _start_relay(self, name: str, env: dict[str, str], wrapper: str | None = None) -> RelayProcess:
         relay = RelayProcess(

@@ -193,8 +193,14 @@ def run_admin(ns: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
         err.write(f"warning: {envelope['warning']}\n")
     if envelope.get("ok"):
         _save_export(ns, envelope, err)
-        return 0
+        return 1 if _probe_failed(command.name, envelope.get("result")) else 0
     return 2 if envelope.get("error", {}).get("code") in USAGE_ERRORS else 1
+
+
+def _probe_failed(command: str, result: Any) -> bool:
+    """``channel test`` ran, but the channel's call failed (``ok: false`` in its result): exit 1, so a
+    script (``tollway admin channel test ch_1 && …``) sees a broken channel as a failure."""
+    return command == "channel.test" and isinstance(result, dict) and result.get("ok") is False
 
 
 def _save_export(ns: argparse.Namespace, envelope: dict[str, Any], err: TextIO) -> None:

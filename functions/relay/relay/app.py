@@ -13,7 +13,6 @@ import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -22,7 +21,7 @@ from tollway.services import LazyServices, Services
 from tollway.settings import Settings, get_settings
 from tollway.upstream.client import UpstreamClient
 
-from relay.asgi import PathNormalizer, ProbeAnswer, RequestIdMiddleware
+from relay.asgi import ApiCors, PathNormalizer, ProbeAnswer, RelayApp, RequestIdMiddleware
 from relay.console import console_routes
 from relay.endpoints.chat import ChatCompletions
 from relay.endpoints.images import image_routes
@@ -151,13 +150,13 @@ def create_app(
     known = {r.path for r in routes if isinstance(r, Route)}
     suffixes = {"/chat/completions", "/models", "/images/generations", "/images/edits", "/images/variations"}
     suffixes.update(SURFACE_SUFFIXES)
-    app = Starlette(
+    app = RelayApp(
         routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(ProbeAnswer),  # Claude Code's HEAD / and HEAD /api/hello
             Middleware(
-                CORSMiddleware,
+                ApiCors,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
                 allow_headers=["*"],

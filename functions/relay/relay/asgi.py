@@ -8,12 +8,66 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tollway.errors import RequestTooLarge
 from tollway.ids import request_id
 
-__all__ = ["PathNormalizer", "ProbeAnswer", "RequestIdMiddleware", "read_body", "request_id_of"]
+__all__ = [
+    "ApiCors",
+    "PathNormalizer",
+    "ProbeAnswer",
+    "RelayApp",
+    "RequestIdMiddleware",
+    "body_send",
+    "read_body",
+    "request_id_of",
+]
+
+_SERVER_SEND = "tollway.server_send"
+
+
+class RelayApp(Starlette):
+    """The relay's Starlette app, which also keeps the server's own ``send`` in the scope (see
+    :func:`body_send`)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[_SERVER_SEND] = send
+        await super().__call__(scope, receive, send)
+
+
+def body_send(scope: Scope, send: Send) -> Send:
+    """Where a response sends its body once its ``http.response.start`` went out through ``send``.
+
+    Every layer between the server and a route — Starlette's error and exception middleware (they note
+    that the answer started), the request id and CORS headers — acts on the start message only and
+    passes body messages through unchanged, so a body chunk may go straight to the server's ``send``:
+    five awaited wrappers fewer for each of a stream's chunks. A middleware that rewrote bodies (gzip)
+    would have to stop this; the relay has none (SSE must not be buffered anyway).
+    """
+    server_send: Send | None = scope.get(_SERVER_SEND)
+    return send if server_send is None else server_send
+
+
+class ApiCors(CORSMiddleware):
+    """Starlette's CORS, skipped for a POST that carries no ``Origin`` (an API client, not a browser).
+
+    Such an answer needs no CORS header at all; the only one Starlette would add is ``Vary: Origin``,
+    which matters to caches, and a POST's answer is never cached. Every other request (browsers send
+    ``Origin`` on cross-origin POSTs and preflights) gets Starlette's handling unchanged.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            for name, _ in scope["headers"]:
+                if name == b"origin":
+                    break
+            else:
+                await self.app(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def request_id_of(scope: Scope) -> str:

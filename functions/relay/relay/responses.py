@@ -19,6 +19,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from tollway.sse import HEARTBEAT
 
+from relay.asgi import body_send
+
 __all__ = ["CompletedResponse", "RelayStream", "StreamBody"]
 
 _SSE_HEADERS = [
@@ -41,6 +43,7 @@ class CompletedResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        send = body_send(scope, send)
         try:
             await send({"type": "http.response.body", "body": self.body, "more_body": True})
         finally:
@@ -134,6 +137,7 @@ class RelayStream(Response):
                 tg.start_soon(self._watch_disconnect, receive)
                 try:
                     await send({"type": "http.response.start", "status": 200, "headers": self._stream_headers})
+                    send = self._send = body_send(scope, send)
                     if self._heartbeat_s is not None:
                         tg.start_soon(self._heartbeat, self._heartbeat_s)
                     with anyio.move_on_after(self._max_duration_s):

@@ -157,3 +157,32 @@ def test_output_to_a_closed_pipe_ends_quietly() -> None:
     assert writer.wait(timeout=60) == 141
     assert reader.stdout.startswith("account_id")
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+class _Answer:
+    """A transport that answers every command with one envelope."""
+
+    def __init__(self, envelope: dict[str, Any]) -> None:
+        self.envelope = envelope
+
+    def send(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
+        return self.envelope
+
+
+@pytest.mark.parametrize(("probe_ok", "expected"), [(True, 0), (False, 1)])
+def test_channel_test_exits_1_when_the_channels_call_failed(
+    monkeypatch: pytest.MonkeyPatch, probe_ok: bool, expected: int
+) -> None:
+    result = {"channel_id": "ch_1", "ok": probe_ok, "status": 200 if probe_ok else 401, "latency_ms": 12}
+    envelope = {"ok": True, "command": "channel.test", "result": result}
+    monkeypatch.setattr(cli, "_transport", lambda ns: _Answer(envelope))
+    code, out, _ = admin("channel", "test", "--channel-id", "ch_1")
+    assert code == expected
+    assert "ch_1" in out  # the result is shown either way
+
+
+def test_only_channel_test_reads_ok_in_its_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = {"channel_id": "ch_1", "ok": False}
+    envelope = {"ok": True, "command": "channel.balance", "result": result}
+    monkeypatch.setattr(cli, "_transport", lambda ns: _Answer(envelope))
+    assert admin("channel", "balance", "--channel-id", "ch_1")[0] == 0
