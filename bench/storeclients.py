@@ -1,4 +1,5 @@
-"""`python -m bench.storeclients [--calls 300] [--cells 1,16] [--clients a,b] [--no-pin]`: one store call, many ways.
+"""`python -m bench.storeclients [--calls 300] [--cells 1,16] [--clients a,b] [--no-pin] [--canned]`: one
+store call, many ways.
 
 What the relay pays, in its own process, for one DynamoDB transaction from its asyncio event loop,
 with each candidate client against the local emulator (loopback, emulator pinned to CPU 0 and this
@@ -10,6 +11,9 @@ process to CPU 1 when the machine has two):
   would stall every stream while a call is out);
 - `wire-thread`: tollway's own thin JSON-protocol client (`tollway.dynamo_wire`, the
   `store_client = "wire"` setting) in the same worker thread;
+- `wire-loop`: the same wire client called from synchronous code bridged on the loop
+  (`tollway.bridge.run_bridged`; its calls go over `tollway.dynamo_loop`'s connections): the relay's
+  hot path with `store_client = "wire"`;
 - `aiodynamo`: aiodynamo's async client over httpx, sending the relay's own request shape through
   its public `send_request` (its typed `transact_write_items` cannot ask for
   ReturnValuesOnConditionCheckFailure, and its `TransactionCanceled` drops the returned items);
@@ -20,7 +24,9 @@ Per client and concurrency: client CPU per call (this whole process: loop and wo
 latency p50/p99, emulator CPU per call (for scale), and two correctness checks: a cancelled
 transaction's reason carries the failed item's balance (the clamp reads it), and a ClientRequestToken
 travels with the request. A benchmark, not a test: nothing is asserted about time; bounded by
-`--calls` per cell.
+`--calls` per cell. `--canned` runs the timed cells of boto3 and the wire client against
+`bench.cannedstore` (a stand-in that answers at once, in its own process) instead: the client's own
+CPU without the emulator's ~5 ms per call and its noise.
 """
 
 from __future__ import annotations
@@ -207,6 +213,30 @@ def wire_candidate(endpoint: str) -> Candidate:
     return Candidate("wire-thread", call, close)
 
 
+def wire_loop_candidate(endpoint: str) -> Candidate:
+    """tollway.dynamo_wire bridged on the event loop (tollway.bridge → tollway.dynamo_loop): the same
+    synchronous call, no thread hop, the loop's own connections — what the relay's hot path does now."""
+    import boto3  # type: ignore[import-untyped, unused-ignore]
+    from tollway.bridge import run_bridged
+    from tollway.dynamo_wire import WireClient
+
+    boto = _boto3_client(endpoint)
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    client = WireClient(boto, session.get_credentials())
+    blocking = _transact_of(client)
+
+    async def call(items: list[dict[str, Any]], token: str) -> None:
+        await run_bridged(blocking, items, token)
+
+    async def close() -> None:
+        await client.aclose()
+        client.close()
+
+    return Candidate("wire-loop", call, close)
+
+
 def aiodynamo_candidate(endpoint: str, *, httpx2: bool = False) -> Candidate:
     """aiodynamo over httpx 0.28 (its adapter's own), or over httpx2 (the relay's HTTP client).
 
@@ -336,6 +366,7 @@ FACTORIES: list[tuple[str, Callable[[str], Candidate]]] = [
     ("boto3-thread", lambda endpoint: boto3_candidate(endpoint, threaded=True)),
     ("boto3-inline", lambda endpoint: boto3_candidate(endpoint, threaded=False)),
     ("wire-thread", wire_candidate),
+    ("wire-loop", wire_loop_candidate),
     ("aiodynamo", lambda endpoint: aiodynamo_candidate(endpoint)),
     ("aiodynamo-httpx2", lambda endpoint: aiodynamo_candidate(endpoint, httpx2=True)),
     ("aws-sdk-dynamodb", aws_sdk_candidate),
@@ -387,6 +418,53 @@ def _seed(emulator: Any) -> None:
     client.close()
 
 
+def _canned(args: argparse.Namespace, cells: list[int], cpus: tuple[int, int] | None) -> int:
+    """The timed cells only, against bench.cannedstore in its own process (no correctness checks: it
+    stores nothing)."""
+    import subprocess
+
+    argv = [sys.executable, "-m", "bench.cannedstore"] + (["--cpu", str(cpus[0])] if cpus else [])
+    server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert server.stdout is not None
+        endpoint = f"http://127.0.0.1:{int(server.stdout.readline())}"
+        results: dict[str, Any] = {}
+
+        async def cells_of(factory: Callable[[str], Candidate]) -> dict[str, Any]:
+            candidate = factory(endpoint)
+            try:
+                entry: dict[str, Any] = {}
+                for concurrency in cells:
+                    if concurrency == 1 or candidate.concurrency_ok:
+                        entry[f"C={concurrency}"] = await _cell(candidate, args.calls, concurrency, lambda: 0.0)
+                        print(
+                            f"storeclients: {candidate.name} C={concurrency} {entry[f'C={concurrency}']}",
+                            file=sys.stderr,
+                        )
+                return entry
+            finally:
+                await candidate.close()
+
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            chosen = {part.strip() for part in args.clients.split(",")} if args.clients else None
+            for name, factory in FACTORIES:
+                if (chosen is None or name in chosen) and not name.startswith(("aiodynamo", "aws-sdk")):
+                    results[name] = runner.run(cells_of(factory))
+    finally:
+        server.terminate()
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
+    document = {"python": sys.version.split()[0], "calls_per_cell": args.calls, "canned": True, "results": results}
+    text = json.dumps(document, indent=2)
+    print(text)
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.storeclients", description=__doc__)
     parser.add_argument("--calls", type=int, default=300, help="transactions per cell")
@@ -394,11 +472,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", help="only these candidates (comma-separated names)")
     parser.add_argument("--no-pin", action="store_true", help="don't pin emulator (CPU 0) and client (CPU 1)")
     parser.add_argument("--out", type=Path, help="also write the results here as JSON")
+    parser.add_argument(
+        "--canned",
+        action="store_true",
+        help="against bench.cannedstore (answers at once) instead of the emulator: client CPU without its noise",
+    )
     args = parser.parse_args(argv)
     cells = [int(part) for part in args.cells.split(",") if part.strip()]
     cpus = None if args.no_pin or (os.cpu_count() or 1) < 2 else (0, 1)
     if cpus is not None:
         os.sched_setaffinity(0, {cpus[1]})
+    if args.canned:
+        return _canned(args, cells, cpus)
 
     from tollway_local.emulator.process import EmulatorProcess
 

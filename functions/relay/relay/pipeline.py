@@ -25,8 +25,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from tollway.auth import KeyContext
 from tollway.billing import Reservation
+from tollway.bridge import run_bridged
 from tollway.config.catalog import Catalog
 from tollway.config.model import Channel, ChannelStatus
+from tollway.dynamo_wire import WireClient
 from tollway.errors import (
     AuthenticationFailed,
     InvalidRequest,
@@ -88,6 +90,22 @@ class Pipeline:
     async def blocking(fn: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(fn, *args)
 
+    async def store(self, svc: Services, fn: Callable[..., T], *args: Any) -> T:
+        """One of the hot path's store movements (reserve, settle, refusal record): the synchronous
+        ledger code run on the event loop's thread, its DynamoDB calls awaited on the loop
+        (:mod:`tollway.bridge`), when the store client is the wire client — the thread hop and the
+        blocking HTTP client were a large share of the relay's CPU per request. With boto3
+        (``TOLLWAY_STORE_CLIENT=boto3``) or the in-memory stores, a worker thread as before.
+
+        Shielded from cancellation, as the worker thread was (anyio's ``run_sync`` waits for its
+        thread): a money movement, once started, runs to its end (bounded by the client's timeouts and
+        the ledger's retries) instead of stopping between a write and the reading of its answer.
+        """
+        if isinstance(getattr(svc.ledger, "client", None), WireClient):
+            with anyio.CancelScope(shield=True):
+                return await run_bridged(fn, *args)
+        return await self.blocking(fn, *args)
+
     async def catalog(self, svc: Services) -> Catalog:
         fresh = svc.catalog.fresh()
         return fresh if fresh is not None else await self.blocking(svc.catalog.get)
@@ -120,9 +138,8 @@ class Pipeline:
             prepared, billing, channels, reservation = await self._admit(request, spec, svc, call)
         except TollwayError as error:
             if not isinstance(error, AuthenticationFailed):
-                await self.blocking(
-                    svc.biller.record_refusal, call.record(RecordStatus.REFUSED, error.status, error_code=error.code)
-                )
+                refusal = call.record(RecordStatus.REFUSED, error.status, error_code=error.code)
+                await self.store(svc, svc.biller.record_refusal, refusal)
             raise
         ex = Exchange(spec, svc, call, prepared, billing, channels, reservation, self._settler(svc, billing))
         try:
@@ -205,7 +222,8 @@ class Pipeline:
         return RequestBody(raw=raw, content_type=content_type, json=data)
 
     async def _reserve(self, svc: Services, call: Call, budget: Any, limit: int | None, minimal: int) -> Reservation:
-        reservation, call.context = await self.blocking(
+        reservation, call.context = await self.store(
+            svc,
             functools.partial(
                 reserve_fresh,
                 svc,
@@ -217,7 +235,7 @@ class Pipeline:
                 now_ms=call.created_at,
                 endpoint=call.endpoint,
                 model=call.model,
-            )
+            ),
         )
         return reservation
 
@@ -327,7 +345,7 @@ class Pipeline:
         return CompletedResponse(body, 200, _nothing, media_type=media_type)
 
     def _settler(self, svc: Services, billing: Billing) -> Settle:
-        """The request's one settle: the hold at ``cost`` with its record, closed at once (blocking)."""
+        """The request's one settle: the hold at ``cost`` with its record, closed at once."""
 
         async def settle(cost: int, record: UsageRecord) -> None:
             def run() -> None:
@@ -335,7 +353,7 @@ class Pipeline:
                 if movement is not None:
                     svc.biller.finish(movement)
 
-            await self.blocking(run)
+            await self.store(svc, run)
 
         return settle
 

@@ -3,21 +3,33 @@ same errors (cancellation reasons and returned items included), the same fault c
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import httpx
 import pytest
+import uvloop
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from tollway.accounts.dynamodb import DynamoAccounts
+from tollway.bridge import run_bridged
 from tollway.dynamo import TransactionCancelled, transact
 from tollway.dynamo_wire import WireClient
+from tollway.ids import account_id, movement_id
+from tollway.ledger.dynamodb import DynamoLedger
+from tollway.settings import Settings
+from tollway.tables import Tables
 from tollway_local.emulator import EmulatorProcess
 
 from bench.faultproxy import FaultProxy
+from tests.support.factories import make_account, make_key, now_ms
+from tests.unit.tollway.ledger.test_ledger_contract import hold_for, record_for
 
 pytestmark = pytest.mark.integration
 
@@ -41,14 +53,50 @@ def _boto(endpoint: str) -> Any:
     )
 
 
-@pytest.fixture(scope="module")
-def clients(emulator: EmulatorProcess) -> Iterator[tuple[Any, WireClient]]:
+class OnLoop:
+    """The wire client with each call made from synchronous code bridged on a uvloop (tollway.bridge):
+    its own loop transport (tollway.dynamo_loop) instead of http.client, the answers unchanged."""
+
+    def __init__(self, wire: WireClient, runner: asyncio.Runner) -> None:
+        self.wire = wire
+        self._runner = runner
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.wire, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self.run(functools.partial(method, *args, **kwargs))
+
+        return call
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        return self._runner.run(run_bridged(fn))
+
+
+def _run(client: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(client, ...)``, as a whole bridged on the loop for an OnLoop client (retries pause there)."""
+    if isinstance(client, OnLoop):
+        return client.run(functools.partial(fn, client.wire, *args, **kwargs))
+    return fn(client, *args, **kwargs)
+
+
+@pytest.fixture(scope="module", params=["thread", "loop"])
+def clients(emulator: EmulatorProcess, request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any]]:
+    """boto3 and the wire client, the latter blocking in this thread or bridged on an event loop."""
     boto = _boto(emulator.endpoint)
     session = boto3.session.Session(
         aws_access_key_id="local", aws_secret_access_key="local", aws_session_token="tok", region_name="us-east-1"
     )
     wire = WireClient(_boto(emulator.endpoint), session.get_credentials())
-    yield boto, wire
+    if request.param == "thread":
+        yield boto, wire
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            yield boto, OnLoop(wire, runner)
+            assert wire.loop_connection.connects >= 1  # the loop transport served them
+            runner.run(wire.aclose())
     boto.close()
     wire.close()
 
@@ -155,7 +203,7 @@ def test_a_cancelled_transaction_carries_the_same_reasons_and_items(clients: tup
     # tollway.dynamo.transact reads them the same from either client.
     for client in clients:
         with pytest.raises(TransactionCancelled) as cancelled:
-            transact(client, _debit(account, 15, hold), movement_id=f"mv-{uuid.uuid4()}")
+            _run(client, transact, _debit(account, 15, hold), movement_id=f"mv-{uuid.uuid4()}")
         failed = cancelled.value.failed(0)
         assert failed is not None and failed["balance"] == {"N": "5"}
 
@@ -267,7 +315,7 @@ def test_an_injected_fault_surfaces_as_the_same_error(
     assert outcomes[1][0] == code and outcomes[1][1]["Error"]["Code"] == code
     # tollway.dynamo.transact retries it through the wire client like through boto3.
     _faults(emulator, rate=1.0, kinds=[kind], operations=["TransactWriteItems"], limit=1)
-    transact(wire, _debit(account, 1, f"hold-{uuid.uuid4()}"), movement_id=f"mv-{uuid.uuid4()}")
+    _run(wire, transact, _debit(account, 1, f"hold-{uuid.uuid4()}"), movement_id=f"mv-{uuid.uuid4()}")
     assert _balance(boto, account) == 99
     _faults(emulator, rate=0.0)
 
@@ -291,3 +339,84 @@ def test_the_request_token_travels(emulator: EmulatorProcess) -> None:
     assert tokens[0] == "token-one"
     assert tokens[1] is not None and len(tokens[1]) == 36  # tollway.dynamo.idempotency_token
     assert tokens[2] is not None and len(tokens[2]) == 36
+
+
+@pytest.mark.parametrize("kind", ["lost", "throttling", "internal", "conflict"])
+def test_the_ledger_bridged_on_the_loop_stays_exact_through_faults(emulator: EmulatorProcess, kind: str) -> None:
+    """The ledger's synchronous code run bridged on a uvloop, as the relay runs it: every store call on
+    the loop transport (none on http.client), the boto3-only BatchWriteItem sent to a worker thread,
+    each credit's transaction faulted once — and every credit lands exactly once."""
+    session = boto3.session.Session(aws_access_key_id="l", aws_secret_access_key="l", region_name="us-east-1")
+    wire = WireClient(_boto(emulator.endpoint), session.get_credentials())
+    ledger = DynamoLedger(wire, Tables.from_settings(Settings(aws_endpoint_url=emulator.endpoint)))  # type: ignore[arg-type]
+    account = account_id()
+    _boto(emulator.endpoint).put_item(
+        TableName="AccountsTable",
+        Item={"account_id": {"S": account}, "status": {"S": "active"}, "balance": {"N": "0"}},
+    )
+
+    def credit_and_finish(n: int) -> None:
+        movement = ledger.credit(account, 100, movement_id=movement_id(), reason=f"c{n}", actor=None, now=n + 1)
+        ledger.write_history(movement)  # BatchWriteItem: boto3's, in a worker thread
+        ledger.close(movement.movement_id)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        faulted = 0
+        for n in range(4):
+            _faults(emulator, rate=1.0, kinds=[kind], operations=["TransactWriteItems"], limit=1)
+            runner.run(run_bridged(credit_and_finish, n))
+            faulted += emulator.stats()["faults"]["counts"].get(f"TransactWriteItems.{kind}", 0)
+        _faults(emulator, rate=0)
+        balance = runner.run(run_bridged(ledger.balance, account))
+        runner.run(wire.aclose())
+    assert balance == 400
+    assert wire.loop_connection.connects >= 1
+    assert not wire._connection._open  # the blocking transport was never used
+    assert faulted == 4  # each credit met its fault
+    wire.close()
+
+
+def test_reserve_and_settle_bridged_on_the_loop_are_exact_through_faults(emulator: EmulatorProcess) -> None:
+    """The relay's two money movements, bridged on a uvloop over the wire client, each transaction
+    faulted once (a lost response, throttling, an internal error, a conflict): every hold is taken
+    and settled once and closed, and the balance and the key's limit are exact."""
+    session = boto3.session.Session(aws_access_key_id="l", aws_secret_access_key="l", region_name="us-east-1")
+    wire = WireClient(_boto(emulator.endpoint), session.get_credentials())
+    tables = Tables.from_settings(Settings(aws_endpoint_url=emulator.endpoint))
+    ledger = DynamoLedger(wire, tables)  # type: ignore[arg-type]
+    setup_boto = _boto(emulator.endpoint)  # the account and key, made and read outside the loop
+    setup_ledger = DynamoLedger(setup_boto, tables)
+    setup: Any = SimpleNamespace(ledger=setup_ledger, accounts=DynamoAccounts(setup_boto, tables, setup_ledger))
+    account = make_account(setup, 10_000)
+    _, key = make_key(setup, account, remaining=5_000)
+    costs: list[int] = []
+    holds: list[str] = []
+
+    def reserve_then_settle(kind: str, cost: int) -> None:
+        _faults(emulator, rate=1.0, kinds=[kind], operations=["TransactWriteItems"], limit=1)
+        hold = ledger.reserve(hold_for(account.account_id, key.key_hash, key.key_id, 400, limited=True))
+        holds.append(hold.hold_id)
+        _faults(emulator, rate=1.0, kinds=[kind], operations=["TransactWriteItems"], limit=1)
+        movement = ledger.settle(hold, cost, record_for(hold), now=now_ms())
+        assert movement is not None
+        ledger.write_history(movement)
+        ledger.close(movement.movement_id)
+
+    async def main() -> None:
+        try:
+            for number, kind in enumerate(["lost", "throttling", "internal", "conflict"]):
+                costs.append(100 + number)
+                await run_bridged(reserve_then_settle, kind, costs[-1])
+        finally:
+            _faults(emulator, rate=0)
+            await wire.aclose()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
+    assert setup_ledger.balance(account.account_id) == 10_000 - sum(costs)
+    stored_key = setup.accounts.get_key(key.key_hash)
+    assert stored_key is not None and stored_key.remaining == 5_000 - sum(costs)
+    for hold_id in holds:  # settled and closed: no hold left behind
+        assert "Item" not in setup_boto.get_item(TableName="HoldsTable", Key={"hold_id": {"S": hold_id}})
+    assert not wire._connection._open  # every call on the loop transport
+    wire.close()

@@ -28,6 +28,7 @@ SPLIT = {
         "uvicorn",
         "uvloop",
         "httptools",
+        "greenlet",
         "python-multipart",
         "argon2-cffi",
         "argon2-cffi-bindings",

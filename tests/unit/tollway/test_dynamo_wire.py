@@ -7,6 +7,7 @@ the same canned responses, and what each returns or raises is compared.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import http.server
 import json
@@ -14,18 +15,20 @@ import socket
 import ssl
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.auth
 import pytest
+import uvloop
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ChecksumError, ClientError, EndpointConnectionError, SSLError
 from botocore.paginate import Paginator
+from tollway.bridge import run_bridged
 from tollway.dynamo_wire import CONTENT_TYPE, Frozen, SigV4Signer, WireClient, decode_blobs
 
 FIXED = datetime.datetime(2026, 12, 6, 7, 8, 9)
@@ -319,6 +322,7 @@ ITEMS = [
         ),
     ],
 )
+@pytest.mark.parametrize("via", ["thread", "loop"])
 def test_wire_answers_and_sends_as_boto3(
     server: Scripted,
     pair: tuple[Any, WireClient],
@@ -326,12 +330,18 @@ def test_wire_answers_and_sends_as_boto3(
     answer: dict[str, Any],
     operation: str,
     kwargs: dict[str, Any],
+    via: str,
 ) -> None:
+    """Blocking (http.client) or bridged on the loop (tollway.dynamo_loop): boto3's answers either way."""
     boto, wire = pair
     server.answer(status, answer)
 
     expected = _outcome(lambda: getattr(boto, operation)(**kwargs))
-    got = _outcome(lambda: getattr(wire, operation)(**kwargs))
+    if via == "thread":
+        got = _outcome(lambda: getattr(wire, operation)(**kwargs))
+    else:
+        got = _bridged(wire, lambda: _outcome(lambda: getattr(wire, operation)(**kwargs)))
+        assert wire.loop_connection.connects == 1
 
     assert got == expected
     assert got["kind"] != "ok" or status == 200
@@ -341,6 +351,70 @@ def test_wire_answers_and_sends_as_boto3(
         assert wire_headers[name] == boto_headers[name]
     # The same credential scope (the signature itself is checked against botocore's signer above).
     assert wire_headers["authorization"].split(",")[0] == boto_headers["authorization"].split(",")[0]
+
+
+def _bridged(wire: WireClient, fn: Callable[[], Any]) -> Any:
+    """``fn()`` run bridged on a uvloop, as the relay runs the ledger; the loop's connections closed after."""
+
+    async def main() -> Any:
+        try:
+            return await run_bridged(fn)
+        finally:
+            await wire.aclose()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main())
+
+
+def test_on_the_loop_other_operations_run_in_a_worker_thread(server: Scripted, pair: tuple[Any, WireClient]) -> None:
+    """boto3's own operations block: bridged on the loop they are sent to a worker thread instead."""
+    _, wire = pair
+    server.answer(200, {"Responses": {}, "UnprocessedKeys": {}})
+    threads: list[int] = []
+    original = wire._boto.batch_get_item
+
+    def recording(**kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return original(**kwargs)
+
+    wire._boto.batch_get_item = recording  # type: ignore[method-assign]
+    loop_thread = _bridged(wire, threading.get_ident)
+    answer = _bridged(wire, lambda: wire.batch_get_item(RequestItems={"T": {"Keys": [{"k": {"S": "x"}}]}}))
+    assert answer["Responses"] == {}
+    assert threads and threads[0] != loop_thread
+    wire.batch_get_item(RequestItems={"T": {"Keys": [{"k": {"S": "x"}}]}})  # off the loop: called directly
+    assert threads[1] == threading.get_ident()
+    assert _bridged(wire, lambda: wire.meta.region_name) == "us-east-1"  # not a call: as it is
+
+
+def test_on_the_loop_credentials_are_refreshed_in_a_worker_thread(server: Scripted) -> None:
+    now = datetime.datetime.now(datetime.UTC)
+    refreshed_in: list[int] = []
+
+    def refresh() -> dict[str, str]:
+        refreshed_in.append(threading.get_ident())
+        return {
+            "access_key": "AKID",
+            "secret_key": "secret",
+            "token": "new",
+            "expiry_time": (now + datetime.timedelta(hours=1)).isoformat(),
+        }
+
+    credentials = RefreshableCredentials.create_from_metadata(
+        {"access_key": "AKID", "secret_key": "s", "token": "old", "expiry_time": now.isoformat()}, refresh, "test"
+    )
+    wire = WireClient(_boto(server.url), credentials)
+    server.answer(200, {})
+
+    def two_calls() -> int:
+        wire.get_item(TableName="T", Key={"k": {"S": "x"}})
+        wire.get_item(TableName="T", Key={"k": {"S": "x"}})  # fresh now: no thread
+        return threading.get_ident()
+
+    loop_thread = _bridged(wire, two_calls)
+    assert len(refreshed_in) == 1 and refreshed_in[0] != loop_thread
+    assert [headers["x-amz-security-token"] for headers, _ in server.seen] == ["new", "new"]
+    wire.close()
 
 
 def test_modeled_exception_classes_are_boto3s(server: Scripted, pair: tuple[Any, WireClient]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -17,6 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tollway.bridge import pause
 from tollway.errors import StoreUnavailable
 from tollway.settings import Settings
 
@@ -148,8 +148,9 @@ _random = random.SystemRandom()
 
 
 def _jitter_sleep(attempt: int) -> None:
-    # Full jitter: concurrent transactions on one balance spread out instead of colliding again.
-    time.sleep(_random.uniform(0, min(0.2, 0.01 * (2**attempt))))
+    # Full jitter: concurrent transactions on one balance spread out instead of colliding again. pause()
+    # sleeps on the event loop when the ledger runs bridged on it (tollway.bridge), else in the thread.
+    pause(_random.uniform(0, min(0.2, 0.01 * (2**attempt))))
 
 
 def idempotency_token(movement_id: str, items: Sequence[Mapping[str, Any]]) -> str:

@@ -4,7 +4,10 @@ botocore spends ≈1.1–1.5 ms of CPU per call on work a handful of fixed opera
 parameter models, event hooks, a generic serialiser and parser, a generic SigV4 signer, urllib3's
 pool (docs/store-client.md has the figures). This module sends the same calls itself: DynamoDB's JSON
 1.0 protocol (``X-Amz-Target: DynamoDB_20120810.<Op>``) over one kept-alive HTTP/1.1 connection per
-thread, signed with SigV4, the body serialised and parsed with orjson.
+thread, signed with SigV4, the body serialised and parsed with orjson. Called from synchronous code
+that :func:`tollway.bridge.run_bridged` runs on the event loop, the same operations go over the
+loop's own connections instead (:mod:`tollway.dynamo_loop`), and the boto3 client's operations are
+sent to a worker thread: the caller's code stays synchronous and the loop never blocks.
 
 It is a drop-in for the boto3 client where it answers: the same request keyword arguments and the
 same response dicts (``Item``, ``Attributes``, ``ResponseMetadata``…), and on an error the very
@@ -23,10 +26,10 @@ no proxies, and binary attribute values must be ``bytes`` (botocore also accepts
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import http.client
-import os
 import socket
 import ssl
 import threading
@@ -37,7 +40,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import orjson
 from botocore.exceptions import (
@@ -50,9 +53,14 @@ from botocore.exceptions import (
     SSLError,
 )
 
+from tollway.bridge import await_only, on_loop
+from tollway.dynamo_endpoint import Answer, endpoint_parts, verified_context
+
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from tollway.dynamo_loop import LoopConnection
 
 __all__ = ["SigV4Signer", "WireClient", "WireConnection", "decode_blobs"]
 
@@ -128,18 +136,6 @@ class SigV4Signer:
         return headers
 
 
-def _host_header(url: str) -> str:
-    """What botocore signs as ``host``: lowercase, the port only when it is not the scheme's default."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"  # an IPv6 literal
-    default = 443 if parts.scheme == "https" else 80
-    if parts.port is not None and parts.port != default:
-        return f"{host}:{parts.port}"
-    return host
-
-
 def _encode_default(value: object) -> str:
     """orjson's fallback: binary attribute values travel base64-encoded (as botocore sends them)."""
     if isinstance(value, bytes | bytearray | memoryview):
@@ -177,15 +173,13 @@ class WireConnection:
     """One kept-alive HTTP/1.1 connection per thread to one endpoint, reconnected after a failure."""
 
     def __init__(self, endpoint_url: str, *, connect_timeout: float, read_timeout: float) -> None:
-        parts = urlsplit(endpoint_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) endpoint: {endpoint_url!r}")
+        parts = endpoint_parts(endpoint_url)
         self.endpoint_url = endpoint_url
-        self.host = _host_header(endpoint_url)
-        self.path = parts.path or "/"
+        self.host = parts.host
+        self.path = parts.path
         self._hostname = parts.hostname
         self._port = parts.port
-        self._https = parts.scheme == "https"
+        self._https = parts.https
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._ssl: ssl.SSLContext | None = None
@@ -197,10 +191,7 @@ class WireConnection:
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            from botocore.httpsession import get_cert_path
-
-            # The CA bundle botocore would verify against (AWS_CA_BUNDLE, else certifi's or its own).
-            self._ssl = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True))
+            self._ssl = verified_context()
         return self._ssl
 
     def _connect(self) -> http.client.HTTPConnection:
@@ -266,7 +257,7 @@ class WireConnection:
 
     def _exchange(
         self, conn: http.client.HTTPConnection, headers: dict[str, str], body: bytes, *, reused: bool
-    ) -> tuple[int, list[tuple[str, str]], bytes, bool]:
+    ) -> Answer:
         try:
             conn.request("POST", self.path, body, headers)
             response = conn.getresponse()
@@ -308,6 +299,9 @@ class WireClient:
         self._connection = WireConnection(
             boto.meta.endpoint_url, connect_timeout=connect_timeout, read_timeout=read_timeout
         )
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._loop_connection: LoopConnection | None = None  # made on the first call from the loop
         self._signer = SigV4Signer(boto.meta.region_name, SERVICE, _canonical_path(self._connection.path))
         self._clock = clock
         self._parser: Any = None
@@ -337,19 +331,48 @@ class WireClient:
 
     def close(self) -> None:
         self._connection.close()
+        if self._loop_connection is not None:
+            self._loop_connection.close()
         self._boto.close()
 
+    async def aclose(self) -> None:
+        """Close the running loop's idle connections (then :meth:`close` for the rest)."""
+        if self._loop_connection is not None:
+            await self._loop_connection.aclose()
+
+    @property
+    def loop_connection(self) -> LoopConnection:
+        """The transport of calls made bridged on the event loop (:mod:`tollway.dynamo_loop`)."""
+        if self._loop_connection is None:
+            from tollway.dynamo_loop import LoopConnection
+
+            self._loop_connection = LoopConnection(
+                self._connection.endpoint_url, connect_timeout=self._connect_timeout, read_timeout=self._read_timeout
+            )
+        return self._loop_connection
+
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "_boto":  # not half-built (copy, pickle): no recursion
+        if name.startswith("__") or name in ("_boto", "_connection"):  # half-built (copy, pickle): no recursion
             raise AttributeError(name)
-        return getattr(self._boto, name)
+        value = getattr(self._boto, name)
+        if callable(value) and not isinstance(value, type):
+            return _off_loop(value)
+        return value
 
     # ---- the machinery ----
 
     def _frozen(self) -> Frozen:
         if self._credentials is None:
             raise NoCredentialsError()
-        frozen = self._credentials.get_frozen_credentials()
+        credentials = self._credentials
+        refresh_needed = getattr(credentials, "refresh_needed", None)
+        if refresh_needed is not None and on_loop() and refresh_needed():
+            # Refreshing may fetch (container or SSO credentials): never on the loop's thread.
+            import anyio.to_thread
+
+            frozen = await_only(anyio.to_thread.run_sync(credentials.get_frozen_credentials))
+        else:
+            frozen = credentials.get_frozen_credentials()
         if not frozen.access_key or not frozen.secret_key:
             raise NoCredentialsError()
         return Frozen(frozen.access_key, frozen.secret_key, frozen.token)
@@ -364,7 +387,11 @@ class WireClient:
             credentials=self._frozen(),
             amz_date=amz_date,
         )
-        status, response_headers, data, resends = self._connection.post(headers, body)
+        if on_loop():
+            # Bridged on the event loop (tollway.bridge): the loop's own connections, no thread.
+            status, response_headers, data, resends = await_only(self.loop_connection.post(headers, body))
+        else:
+            status, response_headers, data, resends = self._connection.post(headers, body)
         if status >= 300:
             raise self._error(operation, status, response_headers, data, resends)
         lowered = {name.lower(): value for name, value in response_headers}
@@ -410,6 +437,24 @@ class WireClient:
         parsed.setdefault("ResponseMetadata", {})["RetryAttempts"] = resends
         error_class: Any = self._boto.exceptions.from_code(code)  # a ClientError subclass (botocore's own)
         return cast(Exception, error_class(parsed, operation))
+
+
+def _off_loop(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A boto3 client method that, called bridged on the event loop, runs in a worker thread instead.
+
+    The boto3 client blocks for the length of its call; on the loop's thread that would stall every
+    stream. Called anywhere else (a worker thread, a synchronous Lambda) it is called directly.
+    """
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if on_loop():
+            import anyio.to_thread
+
+            return await_only(anyio.to_thread.run_sync(functools.partial(method, *args, **kwargs)))
+        return method(*args, **kwargs)
+
+    return call
 
 
 def _close_all(connections: set[http.client.HTTPConnection], lock: threading.Lock) -> None:

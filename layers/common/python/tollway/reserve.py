@@ -4,11 +4,11 @@ under the freshest copy of its key."""
 from __future__ import annotations
 
 import random
-import time
 from typing import TYPE_CHECKING
 
 from tollway.auth import KeyContext, load_context
 from tollway.billing import Reservation, StaleKey
+from tollway.bridge import pause
 from tollway.errors import AuthenticationFailed, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def reserve_fresh(
         except StaleKey:
             svc.keys.forget(context.key.key_hash)
             if reread:
-                time.sleep(_jitter.uniform(0, min(0.1, 0.005 * 2**reread)))
+                pause(_jitter.uniform(0, min(0.1, 0.005 * 2**reread)))  # on the loop when bridged
             fresh = load_context(svc.accounts, context.key.key_hash, context.account.account_id)
             if fresh is None:
                 raise AuthenticationFailed("Incorrect API key provided.") from None

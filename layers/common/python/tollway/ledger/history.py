@@ -11,11 +11,11 @@ write: a lost response is simply sent again. A refusal (one usage record) is a s
 from __future__ import annotations
 
 import functools
-import time
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from tollway.bridge import pause
 from tollway.dynamo import S, error_code, retry_store
 from tollway.errors import StoreUnavailable
 from tollway.ledger.codecs import SETTLED
@@ -45,7 +45,7 @@ def write_history(client: DynamoDBClient, tables: Tables, movement: Movement, *,
         response = retry_store(functools.partial(client.batch_write_item, RequestItems=requests))  # type: ignore[arg-type]
         requests = response.get("UnprocessedItems", {})  # type: ignore[assignment]
         if requests:
-            time.sleep(min(0.5, 0.02 * 2**attempt))
+            pause(min(0.5, 0.02 * 2**attempt))  # on the loop when bridged (tollway.bridge)
     raise StoreUnavailable("Could not write the request's history; maintenance will finish it.")
 
 
