@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import anyio
 import httpx2
 from tollway.metering.stream import ByteMeter, StreamBroke, StreamMeter
 from tollway.pricing.usage import Usage
@@ -21,6 +22,30 @@ log = logging.getLogger("tollway.relay")
 
 _BROKEN_MESSAGE = "The upstream stream broke off; nothing was charged for this request."
 
+#: How long, and how much, the upstream's body is read after its stream ended (see :func:`_read_rest`).
+_REST_S = 0.1
+_REST_BYTES = 64 * 1024
+
+
+async def _read_rest(chunks: AsyncIterator[bytes]) -> None:
+    """Read what the upstream sends after its stream's end (``[DONE]``, ``message_stop``) — never
+    forwarded, never metered — until its body ends, for at most ``_REST_S`` and ``_REST_BYTES``.
+
+    The body's last bytes (the chunked terminator) are normally already on the wire. A body read to
+    its end leaves its connection in the pool; one closed before its end closes the connection, and
+    then every stream paid for a new upstream connection (connect, setup, close: measured as the
+    largest per-stream cost the relay had over a passthrough that reads bodies to their end).
+    """
+    left = _REST_BYTES
+    with anyio.move_on_after(_REST_S):
+        try:
+            async for rest in chunks:
+                left -= len(rest)
+                if left < 0:
+                    return  # not an ordinary end: the connection is closed, as before
+        except httpx2.HTTPError:
+            return  # the stream was complete; only the connection is lost
+
 
 class StreamSession:
     """One relayed stream: forwards events, meters them, and settles once (``exchange.settle``) at the end."""
@@ -35,30 +60,45 @@ class StreamSession:
         self._finished = False
         self._announced = False
 
-    async def _announce(self) -> None:
-        """Once the meter saw the end with usage: the endpoint's ``succeeded`` hook, before the end is sent."""
-        meter = self._meter
-        if self._announced or not meter.done or meter.usage is None:
-            return
+    async def _announce(self, usage: Usage) -> None:
+        """Once the meter saw the end with usage: the endpoint's ``succeeded`` hook, before the end is sent
+        (the caller checks ``done`` and ``usage`` inline: a call per chunk costs more than the check)."""
         self._announced = True
-        record = self._call.record(RecordStatus.OK, 200, usage=meter.usage, usage_source="upstream")
+        record = self._call.record(RecordStatus.OK, 200, usage=usage, usage_source="upstream")
         await self._exchange.succeeded(record)
 
     async def pump(self, emit: Callable[[bytes], Awaitable[None]]) -> None:
+        # The per-chunk path: every name it uses is bound once, and a chunk of one event (what upstreams
+        # write) is metered without a list or a join.
         parser = SSEParser(self._max_event_bytes)
+        feed = parser.feed
         meter = self._meter
+        on_event = meter.on_event
+        call = self._call
+        chunks = self._upstream.aiter_raw()
         try:
-            async for chunk in self._upstream.aiter_raw():
-                out = [b for b in map(meter.on_event, parser.feed(chunk)) if b]
-                await self._announce()
+            async for chunk in chunks:
+                events = feed(chunk)
+                if not events:
+                    continue  # an event still incomplete: nothing metered, nothing to send
+                if len(events) == 1:
+                    out = on_event(events[0])
+                else:
+                    # Every event is metered before anything is sent: one that breaks the stream
+                    # withholds the whole chunk.
+                    out = b"".join([b for b in map(on_event, events) if b])
+                if meter.done and meter.usage is not None and not self._announced:
+                    await self._announce(meter.usage)
                 if out:
-                    if self._call.ttft_ms is None:
-                        self._call.ttft_ms = self._call.elapsed_ms()
-                    await emit(b"".join(out))
+                    if call.ttft_ms is None:
+                        call.ttft_ms = call.elapsed_ms()
+                    await emit(out)
                 if meter.done:
+                    await _read_rest(chunks)
                     return
-            tail = [b for b in map(meter.on_event, parser.flush()) if b]
-            await self._announce()
+            tail = [b for b in map(on_event, parser.flush()) if b]
+            if meter.done and meter.usage is not None and not self._announced:
+                await self._announce(meter.usage)
             if tail:
                 await emit(b"".join(tail))
             if not meter.done:
@@ -72,9 +112,7 @@ class StreamSession:
             if upstream_error and upstream_error.get("message"):
                 # An upstream's message may name its URLs or keys: scrubbed before any client sees it.
                 upstream_error = {**upstream_error, "message": scrub(str(upstream_error["message"]))}
-            await emit(
-                meter.broken("The upstream stream broke off; nothing was charged for this request.", upstream_error)
-            )
+            await emit(meter.broken(_BROKEN_MESSAGE, upstream_error))
 
     async def finish(self, client_closed: bool) -> None:
         if self._finished:

@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import orjson
+import pytest
 from relay.calls import Billing, Call, Exchange
 from relay.endpoints.base import EndpointHooks, Prepared, RequestBody
 from relay.endpoints.chat import ChatCompletions
@@ -112,6 +113,56 @@ def test_a_broken_stream_settles_once_at_zero() -> None:
     assert b"upstream_error" in out[-1]
 
 
+def test_a_chunk_of_several_events_is_metered_whole_before_any_of_it_is_sent() -> None:
+    settled: list[tuple[int, UsageRecord]] = []
+    exchange, _ = _chat(settled)
+    # The second event breaks the stream: the first, in the same chunk, is withheld with it.
+    upstream = Upstream([_chunk("a"), _chunk("b") + b"data: {not json\n\n" + _chunk("c")])
+
+    out = _pump(StreamSession(exchange, upstream, 1 << 20))
+
+    assert out[0] == _chunk("a") and len(out) == 2 and b"upstream_error" in out[1] and b'"b"' not in out[1]
+    assert [(cost, r.error_code) for cost, r in settled] == [(0, "upstream_stream_broken")]
+
+
+class Remembering(ChatCompletions):
+    """A chat endpoint that stores on success and notes what the client had been sent by then."""
+
+    stores_on_success = True
+
+    def __init__(self, sent: list[bytes]) -> None:
+        super().__init__()
+        self.sent = sent
+        self.seen: list[tuple[int, RecordStatus]] = []
+
+    def succeeded(self, prepared: Prepared, record: UsageRecord) -> None:
+        self.seen.append((len(self.sent), record.status))
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_the_succeeded_hook_runs_once_before_the_end_is_sent(split: bool) -> None:
+    settled: list[tuple[int, UsageRecord]] = []
+    out: list[bytes] = []
+    spec = Remembering(out)
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    prepared = spec.prepare(RequestBody(raw=orjson.dumps(body), content_type="application/json", json=body))
+    tail = _chunk(None, USAGE) + b"data: [DONE]\n\n"
+    chunks = [_chunk("hello"), tail[:10], tail[10:]] if split else [_chunk("hello"), tail]
+    session = StreamSession(_exchange(spec, prepared, settled), Upstream(chunks), 1 << 20)
+
+    async def emit(data: bytes) -> None:
+        out.append(data)
+
+    async def run() -> None:
+        await session.pump(emit)
+        await session.finish(False)
+
+    anyio.run(run)
+
+    assert spec.seen == [(1, RecordStatus.OK)]  # after the content, before the usage chunk and [DONE]
+    assert out[-1].endswith(b"data: [DONE]\n\n") and len(out) == 2
+
+
 class FlatFee(EndpointHooks):
     """An endpoint whose ``cost`` hook replaces the model's price."""
 
@@ -156,3 +207,57 @@ def test_the_hooks_default_to_the_models_price_and_the_upstreams_json() -> None:
     assert hooks.cost(prepared, PRICE, Usage(input_tokens=10, output_tokens=5), Decimal(2)) == 40
     assert hooks.render(prepared, {}, b'{"a":1}') == (b'{"a":1}', "application/json")
     assert not hooks.resolves and not hooks.stores_on_success
+
+
+class Trailing(Upstream):
+    """An upstream whose body goes on after the stream's end; notes how far it was read."""
+
+    def __init__(self, chunks: list[bytes], after: list[bytes], *, then: str = "end") -> None:
+        super().__init__(chunks)
+        self.after = after
+        self.then = then
+        self.read_after = 0
+        self.ended = False
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+        for chunk in self.after:
+            self.read_after += 1
+            yield chunk
+        if self.then == "hang":
+            await anyio.sleep_forever()
+        if self.then == "fail":
+            import httpx2
+
+            raise httpx2.ReadError("reset after the end")
+        self.ended = True
+
+
+STREAM = [_chunk("hello"), _chunk(None, USAGE), b"data: [DONE]\n\n"]
+
+
+@pytest.mark.parametrize("then", ["end", "fail", "hang"])
+def test_after_the_streams_end_the_upstream_body_is_read_not_forwarded(then: str) -> None:
+    # Read to its end, a body leaves its connection in the pool; what comes after the end is neither
+    # sent nor metered, and an upstream that errs or never ends its body changes nothing for the client.
+    settled: list[tuple[int, UsageRecord]] = []
+    exchange, _ = _chat(settled)
+    upstream = Trailing(STREAM, [_chunk("late", {"prompt_tokens": 99, "completion_tokens": 99})], then=then)
+
+    out = _pump(StreamSession(exchange, upstream, 1 << 20))  # "hang": the session bounds its own wait
+
+    assert b"".join(out) == _chunk("hello") + b"data: [DONE]\n\n"
+    assert upstream.read_after == 1 and upstream.ended == (then == "end")
+    assert [(cost, r.status, r.tokens) for cost, r in settled] == [(20, RecordStatus.OK, {"input": 10, "output": 5})]
+
+
+def test_a_body_going_on_long_after_the_streams_end_is_closed_unread() -> None:
+    settled: list[tuple[int, UsageRecord]] = []
+    exchange, _ = _chat(settled)
+    upstream = Trailing(STREAM, [b": " + b"x" * 10_000 + b"\n\n"] * 100)  # ~1 MB after [DONE]
+
+    _pump(StreamSession(exchange, upstream, 1 << 20))
+
+    assert 0 < upstream.read_after < 100 and not upstream.ended and upstream.closed == 1
+    assert [r.status for _, r in settled] == [RecordStatus.OK]

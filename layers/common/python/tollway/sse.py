@@ -6,7 +6,7 @@ The parser turns arbitrary network chunks into whole events without ever holding
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -20,24 +20,34 @@ class SSEError(ValueError):
     """The upstream's event stream is broken (an event over the size limit)."""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made building one
+# event cost ~2.5× as much; nothing mutates or hashes an event.
+@dataclass(slots=True)
 class SSEEvent:
     """One event: ``block`` is its text without the blank-line terminator."""
 
     block: bytes
     event: str | None
     data: bytes | None
+    #: ``block`` with its terminator, when the parser had it whole (a chunk that is one event): forwarding
+    #: an unchanged event then costs no copy.
+    framed: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def raw(self) -> bytes:
-        return self.block + b"\n\n"
+        """The event as forwarded: ``block`` and the blank line that ends it."""
+        framed = self.framed
+        return framed if framed is not None else self.block + b"\n\n"
 
     @property
     def is_comment(self) -> bool:
         return self.data is None and self.event is None
 
 
-def _parse_block(block: bytes) -> SSEEvent:
+def _parse_block(block: bytes, framed: bytes | None = None) -> SSEEvent:
+    if b"\n" not in block and block.startswith(b"data:"):
+        # One data line (every event of an OpenAI stream): what the general loop below makes of it.
+        return SSEEvent(block, None, block[6:] if block.startswith(b"data: ") else block[5:], framed)
     event: str | None = None
     data: list[bytes] = []
     for line in block.split(b"\n"):
@@ -46,7 +56,7 @@ def _parse_block(block: bytes) -> SSEEvent:
             data.append(value[1:] if value.startswith(b" ") else value)
         elif line.startswith(b"event:"):
             event = line[6:].strip().decode("utf-8", "replace")
-    return SSEEvent(block=block, event=event, data=b"\n".join(data) if data else None)
+    return SSEEvent(block, event, b"\n".join(data) if data else None, framed)
 
 
 class SSEParser:
@@ -70,9 +80,25 @@ class SSEParser:
             self._pending_cr = True
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf = self._buf
+        if not buf:
+            end = chunk.find(b"\n\n")
+            if end >= 0 and end == len(chunk) - 2:
+                # The chunk is exactly one event, the way upstreams write them (or a lone blank line).
+                self._scanned = 0
+                return [_parse_block(chunk[:-2], chunk)] if end else []
+            # Nothing buffered (an upstream usually writes whole events): splitting on the terminator finds
+            # the blocks the search below would — left to right, never overlapping — and its last piece is
+            # the unfinished rest, without first copying the chunk into the buffer.
+            *blocks, rest = chunk.split(b"\n\n")
+            if rest:
+                buf += rest
+            self._scanned = len(rest)
+            if len(rest) > self._max:
+                raise SSEError(f"an upstream event exceeded {self._max} bytes")
+            return [_parse_block(block) for block in blocks if block]
         # Append and search only what was not searched yet (one byte back: "\n\n" may straddle chunks), so
         # an event arriving in many chunks (a multi-megabyte image) costs linear, not quadratic, time.
-        buf = self._buf
         buf += chunk
         events: list[SSEEvent] = []
         start = 0

@@ -252,3 +252,76 @@ def test_every_converted_claude_stream_is_well_formed(
     assert open_block is None and seen == list(range(len(seen)))
     has_tools = any("tool_calls" in d for d in deltas)
     assert (events[-2][1]["delta"]["stop_reason"] == "tool_use") == has_tools
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _shaped(template: Any) -> Any:
+    """``template`` with any of its values (at any depth) possibly replaced by any JSON value."""
+    if isinstance(template, dict):
+        return st.fixed_dictionaries({k: st.one_of(_shaped(v), JSON) for k, v in template.items()})
+    if isinstance(template, list):
+        return st.lists(st.one_of(*[_shaped(v) for v in template], JSON), max_size=3)
+    return st.one_of(st.just(template), JSON)
+
+
+CHAT_CHUNK = {
+    "choices": [
+        {
+            "index": 0,
+            "delta": {
+                "content": "hi",
+                "reasoning_content": "t",
+                "refusal": "no",
+                "tool_calls": [{"index": 0, "id": "c", "function": {"name": "f", "arguments": "{}"}}],
+            },
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+}
+CLAUDE_EVENTS = {
+    "message_start": {"message": {"id": "msg_1", "usage": {"input_tokens": 3}}},
+    "content_block_start": {"index": 0, "content_block": {"type": "tool_use", "id": "t", "name": "f", "text": "x"}},
+    "content_block_delta": {"index": 0, "delta": {"type": "input_json_delta", "partial_json": "{", "text": "a"}},
+    "message_delta": {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
+    "message_stop": {},
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunks=st.lists(_shaped(CHAT_CHUNK), max_size=4), done=st.booleans())
+def test_a_chat_upstream_of_any_shape_converts_or_breaks_never_raises_otherwise(chunks: list[Any], done: bool) -> None:
+    # Choices, deltas and tool calls of another shape carry nothing, as in the chat meter.
+    meter = ChatToClaudeMeter(model="m", message_id="msg_1", input_estimate=3)
+    try:
+        for body in chunks:
+            (event,) = SSEParser().feed(b"data: " + orjson.dumps(body) + b"\n\n")
+            meter.on_event(event)
+        if done:
+            meter.on_event(DONE)
+    except StreamBroke:
+        meter.broken("broke", None)
+        return
+    parse_claude(meter.tail())
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=st.lists(st.sampled_from(sorted(CLAUDE_EVENTS)).flatmap(
+    lambda kind: st.tuples(st.just(kind), _shaped(CLAUDE_EVENTS[kind]))), max_size=6))  # fmt: skip
+def test_a_claude_upstream_of_any_shape_converts_or_breaks_never_raises_otherwise(
+    events: list[tuple[str, Any]],
+) -> None:
+    meter = ClaudeToChatMeter(model="m", created=1, client_wants_usage=True)
+    try:
+        for kind, data in events:
+            meter.on_event(ev(kind, **data))
+    except StreamBroke:
+        meter.broken("broke", None)
+        return
+    parse_chat(meter.tail())

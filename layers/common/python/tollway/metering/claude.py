@@ -29,6 +29,8 @@ from tollway.anthropic.usage import (
     openai_chat_usage_of,
     openai_usage_to_claude,
 )
+from tollway.metering.fields import dicts
+from tollway.metering.fields import obj as as_object
 from tollway.metering.stream import StreamBroke, event_object
 from tollway.pricing.usage import Usage
 from tollway.sse import SSEEvent
@@ -49,6 +51,12 @@ def claude_event(kind: str, data: dict[str, Any]) -> bytes:
 
 def claude_error_event(error_type: str, message: str) -> bytes:
     return claude_event("error", {"type": "error", "error": {"type": error_type, "message": message}})
+
+
+def _key(index: Any) -> Any:
+    """A block or tool-call index as a dict key: a list or an object (no index an upstream means) becomes
+    its JSON text instead of raising out of the stream."""
+    return orjson.dumps(index).decode() if isinstance(index, list | dict) else index
 
 
 def _upstream_error(obj: dict[str, Any]) -> StreamBroke:
@@ -177,7 +185,7 @@ class ClaudeToChatMeter:
         obj = event_object(event.data or b"")
         kind = event.event or obj.get("type")
         if kind == "content_block_delta":
-            delta = obj.get("delta") or {}
+            delta = as_object(obj.get("delta"))  # any other shape carries nothing (and never raises)
             dtype = delta.get("type")
             if dtype == "text_delta":
                 self.produced_output += 1
@@ -185,16 +193,18 @@ class ClaudeToChatMeter:
             if dtype == "thinking_delta":
                 self.produced_output += 1
                 return self._chunk({"reasoning_content": delta.get("thinking", "")})
-            if dtype == "input_json_delta" and obj.get("index") in self._tools:
-                self.produced_output += 1
-                call = {"index": self._tools[obj["index"]], "function": {"arguments": delta.get("partial_json", "")}}
-                return self._chunk({"tool_calls": [call]})
+            if dtype == "input_json_delta":
+                index = _key(obj.get("index"))
+                if index in self._tools:
+                    self.produced_output += 1
+                    call = {"index": self._tools[index], "function": {"arguments": delta.get("partial_json", "")}}
+                    return self._chunk({"tool_calls": [call]})
             return None  # signatures, citations, server-tool input: nothing an OpenAI client can use
         if kind == "content_block_start":
-            block = obj.get("content_block") or {}
+            block = as_object(obj.get("content_block"))
             if block.get("type") == "tool_use":
                 number = len(self._tools)
-                self._tools[obj.get("index", -1)] = number
+                self._tools[_key(obj.get("index", -1))] = number
                 call = {
                     "index": number,
                     "id": block.get("id"),
@@ -209,14 +219,14 @@ class ClaudeToChatMeter:
             raise _upstream_error(obj)
         if kind == "message_start":
             self._usage.on_start(obj)
-            message = obj.get("message") or {}
+            message = as_object(obj.get("message"))
             self._id = "chatcmpl-" + str(message.get("id") or "").removeprefix("msg_")
             self._prefix = None
             return self._chunk({"role": "assistant", "content": ""})
         if kind == "message_delta":
             self._usage.on_delta(obj)
             self.usage = self._usage.final
-            reason = (obj.get("delta") or {}).get("stop_reason")
+            reason = as_object(obj.get("delta")).get("stop_reason")
             if reason is None or self._finished:
                 return None
             self._finished = True
@@ -327,8 +337,8 @@ class ChatToClaudeMeter:
         return out + self._delta(index, delta)
 
     def _tool(self, call: dict[str, Any]) -> bytes:
-        number = call.get("index", 0)
-        fn = call.get("function") or {}
+        number = _key(call.get("index", 0))
+        fn = as_object(call.get("function"))
         out = b""
         if number not in self._tools:
             block: dict[str, Any] = {
@@ -354,8 +364,10 @@ class ChatToClaudeMeter:
         if chunk.get("error"):
             raise _upstream_error(chunk)
         out = self._start()
-        for choice in chunk.get("choices") or []:
-            delta = (choice or {}).get("delta") or {}
+        # Choices, deltas and tool calls of any other shape carry nothing (as in the chat meter) instead
+        # of raising out of the stream.
+        for choice in dicts(chunk.get("choices")):
+            delta = as_object(choice.get("delta"))
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 self.produced_output += 1
@@ -366,10 +378,9 @@ class ChatToClaudeMeter:
                     out += self._text("text", text)
             if delta.get("refusal"):
                 self._finish = "content_filter"
-            for call in delta.get("tool_calls") or []:
-                if isinstance(call, dict):
-                    self.produced_output += 1
-                    out += self._tool(call)
+            for call in dicts(delta.get("tool_calls")):
+                self.produced_output += 1
+                out += self._tool(call)
             if choice.get("finish_reason") and self._finish != "content_filter":
                 self._finish = choice["finish_reason"]
         usage = chunk.get("usage")

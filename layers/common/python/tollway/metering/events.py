@@ -74,7 +74,13 @@ class Chunks:
     client_wants_usage: bool
 
     def read(self, meter: EventMeter, data: bytes, event: SSEEvent) -> bytes | None:
-        chunk = event_object(data)
+        # event_object inlined: this runs for every chunk of every chat stream.
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise StreamBroke("malformed event from upstream") from exc
+        if not isinstance(chunk, dict):
+            raise StreamBroke("malformed event from upstream")
         error = chunk.get("error")
         if error:
             raise StreamBroke("upstream error mid-stream", error if isinstance(error, dict) else None)
