@@ -6,13 +6,14 @@ The hot path uses the low-level client with hand-built attribute values: the res
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import json
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
+import orjson
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -162,8 +163,16 @@ def idempotency_token(movement_id: str, items: Sequence[Mapping[str, Any]]) -> s
     the same token with other parameters is refused (``IdempotentParameterMismatch``).
     """
     digest = hashlib.blake2b(movement_id.encode(), digest_size=18)  # 36 hex digits: the token's limit
-    digest.update(json.dumps(items, sort_keys=True, separators=(",", ":")).encode())
+    # orjson, keys sorted: the same items give the same bytes whatever order their dicts were built in
+    # (json.dumps did the same at ~10× the CPU, twice per relayed request); binary values as base64.
+    digest.update(orjson.dumps(items, option=orjson.OPT_SORT_KEYS, default=_base64))
     return digest.hexdigest()
+
+
+def _base64(value: object) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"not an attribute value: {type(value).__name__}")
 
 
 def transact(

@@ -87,6 +87,14 @@ def test_the_idempotency_token_is_the_movement_and_its_items() -> None:
     assert token != idempotency_token("req_01JABCDEFGHJKMNPQRSTVWXYZ0", [{"Put": {"TableName": "u"}}])
 
 
+def test_the_idempotency_token_ignores_key_order_and_takes_binary_values() -> None:
+    one = [{"Put": {"TableName": "t", "Item": {"a": {"S": "1"}, "b": {"B": b"\x00\xff"}}}}]
+    other = [{"Put": {"Item": {"b": {"B": b"\x00\xff"}, "a": {"S": "1"}}, "TableName": "t"}}]
+    token = idempotency_token("req_1", one)
+    assert token == idempotency_token("req_1", other)
+    assert token != idempotency_token("req_1", [{"Put": {"TableName": "t", "Item": {"b": {"B": b"\x00"}}}}])
+
+
 def test_money_transactions_send_the_token(faulty: Faulty) -> None:
     sent: list[dict[str, Any]] = []
     real = faulty.stores.client
