@@ -11,7 +11,9 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["Answer", "EndpointParts", "endpoint_parts", "verified_context"]
+from botocore.exceptions import BotoCoreError, ConnectTimeoutError, EndpointConnectionError, SSLError
+
+__all__ = ["Answer", "EndpointParts", "connect_failure", "endpoint_parts", "verified_context"]
 
 #: What a connection's ``post`` reads of one answer: status, headers, body, whether it may be reused.
 Answer = tuple[int, list[tuple[str, str]], bytes, bool]
@@ -58,3 +60,13 @@ def _host_header(url: str) -> str:
     if parts.port is not None and parts.port != default:
         return f"{host}:{parts.port}"
     return host
+
+
+def connect_failure(endpoint_url: str, exc: OSError) -> BotoCoreError:
+    """The botocore error a failed connect is reported as, as botocore's own HTTP session maps it
+    (``TimeoutError`` and ``ssl.SSLError`` are ``OSError``s: checked first)."""
+    if isinstance(exc, TimeoutError):
+        return ConnectTimeoutError(endpoint_url=endpoint_url, error=exc)
+    if isinstance(exc, ssl.SSLError):
+        return SSLError(endpoint_url=endpoint_url, error=exc)
+    return EndpointConnectionError(endpoint_url=endpoint_url, error=exc)

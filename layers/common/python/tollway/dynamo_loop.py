@@ -32,13 +32,10 @@ from typing import TYPE_CHECKING, cast
 
 from botocore.exceptions import (
     ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
     ReadTimeoutError,
-    SSLError,
 )
 
-from tollway.dynamo_endpoint import Answer, endpoint_parts, verified_context
+from tollway.dynamo_endpoint import Answer, connect_failure, endpoint_parts, verified_context
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -365,15 +362,9 @@ class LoopConnection:
                     ssl=context,
                     server_hostname=self._hostname if context is not None else None,
                 )
-        except TimeoutError as exc:
+        except OSError as exc:  # a timeout, TLS or socket error
             link.abort()
-            raise ConnectTimeoutError(endpoint_url=self.endpoint_url, error=exc) from exc
-        except ssl.SSLError as exc:
-            link.abort()
-            raise SSLError(endpoint_url=self.endpoint_url, error=exc) from exc
-        except OSError as exc:
-            link.abort()
-            raise EndpointConnectionError(endpoint_url=self.endpoint_url, error=exc) from exc
+            raise connect_failure(self.endpoint_url, exc) from exc
         except BaseException:
             link.abort()
             raise

@@ -46,15 +46,12 @@ import orjson
 from botocore.exceptions import (
     ChecksumError,
     ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
     NoCredentialsError,
     ReadTimeoutError,
-    SSLError,
 )
 
 from tollway.bridge import await_only, on_loop
-from tollway.dynamo_endpoint import Answer, endpoint_parts, verified_context
+from tollway.dynamo_endpoint import Answer, connect_failure, endpoint_parts, verified_context
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -204,15 +201,9 @@ class WireConnection:
             conn = http.client.HTTPConnection(self._hostname, self._port, timeout=self._connect_timeout)
         try:
             conn.connect()
-        except TimeoutError as exc:
+        except OSError as exc:  # a timeout, TLS or socket error
             conn.close()
-            raise ConnectTimeoutError(endpoint_url=self.endpoint_url, error=exc) from exc
-        except ssl.SSLError as exc:
-            conn.close()
-            raise SSLError(endpoint_url=self.endpoint_url, error=exc) from exc
-        except OSError as exc:
-            conn.close()
-            raise EndpointConnectionError(endpoint_url=self.endpoint_url, error=exc) from exc
+            raise connect_failure(self.endpoint_url, exc) from exc
         sock: socket.socket = conn.sock
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
