@@ -189,7 +189,13 @@ def run_local(
                 timeout_keep_alive=75,
                 lifespan="on",
             )
-            _announcing_server(config, banner).run(sockets=[sock])
+            try:
+                _announcing_server(config, banner).run(sockets=[sock])
+            except KeyboardInterrupt:
+                # uvicorn shut down gracefully on the Ctrl-C, then raised it again for its caller to see:
+                # for `tollway local` that is the normal end (exit 0, no traceback), and the emulator and
+                # the mock are stopped by the `with` blocks as on any other exit.
+                pass
     finally:
         sock.close()
         with contextlib.suppress(FileNotFoundError):

@@ -59,6 +59,7 @@ class LocalStack:
         self.url = ""
         self.demo_key = ""
         self.banner = ""
+        self.returncode: int | None = None  # the exit status, once stopped
         self.info: dict[str, Any] = {}
         self.added_channels: list[str] = []
         self.open_clients: list[openai.OpenAI] = []
@@ -121,6 +122,7 @@ class LocalStack:
         except subprocess.TimeoutExpired:
             self.process.kill()
             out, _ = self.process.communicate()
+        self.returncode = self.process.returncode
         self.process = None
         self.close_clients()
         self._log.close()

@@ -111,6 +111,9 @@ def test_restart_prints_the_same_key_and_keeps_the_state(tmp_path: Path) -> None
         assert balance < 1_000_000
     finally:
         first.stop()
+    # Ctrl-C is the normal way to stop it: exit 0, no traceback
+    assert first.returncode == 0
+    assert "Traceback" not in (tmp_path / "state" / "stack.log").read_text()
     second = LocalStack(tmp_path / "state").start()
     try:
         assert second.demo_key == first.demo_key
