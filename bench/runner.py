@@ -343,12 +343,16 @@ class Run:
         relay = RelayProcess(
             env, cpu=RELAY_CPU, log_path=self.workdir / f"{name}.log", wrapper=wrapper, rt_priority=self.o.relay_rt
         )
+        return self._launch(name, relay)
+
+    def _launch(self, name: str, process: RelayProcess) -> RelayProcess:
+        """Start a relay (or the floor), stopped with the run; a failed start reports its log's tail."""
         try:
-            relay.start()
+            process.start()
         except RuntimeError as exc:
-            raise BenchError(f"{name}: {exc}\n{relay.log_tail()}") from exc
-        self._stack.callback(relay.stop)
-        return relay
+            raise BenchError(f"{name}: {exc}\n{process.log_tail()}") from exc
+        self._stack.callback(process.stop)
+        return process
 
     def _start_floor(self, profile_out: Path | None = None) -> RelayProcess:
         """The passthrough floor on the relay's core, started and pinned exactly as the relay is (under
@@ -371,12 +375,7 @@ class Run:
             factory="bench.floor_app:app_from_env",
             wrapper="bench.relay_profile" if profile_out is not None else None,
         )
-        try:
-            floor.start()
-        except RuntimeError as exc:
-            raise BenchError(f"floor: {exc}\n{floor.log_tail()}") from exc
-        self._stack.callback(floor.stop)
-        return floor
+        return self._launch("floor", floor)
 
     # ---- load ------------------------------------------------------------------------------------
 
