@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
         help="TransactWriteItems as moto ships it (copies every table it names; to measure it)",
     )
     parser.add_argument(
+        "--no-fast-paths",
+        action="store_true",
+        help="moto's own expression parsing, item size checks and dispatch (cpupaths.py; to measure them)",
+    )
+    parser.add_argument(
         "--switch-interval",
         type=float,
         help="sys.setswitchinterval() for stress tests: a tiny value forces thread switches inside moto calls",
@@ -104,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         region=args.region,
         snapshot_interval=args.snapshot_interval,
         copy_tables=args.copy_tables,
+        fast_paths=not args.no_fast_paths,
         untrack=not args.no_untrack,
         gc_freeze=not args.no_gc_freeze,
         on_corrupt=args.on_corrupt,

@@ -22,7 +22,7 @@ import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
 
-from tollway_local.emulator import tracking, transactions
+from tollway_local.emulator import cpupaths, tracking, transactions
 from tollway_local.emulator.backends import Backends
 from tollway_local.emulator.clients import DEFAULT_REGION, client
 from tollway_local.emulator.faults import FaultPlan, Faults
@@ -68,6 +68,7 @@ class EmulatorServer:
         region: str = DEFAULT_REGION,
         snapshot_interval: float = 1.0,
         copy_tables: bool = False,
+        fast_paths: bool = True,
         untrack: bool = True,
         gc_freeze: bool = True,
         on_corrupt: str = "fail",
@@ -81,6 +82,7 @@ class EmulatorServer:
         self.host, self.port, self.region = host, port, region
         self.snapshot_interval = snapshot_interval
         self.copy_tables = copy_tables
+        self.fast_paths = fast_paths
         self.gc_freeze = gc_freeze
         self.on_corrupt = on_corrupt
         self.log = log if log is not None else sys.stderr
@@ -125,6 +127,8 @@ class EmulatorServer:
         self._serve_thread.start()
         if not self.copy_tables:
             transactions.install()  # before any request: see transactions.py
+        if self.fast_paths:
+            cpupaths.install()  # same answers, less CPU: see cpupaths.py
         if self.snapshotter is not None:
             tracking.install()
             tracking.activate(self.snapshotter.changes)
@@ -248,6 +252,7 @@ class EmulatorServer:
         connections = {
             "connections_opened": getattr(self._server, "connections_opened", 0),
             "transactions": transactions.counts() if transactions.installed() else None,
+            "fast_paths": cpupaths.counts() if cpupaths.installed() else None,
         }
         snapshotter = self.snapshotter
         if snapshotter is None:
