@@ -41,5 +41,5 @@ def installed() -> bool:
 
 
 def counts() -> dict[str, Any]:
-    """Expression cache hits and parses (for `/_emulator/stats`)."""
-    return {"expressions": expressions.counts()}
+    """Expression cache hits and parses, requests dispatched directly (for `/_emulator/stats`)."""
+    return {"expressions": expressions.counts(), "dispatch": dispatch.counts()}
