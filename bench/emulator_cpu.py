@@ -1,5 +1,5 @@
-"""`python -m bench.emulator_cpu [--requests 300] [--block 10] [--warmup 40] [--preload 2000]`: the
-local emulator's CPU per relayed request, with and without its CPU fast paths.
+"""`python -m bench.emulator_cpu [--requests 300] [--block 10] [--concurrency 1] [--warmup 40]
+[--preload 2000]`: the local emulator's CPU per relayed request, with and without its CPU fast paths.
 
 The relay makes two store calls per request: the reserve before the upstream call and the settle
 after it (each one TransactWriteItems). This drives that pair through tollway's real ledger code
@@ -14,7 +14,9 @@ Two emulators run side by side, each seeded the same way:
 - `moto`: the same emulator with `--no-fast-paths` (moto's own expression parsing, item size checks
   and dispatch).
 
-The measured requests alternate between them in blocks of `--block`, so a machine that gets busier
+`--concurrency C` relays from C threads at once, each for its own account (the benchmark's C=16
+cells: C request threads in the emulator waiting on its one lock). The measured requests alternate
+between the emulators in blocks of `--block`, so a machine that gets busier
 or quieter during the run shifts both figures alike; and the figure is CPU time, not wall time, which
 a busy machine stretches far less. Both emulators get the same requests in the same order, and the
 run reports each account's final balance and usage record count, which must agree (the fast paths
@@ -29,6 +31,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -83,33 +86,18 @@ def blocks(requests: int, block: int, modes: list[str]) -> list[tuple[str, range
     return out
 
 
-class _Lane:
-    """One emulator, seeded with one account and key, and the relay's reserve + settle against it."""
+class _Client:
+    """One account and key on an emulator, and the relay's reserve + settle for it."""
 
-    def __init__(self, mode: str, workdir: Path, preload: int, stack: contextlib.ExitStack) -> None:
+    def __init__(self, services: Any, lane: Any) -> None:
         from tollway.auth import load_context
         from tollway.keys import hash_key
-        from tollway_local.emulator import EmulatorProcess
 
-        from bench.seed import preload_history, seed_lanes, services_for
-
-        self.mode = mode
-        extra = ("--snapshot-interval", "100000", *MODES[mode])
-        self.emulator = stack.enter_context(EmulatorProcess(workdir / mode, TEMPLATE, extra_args=extra))
-        self.services = services_for(self.emulator.endpoint)
-        self.lane = seed_lanes(self.services, base_urls={"ns": "http://127.0.0.1:9/v1"}, headers={})["ns"]
-        self.ddb = self.emulator.client("dynamodb")
-        if preload:
-            # Fixed clock: both emulators hold the same history.
-            preload_history(self.ddb, records=preload, now_ms=1_800_000_000_000)
-        self.emulator.gc_freeze()
-        context = load_context(self.services.accounts, hash_key(self.lane.key), self.lane.account_id)
+        self.services, self.lane = services, lane
+        context = load_context(services.accounts, hash_key(lane.key), lane.account_id)
         if context is None:
             raise RuntimeError("the seeded key cannot be read back")
         self.context = context
-        self.cpu_s = 0.0
-        self.calls = 0
-        self.requests = 0
 
     def relay_one(self, n: int) -> None:
         """Request number `n`: the reserve, then the settle at a cost that depends only on `n`."""
@@ -157,11 +145,63 @@ class _Lane:
         if movement is not None:
             self.services.biller.finish(movement)
 
+
+class _Lane:
+    """One emulator, with `concurrency` accounts (one client thread each) relaying to it."""
+
+    def __init__(
+        self, mode: str, workdir: Path, preload: int, stack: contextlib.ExitStack, *, concurrency: int = 1
+    ) -> None:
+        from tollway_local.emulator import EmulatorProcess
+
+        from bench.seed import preload_history, seed_lanes, services_for
+
+        self.mode = mode
+        extra = ("--snapshot-interval", "100000", *MODES[mode])
+        self.emulator = stack.enter_context(EmulatorProcess(workdir / mode, TEMPLATE, extra_args=extra))
+        seeder = services_for(self.emulator.endpoint)
+        names = {f"c{n}": "http://127.0.0.1:9/v1" for n in range(concurrency)}
+        seeded = seed_lanes(seeder, base_urls=names, headers={})
+        # one Services per client thread, as each relay worker has its own store client
+        self.clients = [_Client(services_for(self.emulator.endpoint), seeded[name]) for name in names]
+        self.ddb = self.emulator.client("dynamodb")
+        if preload:
+            # Fixed clock: both emulators hold the same history.
+            preload_history(self.ddb, records=preload, now_ms=1_800_000_000_000)
+        self.emulator.gc_freeze()
+        self.cpu_s = 0.0
+        self.calls = 0
+        self.requests = 0
+
+    def relay(self, numbers: range) -> None:
+        """Relay `numbers`, spread over the clients (request n goes to client n mod concurrency)."""
+        clients = self.clients
+        if len(clients) == 1:
+            for n in numbers:
+                clients[0].relay_one(n)
+            return
+        errors: list[BaseException] = []
+
+        def work(index: int) -> None:
+            try:
+                for n in numbers:
+                    if n % len(clients) == index:
+                        clients[index].relay_one(n)
+            except BaseException as exc:  # reported below, after every thread ended
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(index,)) for index in range(len(clients))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
     def run(self, numbers: range) -> None:
         """Relay `numbers`, adding the emulator's CPU and calls over them to this lane's totals."""
         before = self.emulator.stats()
-        for n in numbers:
-            self.relay_one(n)
+        self.relay(numbers)
         after = self.emulator.stats()
         self.cpu_s += cpu_seconds(after) - cpu_seconds(before)
         self.calls += int(after["requests"]) - int(before["requests"])  # stats calls are not counted
@@ -169,14 +209,16 @@ class _Lane:
 
     def result(self) -> ModeResult:
         cpu_ms = self.cpu_s * 1000
+        balances = [c.services.ledger.balance(c.lane.account_id) for c in self.clients]
+        table = self.clients[0].services.settings.usage_table
         return ModeResult(
             mode=self.mode,
             requests=self.requests,
             emulator_calls=self.calls,
             cpu_ms_per_request=round(cpu_ms / max(self.requests, 1), 3),
             cpu_ms_per_call=round(cpu_ms / max(self.calls, 1), 3),
-            final_balance=self.services.ledger.balance(self.lane.account_id),
-            usage_records=_count(self.ddb, self.services.settings.usage_table, self.lane.account_id),
+            final_balance=None if None in balances else sum(b for b in balances if b is not None),
+            usage_records=sum(_count(self.ddb, table, c.lane.account_id) for c in self.clients),
         )
 
 
@@ -197,16 +239,18 @@ def _count(ddb: Any, table: str, account_id: str) -> int:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def measure(modes: list[str], *, requests: int, block: int, warmup: int, preload: int) -> list[ModeResult]:
+def measure(
+    modes: list[str], *, requests: int, block: int, warmup: int, preload: int, concurrency: int = 1
+) -> list[ModeResult]:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
     os.environ.update(DUMMY_AWS)  # the emulators accept any credentials; never reach real AWS
     with tempfile.TemporaryDirectory(prefix="emulator-cpu-") as tmp, contextlib.ExitStack() as stack:
-        lanes = {mode: _Lane(mode, Path(tmp), preload, stack) for mode in modes}
+        lanes = {mode: _Lane(mode, Path(tmp), preload, stack, concurrency=concurrency) for mode in modes}
         for lane in lanes.values():
-            for n in range(warmup):
-                lane.relay_one(-1 - n)
-        for mode, numbers in blocks(requests, block, modes):
+            lane.relay(range(-warmup, 0))
+        # a turn keeps every client thread busy for a few requests, or it would not be C at once
+        for mode, numbers in blocks(requests, max(block, 4 * concurrency), modes):
             lanes[mode].run(numbers)
         return [lane.result() for lane in lanes.values()]
 
@@ -214,8 +258,16 @@ def measure(modes: list[str], *, requests: int, block: int, warmup: int, preload
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.emulator_cpu", description=__doc__)
     parser.add_argument("--requests", type=int, default=300, help="measured relayed requests per emulator")
-    parser.add_argument("--block", type=int, default=10, help="requests per turn before the other emulator's turn")
+    parser.add_argument(
+        "--block",
+        type=int,
+        default=10,
+        help="requests per turn before the other emulator's turn (at least 4 per client thread)",
+    )
     parser.add_argument("--warmup", type=int, default=40, help="relayed requests before measuring")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="client threads (one account each) relaying at once, as at C=16"
+    )
     parser.add_argument("--preload", type=int, default=2000, help="other accounts' usage records written first")
     parser.add_argument("--modes", default="fast,moto", help=f"comma-separated, of {','.join(MODES)}")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -226,10 +278,18 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes or len(set(modes)) != len(modes) or args.requests <= 0 or args.block <= 0:
+    bad_numbers = args.requests <= 0 or args.block <= 0 or args.concurrency <= 0 or args.warmup < 0
+    if unknown or not modes or len(set(modes)) != len(modes) or bad_numbers:
         print(f"bad arguments: modes {modes} (known: {list(MODES)}), requests {args.requests}", file=sys.stderr)
         return 2
-    results = measure(modes, requests=args.requests, block=args.block, warmup=args.warmup, preload=args.preload)
+    results = measure(
+        modes,
+        requests=args.requests,
+        block=args.block,
+        warmup=args.warmup,
+        preload=args.preload,
+        concurrency=args.concurrency,
+    )
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
         return 0

@@ -43,7 +43,8 @@ def test_the_report_compares_the_modes_and_says_whether_the_answers_agree() -> N
 
 
 @pytest.mark.parametrize(
-    "argv", [["--modes", "fast,nope"], ["--modes", "fast,fast"], ["--requests", "0"], ["--block", "0"]]
+    "argv",
+    [["--modes", "fast,nope"], ["--modes", "fast,fast"], ["--requests", "0"], ["--block", "0"], ["--concurrency", "0"]],
 )
 def test_bad_arguments_are_refused_before_anything_starts(argv: list[str]) -> None:
     assert main(argv) == 2
