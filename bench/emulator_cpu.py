@@ -1,4 +1,4 @@
-"""`python -m bench.emulator_cpu [--requests 300] [--block 10] [--concurrency 1] [--warmup 40]
+"""`python -m bench.emulator_cpu [--requests 300] [--block 20] [--concurrency 1] [--warmup 40]
 [--preload 2000]`: the local emulator's CPU per relayed request, with and without its CPU fast paths.
 
 The relay makes two store calls per request: the reserve before the upstream call and the settle

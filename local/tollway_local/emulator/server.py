@@ -31,7 +31,7 @@ from tollway_local.emulator.resources import create_resources
 from tollway_local.emulator.restore import RestoreStats, SnapshotError, read_snapshot, restore_snapshot
 from tollway_local.emulator.snapshot import Snapshotter
 from tollway_local.emulator.template import load_template
-from tollway_local.emulator.wsgi import SerialisedMotoApp
+from tollway_local.emulator.wsgi import SerialisedMotoApp, freeze_gc
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -143,7 +143,7 @@ class EmulatorServer:
         _release_memory()
         if self.gc_freeze:
             # moto's state is long-lived: keep the cyclic GC from walking it again and again.
-            gc.freeze()
+            freeze_gc(collect=False)  # _release_memory() has just collected
         if self.snapshotter is not None:
             self._snap_thread = threading.Thread(target=self._snapshot_loop, name="emulator-snapshot", daemon=True)
             self._snap_thread.start()
