@@ -25,7 +25,8 @@ Routing a request to a service in moto 5.2.5's server costs more than some API c
   the header flask-cors adds for such a request (unless moto set it), and the response's own WSGI
   call. So status, headers (their order too), body, `x-amzn-requestid` and `x-amz-crc32` are what
   moto and flask send; an exception moto does not turn into an answer propagates to the server as
-  it does through flask in debug mode (moto's apps run with `debug = True`). Anything else, and any
+  it does through flask in debug mode (moto's apps run with `debug = True`), and an HTTP exception
+  gets flask's own handling (a request context is pushed for that answer only). Anything else, and any
   app whose hooks or URL map are not exactly moto's (e.g. `DISABLE_GLOBAL_CORS`), goes through flask
   as before.
 
@@ -40,8 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 import moto.core.responses as core_responses
 from botocore.exceptions import ClientError
+from flask import Response as FlaskResponse
 from moto.moto_api import recorder
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from werkzeug.exceptions import HTTPException
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,6 +120,7 @@ def _view_of(app: Any) -> Any:
             and not any(app.url_value_preprocessors.values())
             and not any(app.teardown_request_funcs.values())
             and app.url_map.bind("").match("/", method="POST") == (_ENDPOINT, {})
+            and app.response_class is FlaskResponse
         )
         if hooks_are_moto:
             view = app.view_functions[_ENDPOINT]
@@ -131,18 +135,28 @@ def _view_of(app: Any) -> Any:
 def _dispatch_directly(app: Any, view: Any, environ: dict[str, Any], start_response: Any) -> Any:
     """What flask, `convert_to_flask_response` and flask-cors do for such a call, without flask."""
     request = app.request_class(environ)
-    recorder._record_request(request)
     try:
+        recorder._record_request(request)
         result = view.callback(request, request.raw_url, dict(request.headers))
     except ClientError as exc:
         result = 400, {}, exc.response["Error"]["Message"]
+    except HTTPException as exc:
+        return _as_flask_answers(app, exc, environ, start_response)
     if len(result) == 3:
         status, headers, content = result
     else:
         status, headers, content = 200, {}, result
-    response = app.response_class(response=content, status=status, headers=headers)
+    response = FlaskResponse(response=content, status=status, headers=headers)
     if not response.headers.get(_CORS_ORIGIN):
         response.headers.add(_CORS_ORIGIN, "*")
+    return response(environ, start_response)
+
+
+def _as_flask_answers(app: Any, exc: HTTPException, environ: dict[str, Any], start_response: Any) -> Any:
+    """An HTTP exception escaping moto's handler (not seen for DynamoDB's JSON calls): flask's own
+    handling, in a request context pushed for this one answer (its error page, or its re-raise)."""
+    with app.request_context(environ):
+        response = app.finalize_request(app.handle_user_exception(exc))
     return response(environ, start_response)
 
 

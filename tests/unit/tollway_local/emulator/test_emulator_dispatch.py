@@ -18,6 +18,7 @@ import pytest
 from moto import mock_aws
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from tollway_local.emulator import dispatch
+from werkzeug.exceptions import BadRequest, BadRequestKeyError, HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.test import EnvironBuilder
 
 if TYPE_CHECKING:
@@ -169,6 +170,42 @@ def test_the_requests_cover_what_they_claim() -> None:
     assert dict(answers[9][1])["Content-Type"] == "application/xml"  # S3 answered the unsigned one
     assert dict(answers[10][1])["Access-Control-Allow-Origin"] == "http://x.test"  # flask-cors echoes it
     assert answers[-1][2] == b'{"Item": {"id": {"S": "a1"}, "balance": {"N": "70"}}}'
+
+
+@pytest.mark.parametrize(
+    "error",
+    [BadRequest("no"), NotFound(), RequestEntityTooLarge(), BadRequestKeyError("TableName")],
+    ids=["bad-request", "not-found", "too-large", "bad-request-key"],
+)
+def test_an_http_exception_from_moto_gets_flasks_answer(monkeypatch: pytest.MonkeyPatch, error: HTTPException) -> None:
+    """Never seen for DynamoDB's JSON calls, but if moto raised one, flask's handling applies: its
+    error page with flask-cors' header, or (a bad-request key error, in moto's debug mode) a raise."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    def call_action(self: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
+    request = REQUESTS[2][0]
+
+    def answer(install: bool) -> Any:
+        with mock_aws():
+            if install:
+                dispatch.install()
+            try:
+                before = dispatch.counts()["direct"]
+                got = _call(DomainDispatcherApplication(create_backend_app), request)
+                return got, dispatch.counts()["direct"] - before
+            finally:
+                dispatch.uninstall()
+
+    shipped, _ = answer(install=False)
+    patched, direct = answer(install=True)
+    assert patched == shipped and direct == 1
+    if isinstance(error, BadRequestKeyError):
+        assert shipped[:2] == ("raised", "BadRequestKeyError")
+    else:
+        assert shipped[0].startswith(str(error.code)) and ("Access-Control-Allow-Origin", "*") in shipped[1]
 
 
 def test_an_app_with_other_hooks_goes_through_flask() -> None:
