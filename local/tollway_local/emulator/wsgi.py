@@ -54,11 +54,13 @@ _frozen = [0]  # objects in the permanent generation after the emulator's last g
 
 
 def freeze_gc(*, collect: bool = True) -> int:
-    """`gc.collect(); gc.freeze()` (`collect=False`: just after a collection, the freeze alone); returns
-    what the collection freed. The frozen count is read here
-    once: `gc.get_freeze_count()` walks every frozen object (≈18 ms with moto and the template
-    loaded), too dear for `/_emulator/stats`, whose own CPU would otherwise show up in every CPU
-    figure taken with it."""
+    """`gc.collect(); gc.freeze()` (`collect=False`: the freeze alone, just after a collection);
+    returns what the collection freed.
+
+    The frozen count is read here, once: `gc.get_freeze_count()` walks every frozen object (≈16–18 ms
+    of CPU with moto and the template loaded), too dear for `/_emulator/stats`, whose own cost would
+    otherwise be part of every CPU figure taken with it.
+    """
     collected = gc.collect() if collect else 0
     gc.freeze()
     _frozen[0] = gc.get_freeze_count()
