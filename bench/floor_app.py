@@ -37,6 +37,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from tollway.upstream import network
 
 __all__ = ["FloorConfig", "app_from_env", "authorized", "create_app", "wants_stream"]
 
@@ -95,12 +96,14 @@ def _error(status: int, message: str) -> Response:
 
 def create_app(config: FloorConfig, transport: httpx2.AsyncBaseTransport | None = None) -> Starlette:
     """The floor app; ``transport`` replaces the network (tests)."""
+    limits = httpx2.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=_MAX_KEEPALIVE)
     client = httpx2.AsyncClient(
         timeout=_TIMEOUT,
-        limits=httpx2.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=_MAX_KEEPALIVE),
+        limits=limits,
         follow_redirects=False,
         trust_env=False,
-        transport=transport,
+        # The relay's transport (its cheaper idle-connection probe), so the pool costs the same in both.
+        transport=transport if transport is not None else network.transport(limits),
     )
     url = f"{config.upstream}/chat/completions"
     base = {"content-type": "application/json", "accept-encoding": "identity"}

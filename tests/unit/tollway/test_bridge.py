@@ -229,3 +229,91 @@ def test_greenlet_is_imported_only_by_the_first_bridged_call() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True", "True"]
+
+
+def test_a_finished_child_serves_the_next_call_with_that_calls_context(run: Callable[..., Any]) -> None:
+    """Children are kept for the next call (a fresh greenlet per call cost a frame stack each); a reused
+    child runs in its new caller's context, never the previous one's."""
+    from greenlet import getcurrent
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    def sync() -> tuple[int, str]:
+        await_only(asyncio.sleep(0))
+        return id(getcurrent()), var.get()
+
+    async def call(value: str | None) -> tuple[int, str]:
+        if value is not None:
+            var.set(value)
+        return await run_bridged(sync)
+
+    async def main() -> list[tuple[int, str]]:
+        first = await asyncio.create_task(call("first task"))
+        second = await asyncio.create_task(call(None))  # a task with its own, untouched context
+        third = await asyncio.create_task(call("third task"))
+        return [first, second, third]
+
+    (g1, v1), (g2, v2), (g3, v3) = run(main())
+    assert g1 == g2 == g3  # one child served all three
+    assert (v1, v2, v3) == ("first task", "unset", "third task")
+
+
+def test_an_idle_child_keeps_nothing_of_its_last_call(run: Callable[..., Any]) -> None:
+    import gc
+    import weakref
+
+    class Payload:
+        pass
+
+    def sync(payload: Payload) -> Payload:
+        await_only(asyncio.sleep(0))
+        raise ValueError("the call failed")  # the exception's traceback references the payload
+
+    async def main() -> weakref.ref[Payload]:
+        payload = Payload()
+        ref = weakref.ref(payload)
+        with pytest.raises(ValueError, match="the call failed"):
+            await run_bridged(sync, payload)
+        del payload
+        assert bridge._idle.children  # the child is parked for the next call
+        return ref
+
+    ref = run(main())
+    gc.collect()
+    assert ref() is None
+
+
+def test_the_next_call_after_a_cancelled_one_runs_normally(run: Callable[..., Any]) -> None:
+    def sleeper(started: asyncio.Event) -> None:
+        started.set()
+        await_only(asyncio.sleep(60))
+
+    def adder(a: int, b: int) -> int:
+        return await_only(asyncio.sleep(0, result=a)) + b
+
+    async def main() -> int:
+        started = asyncio.Event()
+        task = asyncio.create_task(run_bridged(sleeper, started))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return await run_bridged(adder, 40, 2)
+
+    assert run(main()) == 42
+
+
+def test_idle_children_are_capped(run: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bridge, "_MAX_IDLE", 3)
+    monkeypatch.setattr(bridge._idle, "children", [], raising=False)
+
+    def sync() -> None:
+        await_only(asyncio.sleep(0.01))
+
+    async def main() -> list[Any]:
+        await asyncio.gather(*(run_bridged(sync) for _ in range(10)))  # ten children at once
+        return list(bridge._idle.children)
+
+    kept = run(main())
+    assert len(kept) == 3
+    assert not any(child.dead for child in kept)

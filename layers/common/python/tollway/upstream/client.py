@@ -15,6 +15,7 @@ import httpx2
 from tollway.bedrock.transport import BedrockTransport
 from tollway.config.model import Channel
 from tollway.settings import Settings
+from tollway.upstream import network
 from tollway.upstream.response import UpstreamResponse
 
 __all__ = ["ANTHROPIC_VERSION", "UpstreamClient", "UpstreamResponse", "build_request_target"]
@@ -94,11 +95,13 @@ class UpstreamClient:
     def _http(self) -> httpx2.AsyncClient:
         if self._client is None:
             s = self._settings
+            limits = httpx2.Limits(
+                max_connections=s.upstream_max_connections, max_keepalive_connections=s.upstream_max_keepalive
+            )
             self._client = httpx2.AsyncClient(
                 timeout=httpx2.Timeout(s.upstream_read_timeout_s, connect=s.upstream_connect_timeout_s),
-                limits=httpx2.Limits(
-                    max_connections=s.upstream_max_connections, max_keepalive_connections=s.upstream_max_keepalive
-                ),
+                limits=limits,
+                transport=network.transport(limits),  # the same pool, a cheaper idle-connection probe
                 follow_redirects=False,  # an upstream redirect is never followed blindly
                 trust_env=False,
             )
