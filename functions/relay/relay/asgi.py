@@ -150,17 +150,19 @@ async def read_body(request: Request, limit: int) -> bytes:
     Raises:
         RequestTooLarge: the declared or actual size is over the limit.
     """
-    too_large = RequestTooLarge(
-        f"Request body is over tollway's limit of {limit:,} bytes ({limit / 1_000_000:.1f} MB)."
-    )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(limit: int) -> RequestTooLarge:
+    # Built only when refused: the message's formatting is not free, and every request passes here.
+    return RequestTooLarge(f"Request body is over tollway's limit of {limit:,} bytes ({limit / 1_000_000:.1f} MB).")

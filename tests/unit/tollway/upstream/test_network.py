@@ -153,3 +153,30 @@ def test_a_changed_httpx2_is_refused_loudly(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(network.httpx2, "AsyncHTTPTransport", NoPool)
     with pytest.raises(RuntimeError, match="no httpcore2 pool"):
         network.transport(LIMITS)
+
+
+def test_a_streams_kept_probe_follows_its_socket() -> None:
+    """The poll object a stream keeps answers like a fresh one, and a closed socket is readable."""
+
+    class Inner:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+
+        def get_extra_info(self, info: str) -> object:
+            return self.sock if info == "socket" else None
+
+    mine, peer = socket.socketpair()
+    stream = ProbedStream(Inner(mine))  # type: ignore[arg-type]
+    assert stream.get_extra_info("is_readable") is False
+    peer.sendall(b"x")
+    assert stream.get_extra_info("is_readable") is True
+    mine.recv(1)
+    assert stream.get_extra_info("is_readable") is False
+    mine.close()
+    reused, other = socket.socketpair()  # may take the closed socket's descriptor number
+    try:
+        other.sendall(b"y")
+        assert stream.get_extra_info("is_readable") is True  # closed: drop it, whatever the number holds
+    finally:
+        for s in (reused, other, peer):
+            s.close()

@@ -30,29 +30,39 @@ import httpx2
 __all__ = ["ProbedBackend", "ProbedStream", "socket_readable", "transport"]
 
 
-def socket_readable(sock: socket.socket | None) -> bool:
+def socket_readable(sock: socket.socket | None, probe: select.poll | None = None) -> bool:
     """Whether a read would not block: data, or the end of the stream (as httpcore2 decides it).
 
-    A missing or closed socket counts as readable, so the pool drops the connection.
+    A missing or closed socket counts as readable, so the pool drops the connection. ``probe`` is a
+    poll object that already has the socket's descriptor registered (for POLLIN), kept by the caller.
     """
     if sock is None:
         return True
     fd = sock.fileno()
     if fd < 0:
         return True
-    probe = select.poll()
-    probe.register(fd, select.POLLIN)
+    if probe is None:
+        probe = select.poll()
+        probe.register(fd, select.POLLIN)
     return bool(probe.poll(0))
 
 
 class ProbedStream(httpcore2.AsyncNetworkStream):
     """A stock network stream that remembers its raw socket for the pool's probe."""
 
-    __slots__ = ("_inner", "_sock")
+    __slots__ = ("_inner", "_probe", "_sock")
 
     def __init__(self, inner: httpcore2.AsyncNetworkStream) -> None:
         self._inner = inner
         self._sock: socket.socket | None = inner.get_extra_info("socket")
+        # One poll object for the stream's life, its descriptor registered once. The descriptor is
+        # checked before each poll (a closed socket's is -1), so a number reused by a later socket is
+        # never polled for this one.
+        self._probe: select.poll | None = None
+        fd = self._sock.fileno() if self._sock is not None else -1
+        if fd >= 0:
+            self._probe = select.poll()
+            self._probe.register(fd, select.POLLIN)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self._inner.read(max_bytes, timeout)
@@ -70,7 +80,7 @@ class ProbedStream(httpcore2.AsyncNetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
-            return socket_readable(self._sock)
+            return socket_readable(self._sock, self._probe)
         if info == "socket":
             return self._sock
         return self._inner.get_extra_info(info)
