@@ -88,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
         "--store-client", choices=["boto3", "wire"], help="the relay's store client (TOLLWAY_STORE_CLIENT)"
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="R",
+        help="run each C's floor and relay cells as R alternating rounds (floor, relay, floor, …) merged "
+        "into one cell each, so a drift of the machine's speed lands on both figures of a ratio",
+    )
+    parser.add_argument(
         "--cells-only",
         action="store_true",
         help="only the load cells and the relay/floor ratios (no cold start, chunk delays, store counts or "
@@ -130,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         settle_before_answer=bool(args.settle_before_answer),
         floor=not args.no_floor,
         cells_only=bool(args.cells_only),
+        rounds=max(1, int(args.rounds)),
         log=sys.stderr,
     )
     if quick:

@@ -57,7 +57,9 @@ def cpu_rows(cells: Cells, tick_ms: float = 10.0) -> list[dict[str, Any]]:
             floor_cpu = floor["costs"].get("floor_cpu_ms_per_request")
             relay_cpu = relay["costs"].get("relay_cpu_ms_per_request")
             ratio = _ratio(relay_cpu, floor_cpu)
-            floor_err, relay_err = 2 * tick_ms / floor["requests"], 2 * tick_ms / relay["requests"]
+            # Each round's window is off by up to 2 ticks of its own.
+            floor_err = 2 * tick_ms * floor.get("rounds", 1) / floor["requests"]
+            relay_err = 2 * tick_ms * relay.get("rounds", 1) / relay["requests"]
             span = ratio_range(relay_cpu, floor_cpu, relay_err, floor_err) if ratio is not None else None
             row: dict[str, Any] = {
                 "mode": mode,

@@ -30,6 +30,7 @@ from bench.load import STOP, LoadClient, Sample, Target, chat_payload, check, la
 from bench.measure import Probe, quiesce
 from bench.procs import CLOCK_TICKS_PER_S, RelayProcess, core_times, memory_bytes
 from bench.relay_profile import summarize as summarize_profile
+from bench.rounds import merge_rounds, split
 from bench.seed import MODEL, Seeded, preload_history, seed_lanes, services_for
 from bench.tcptap import TcpTap, chunk_delays, listening_socket
 
@@ -79,6 +80,7 @@ class Options:
     floor: bool = True  # also measure the passthrough floor (bench/floor_app.py) beside the relay
     settle_before_answer: bool = False  # the Lambda configuration: a non-streaming answer waits for its settle
     cells_only: bool = False  # only the load cells (and ratios, validation): no cold start, chunk, store, cost
+    rounds: int = 1  # the floor's and the relay's cells of each C in this many alternating rounds
     log: Any = None  # progress lines go here (stderr)
 
 
@@ -306,12 +308,7 @@ class Run:
         self.targets = self._targets()
         self._warm_up()
 
-        # Direct, floor and relay back to back for each C: the ratios compare neighbours in time.
-        kinds = ("direct", "floor", "relay") if self.floor else ("direct", "relay")
-        for concurrency, count in o.cells:
-            for mode in o.modes:
-                for kind in kinds:
-                    self._cell(mode, concurrency, count, kind)
+        self._load_cells()
         memory = memory_bytes(relay.pid)
         self.results["relay_memory"] = {"peak_vmhwm_bytes": memory.get("VmHWM"), "end_vmrss_bytes": memory.get("VmRSS")}
         if self.floor:
@@ -433,7 +430,57 @@ class Run:
         finally:
             self.arun(client.aclose())
 
-    def _cell(self, mode: str, concurrency: int, count: int, kind: str) -> None:
+    def _load_cells(self) -> None:
+        """Direct, floor and relay back to back for each C: the ratios compare neighbours in time. With
+        rounds, the floor's and the relay's cells alternate in shorter rounds (bench/rounds.py)."""
+        o = self.o
+        for concurrency, count in o.cells:
+            for mode in o.modes:
+                self._record(self._measure(mode, concurrency, count, "direct"))
+                if self.floor is None:
+                    self._record(self._measure(mode, concurrency, count, "relay"))
+                elif o.rounds <= 1:
+                    for kind in ("floor", "relay"):
+                        self._record(self._measure(mode, concurrency, count, kind))
+                else:
+                    self._alternate(mode, concurrency, count)
+
+    def _alternate(self, mode: str, concurrency: int, count: int) -> None:
+        """The floor's and the relay's cells as rounds in alternation, each merged into one cell."""
+        rounds: dict[str, list[tuple[dict[str, Any], list[Sample]]]] = {"floor": [], "relay": []}
+        for i, share in enumerate(split(count, self.o.rounds), 1):
+            for kind in ("floor", "relay"):
+                cell, samples = self._cell(mode, concurrency, share, kind)
+                rounds[kind].append((cell, samples))
+                _say(self.o, f"  round {i}: {self._line(cell)}")
+        for kind in ("floor", "relay"):
+            samples = [s for _, part in rounds[kind] for s in part]
+            latency = latency_figures(samples, stream=mode == "stream")
+            self._record(merge_rounds([cell for cell, _ in rounds[kind]], latency))
+
+    def _measure(self, mode: str, concurrency: int, count: int, kind: str) -> dict[str, Any]:
+        return self._cell(mode, concurrency, count, kind)[0]
+
+    def _record(self, cell: dict[str, Any]) -> None:
+        """Keep a measured cell in the results and say it."""
+        self.results.setdefault("cells", []).append(cell)
+        _say(self.o, self._line(cell))
+
+    @staticmethod
+    def _line(cell: dict[str, Any]) -> str:
+        kind, mode, errors = cell["target"], cell["mode"], cell["errors"]
+        lat = cell["latency"]
+        key = "ttft_ms" if mode == "stream" else "total_ms"
+        return (
+            f"{kind:6} {mode:6} C={cell['concurrency']:<3} N={cell['requests']:<5} {cell['throughput_per_s']:7.1f}/s "
+            f"{key} p50 {lat[key]['p50']:.1f} p99 {lat[key]['p99']:.1f}"
+            + (f" relay CPU {cell['costs']['relay_cpu_ms_per_request']:.2f} ms/req" if kind == "relay" else "")
+            + (f" floor CPU {cell['costs']['floor_cpu_ms_per_request']:.2f} ms/req" if kind == "floor" else "")
+            + (f"  ERRORS {errors}" if errors else "")
+        )
+
+    def _cell(self, mode: str, concurrency: int, count: int, kind: str) -> tuple[dict[str, Any], list[Sample]]:
+        """One measured cell (not yet recorded) and its samples."""
         o = self.o
         target = self.targets[(kind, mode)]
         relayed = kind == "relay"
@@ -480,17 +527,7 @@ class Run:
             step = max(1, len(good) // 10)
             lane = self.seeded[self._lane_of(mode)]
             self.samples_for_records += [(lane.account_id, s.request_id or "") for s in good[::step][:10]]
-        self.results.setdefault("cells", []).append(cell)
-        lat = cell["latency"]
-        key = "ttft_ms" if mode == "stream" else "total_ms"
-        _say(
-            o,
-            f"{kind:6} {mode:6} C={concurrency:<3} N={count:<5} {cell['throughput_per_s']:7.1f}/s "
-            f"{key} p50 {lat[key]['p50']:.1f} p99 {lat[key]['p99']:.1f}"
-            + (f" relay CPU {cell['costs']['relay_cpu_ms_per_request']:.2f} ms/req" if relayed else "")
-            + (f" floor CPU {cell['costs']['floor_cpu_ms_per_request']:.2f} ms/req" if kind == "floor" else "")
-            + (f"  ERRORS {errors}" if errors else ""),
-        )
+        return cell, samples
 
     # ---- chunk forwarding --------------------------------------------------------------------------
 
