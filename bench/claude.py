@@ -50,18 +50,11 @@ from tollway_local.emulator import EmulatorProcess
 from tollway_local.mock import MockConfig, MockProcess
 
 from bench.load import LoadClient, Sample, Target
-from bench.procs import RelayProcess, cpu_seconds
+from bench.procs import DUMMY_AWS, RelayProcess, cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 GPT, CLAUDE = "gpt-5.4-mini", "claude-sonnet-5-5"
-DUMMY_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 #: cell name → (path, model, body format)
 CELLS: dict[str, tuple[str, str, str]] = {
     "openai": ("/v1/chat/completions", GPT, "chat"),

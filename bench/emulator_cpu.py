@@ -38,15 +38,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.procs import DUMMY_AWS
+
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 MODES = {"fast": (), "moto": ("--no-fast-paths",)}
-DUMMY_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 
 __all__ = ["MODES", "ModeResult", "blocks", "cpu_seconds", "main", "per_request_ms"]
 

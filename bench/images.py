@@ -40,19 +40,12 @@ from tollway.settings import Settings
 from tollway_local.emulator import EmulatorProcess
 from tollway_local.mock import MockConfig, MockProcess
 
-from bench.procs import RelayProcess, memory_bytes
+from bench.procs import DUMMY_AWS, RelayProcess, memory_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 MODEL = "gpt-image-2"
 MB = 1024 * 1024
-DUMMY_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 
 
 def _say(text: str) -> None:

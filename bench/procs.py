@@ -17,6 +17,7 @@ from typing import IO
 
 __all__ = [
     "CLOCK_TICKS_PER_S",
+    "DUMMY_AWS",
     "CoreTimes",
     "RelayProcess",
     "core_times",
@@ -24,6 +25,16 @@ __all__ = [
     "free_port",
     "memory_bytes",
 ]
+
+#: Credentials and region for the local stack's AWS clients: the emulator accepts any, and these can
+#: never reach real AWS (no instance metadata lookup either).
+DUMMY_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 #: /proc counts CPU time in these (100 on Linux): a process's utime + stime moves 10 ms at a time.
 CLOCK_TICKS_PER_S = float(os.sysconf("SC_CLK_TCK"))

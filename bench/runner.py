@@ -28,7 +28,7 @@ from bench.ddbtap import DynamoTap, analyse, by_phase
 from bench.floor import compare as compare_with_floor
 from bench.load import STOP, LoadClient, Sample, Target, chat_payload, check, latency_figures
 from bench.measure import Probe, quiesce
-from bench.procs import CLOCK_TICKS_PER_S, RelayProcess, core_times, memory_bytes
+from bench.procs import CLOCK_TICKS_PER_S, DUMMY_AWS, RelayProcess, core_times, memory_bytes
 from bench.relay_profile import summarize as summarize_profile
 from bench.rounds import merge_rounds, split
 from bench.seed import MODEL, Seeded, preload_history, seed_lanes, services_for
@@ -39,13 +39,6 @@ __all__ = ["BenchError", "Options", "Run", "floor_costs"]
 ROOT = Path(__file__).resolve().parents[1]
 RELAY_CPU = 1
 SHARED_CPU = 0
-DUMMY_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 
 
 #: The template's RelayMemorySize default (docs/cost.md: the smallest that kept the latency figures).
