@@ -325,3 +325,34 @@ def test_a_claude_upstream_of_any_shape_converts_or_breaks_never_raises_otherwis
         meter.broken("broke", None)
         return
     parse_chat(meter.tail())
+
+
+NATIVE_EVENTS = {
+    "message_start": {"message": {"id": "msg_1", "usage": {"input_tokens": 3, "cache_read_input_tokens": 2}}},
+    "content_block_delta": {"index": 0, "delta": {"type": "text_delta", "text": "a"}},
+    "message_delta": {
+        "delta": {"stop_reason": "end_turn"},
+        "usage": {"output_tokens": 2, "cache_creation": {"ephemeral_5m_input_tokens": 1}},
+    },
+    "message_stop": {},
+    "error": {"error": {"type": "overloaded_error", "message": "busy"}},
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=st.lists(st.sampled_from(sorted(NATIVE_EVENTS)).flatmap(
+    lambda kind: st.tuples(st.just(kind), _shaped(NATIVE_EVENTS[kind]))), max_size=6))  # fmt: skip
+def test_the_native_meter_forwards_or_breaks_on_any_shape_never_raises_otherwise(
+    events: list[tuple[str, Any]],
+) -> None:
+    """Usage of another shape bills nothing (the estimate applies), it never cuts the stream."""
+    meter = ClaudeMeter()
+    try:
+        for kind, data in events:
+            event = ev(kind, **data)
+            assert meter.on_event(event) == event.raw
+    except StreamBroke:
+        assert any(kind == "error" for kind, _ in events)  # only the upstream's own error breaks it
+        return
+    if meter.usage is not None:
+        assert meter.usage.output_tokens >= 0

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tollway.metering.responses_meter import ResponsesMeter
 from tollway.metering.stream import StreamBroke
 from tollway.pricing.usage import Usage
@@ -65,3 +67,56 @@ def test_a_typed_event_with_an_error_field_is_not_an_error() -> None:
     meter = ResponsesMeter(requested_tier=None)
     typed = event({"type": "response.output_text.delta", "error": {"message": "ignored"}})
     assert meter.on_event(typed) == typed.raw and meter.produced_output == 1
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _shaped(template: Any) -> Any:
+    """``template`` with any of its values (at any depth) possibly replaced by any JSON value."""
+    if isinstance(template, dict):
+        return st.fixed_dictionaries({k: st.one_of(_shaped(v), _JSON) for k, v in template.items()})
+    if isinstance(template, list):
+        return st.lists(st.one_of(*[_shaped(v) for v in template], _JSON), max_size=3)
+    return st.one_of(st.just(template), _JSON)
+
+
+_EVENTS = [
+    {"type": "response.output_text.delta", "delta": "x"},
+    {"type": "response.output_item.done", "item": {"type": "function_call", "name": "f", "arguments": "{}"}},
+    {"type": "response.output_item.done", "item": {"type": "web_search_call", "action": {"type": "search"}}},
+    {
+        "type": "response.completed",
+        "response": {
+            "usage": {
+                "input_tokens": 9,
+                "output_tokens": 3,
+                "input_tokens_details": {"cached_tokens": 2},
+                "output_tokens_details": {"reasoning_tokens": 1},
+            },
+            "service_tier": "default",
+            "output": [{"type": "web_search_call"}, {"type": "image_generation_call", "size": "1024x1024"}],
+        },
+    },
+    {"type": "response.failed", "response": {"error": {"code": "server_error", "message": "m"}}},
+    {"type": "error", "code": "x", "message": "m"},
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(bodies=st.lists(st.sampled_from(_EVENTS).flatmap(_shaped), max_size=6))
+def test_the_meter_forwards_or_breaks_on_any_shape_never_raises_otherwise(bodies: list[Any]) -> None:
+    """An upstream event of another shape carries nothing; only the upstream's failure breaks the stream."""
+    meter = ResponsesMeter(requested_tier="flex")
+    for body in bodies:
+        parsed = event(body)
+        try:
+            assert meter.on_event(parsed) == parsed.raw
+        except StreamBroke:
+            return
+    if meter.usage is not None:
+        assert meter.usage.input_tokens >= 0 and meter.usage.output_tokens >= 0
