@@ -13,6 +13,8 @@ from tollway.metering.claude import ChatToClaudeMeter, ClaudeMeter, ClaudeToChat
 from tollway.metering.stream import StreamBroke
 from tollway.sse import SSEEvent, SSEParser
 
+from tests.unit.tollway.metering.shapes import shaped
+
 
 def ev(kind: str, **data: Any) -> SSEEvent:
     (event,) = SSEParser().feed(claude_event(kind, {"type": kind, **data}))
@@ -254,22 +256,6 @@ def test_every_converted_claude_stream_is_well_formed(
     assert (events[-2][1]["delta"]["stop_reason"] == "tool_use") == has_tools
 
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
-    max_leaves=6,
-)
-
-
-def _shaped(template: Any) -> Any:
-    """``template`` with any of its values (at any depth) possibly replaced by any JSON value."""
-    if isinstance(template, dict):
-        return st.fixed_dictionaries({k: st.one_of(_shaped(v), JSON) for k, v in template.items()})
-    if isinstance(template, list):
-        return st.lists(st.one_of(*[_shaped(v) for v in template], JSON), max_size=3)
-    return st.one_of(st.just(template), JSON)
-
-
 CHAT_CHUNK = {
     "choices": [
         {
@@ -295,7 +281,7 @@ CLAUDE_EVENTS = {
 
 
 @settings(max_examples=300, deadline=None)
-@given(chunks=st.lists(_shaped(CHAT_CHUNK), max_size=4), done=st.booleans())
+@given(chunks=st.lists(shaped(CHAT_CHUNK), max_size=4), done=st.booleans())
 def test_a_chat_upstream_of_any_shape_converts_or_breaks_never_raises_otherwise(chunks: list[Any], done: bool) -> None:
     # Choices, deltas and tool calls of another shape carry nothing, as in the chat meter.
     meter = ChatToClaudeMeter(model="m", message_id="msg_1", input_estimate=3)
@@ -313,7 +299,7 @@ def test_a_chat_upstream_of_any_shape_converts_or_breaks_never_raises_otherwise(
 
 @settings(max_examples=300, deadline=None)
 @given(events=st.lists(st.sampled_from(sorted(CLAUDE_EVENTS)).flatmap(
-    lambda kind: st.tuples(st.just(kind), _shaped(CLAUDE_EVENTS[kind]))), max_size=6))  # fmt: skip
+    lambda kind: st.tuples(st.just(kind), shaped(CLAUDE_EVENTS[kind]))), max_size=6))  # fmt: skip
 def test_a_claude_upstream_of_any_shape_converts_or_breaks_never_raises_otherwise(
     events: list[tuple[str, Any]],
 ) -> None:
@@ -341,7 +327,7 @@ NATIVE_EVENTS = {
 
 @settings(max_examples=300, deadline=None)
 @given(events=st.lists(st.sampled_from(sorted(NATIVE_EVENTS)).flatmap(
-    lambda kind: st.tuples(st.just(kind), _shaped(NATIVE_EVENTS[kind]))), max_size=6))  # fmt: skip
+    lambda kind: st.tuples(st.just(kind), shaped(NATIVE_EVENTS[kind]))), max_size=6))  # fmt: skip
 def test_the_native_meter_forwards_or_breaks_on_any_shape_never_raises_otherwise(
     events: list[tuple[str, Any]],
 ) -> None:

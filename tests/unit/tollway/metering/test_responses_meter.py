@@ -15,6 +15,8 @@ from tollway.metering.stream import StreamBroke
 from tollway.pricing.usage import Usage
 from tollway.sse import SSEEvent, SSEParser
 
+from tests.unit.tollway.metering.shapes import shaped
+
 
 def event(body: dict[str, Any], name: str | None = None) -> SSEEvent:
     head = b"event: " + name.encode() + b"\n" if name else b""
@@ -69,22 +71,6 @@ def test_a_typed_event_with_an_error_field_is_not_an_error() -> None:
     assert meter.on_event(typed) == typed.raw and meter.produced_output == 1
 
 
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
-    max_leaves=6,
-)
-
-
-def _shaped(template: Any) -> Any:
-    """``template`` with any of its values (at any depth) possibly replaced by any JSON value."""
-    if isinstance(template, dict):
-        return st.fixed_dictionaries({k: st.one_of(_shaped(v), _JSON) for k, v in template.items()})
-    if isinstance(template, list):
-        return st.lists(st.one_of(*[_shaped(v) for v in template], _JSON), max_size=3)
-    return st.one_of(st.just(template), _JSON)
-
-
 _EVENTS = [
     {"type": "response.output_text.delta", "delta": "x"},
     {"type": "response.output_item.done", "item": {"type": "function_call", "name": "f", "arguments": "{}"}},
@@ -108,7 +94,7 @@ _EVENTS = [
 
 
 @settings(max_examples=400, deadline=None)
-@given(bodies=st.lists(st.sampled_from(_EVENTS).flatmap(_shaped), max_size=6))
+@given(bodies=st.lists(st.sampled_from(_EVENTS).flatmap(shaped), max_size=6))
 def test_the_meter_forwards_or_breaks_on_any_shape_never_raises_otherwise(bodies: list[Any]) -> None:
     """An upstream event of another shape carries nothing; only the upstream's failure breaks the stream."""
     meter = ResponsesMeter(requested_tier="flex")

@@ -5,7 +5,7 @@ leaves the pool: ``has_expired()`` asks the stream whether its socket is readabl
 socket means the server closed it). The stock stream answers that by looking the socket up through
 anyio's typed attributes, which builds a dict of lambdas on every call, before one ``poll``. With a
 few dozen idle upstream connections that lookup was ≈0.1 ms of the relay's CPU per request (py-spy,
-C=16 benchmark), more than the relay spends building its two store transactions' JSON.
+C=16 benchmark).
 
 :class:`ProbedBackend` is httpcore2's own :class:`httpcore2.AnyIOBackend`; each stream it opens keeps its
 raw socket from the start (the socket under a TLS stream is the same object) and answers the probe
