@@ -26,6 +26,8 @@ from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.dynamodb.parsing.validators import UpdateExpressionValidator
 from tollway_local.emulator import expressions, transactions
 
+from tests.unit.tollway_local.emulator.test_emulator_transactions import ACCOUNTS
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -279,12 +281,6 @@ def _table() -> Any:
 
 # ---- the API: the same calls through boto3, unpatched and patched ----
 
-ACCOUNTS = {
-    "TableName": "Accounts",
-    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-    "BillingMode": "PAY_PER_REQUEST",
-}
 HOLDS = {
     "TableName": "Holds",
     "KeySchema": [{"AttributeName": "hold_id", "KeyType": "HASH"}],
